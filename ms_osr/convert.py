@@ -1,0 +1,172 @@
+"""PyTorch <-> MindSpore checkpoint conversion, shared by every model.
+
+The name map is derived from the network itself: MindSpore norm and embedding cells
+call their parameters ``gamma/beta/moving_mean/moving_variance/embedding_table`` where
+PyTorch says ``weight/bias/running_mean/running_var/weight``; every other parameter keeps
+its PyTorch name because our architectures use the official attribute names.  A cell
+that must differ declares it with a ``torch_name_overrides()`` method returning
+``{local_ms_name: local_torch_name}`` and may list PyTorch buffers to drop in a
+``torch_ignored_keys`` attribute (regular expressions, relative to that cell).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Iterable
+
+import numpy as np
+
+from .checkpoint import (CheckpointError, align_wrapper_prefix, describe_mismatch, net_param_shapes,
+                         read_ckpt_arrays, save_arrays)
+from .fileio import atomic_path
+
+# Outer containers seen in published checkpoints, tried in this order.
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "module")
+# Buffers PyTorch stores that have no MindSpore parameter.
+ALWAYS_IGNORED = (r"(^|\.)num_batches_tracked$",)
+
+_NORM_RENAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
+                 "moving_variance": "running_var"}
+
+
+class ConversionError(CheckpointError):
+    """The source checkpoint cannot be converted for this model (message names the file)."""
+
+
+def _norm_cell_types() -> tuple:
+    import mindspore.nn as nn
+
+    return tuple(getattr(nn, n) for n in ("LayerNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d",
+                                          "BatchNorm3d", "InstanceNorm2d") if hasattr(nn, n))
+
+
+def torch_name_map(net) -> Dict[str, str]:
+    """``{mindspore_name: pytorch_name}`` for every parameter of ``net``."""
+    import mindspore.nn as nn
+
+    norm_types = _norm_cell_types()
+    ms_names = list(net.parameters_dict())
+    mapping = {n: n for n in ms_names}
+    for cell_name, cell in net.cells_and_names():
+        prefix = f"{cell_name}." if cell_name else ""
+        local = {}
+        if isinstance(cell, norm_types):
+            local = {k: v for k, v in _NORM_RENAMES.items()}
+        elif isinstance(cell, nn.Embedding):
+            local = {"embedding_table": "weight"}
+        overrides = getattr(cell, "torch_name_overrides", None)
+        if callable(overrides):
+            local.update(overrides())
+        for ms_local, torch_local in local.items():
+            full = prefix + ms_local
+            if full in mapping:
+                mapping[full] = prefix + torch_local
+    return mapping
+
+
+def _ignored_patterns(net) -> list:
+    patterns = [re.compile(p) for p in ALWAYS_IGNORED]
+    for cell_name, cell in net.cells_and_names():
+        prefix = re.escape(f"{cell_name}.") if cell_name else ""
+        for pat in getattr(cell, "torch_ignored_keys", ()):
+            patterns.append(re.compile("^" + prefix + pat))
+    return patterns
+
+
+def read_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
+    """Read a PyTorch checkpoint as ``{name: float32 ndarray}`` without running pickled code.
+
+    Accepts a plain state_dict, BasicSR ``{'params'|'params_ema': ...}``, Lightning
+    ``{'state_dict': ...}`` (optimizer state ignored) and ``{'model': ...}``.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ConversionError(f"{path}: reading a PyTorch checkpoint needs torch (pip install torch==2.13.0)") from None
+    if not os.path.isfile(path):
+        raise ConversionError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise ConversionError(f"{path}: file is empty")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+    for key in CONTAINER_KEYS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ConversionError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+    arrays = {}
+    for name, value in obj.items():
+        if torch.is_tensor(value):
+            value = value.detach().cpu()
+            if value.is_floating_point():
+                value = value.float()
+            arrays[str(name)] = value.numpy()
+    if not arrays:
+        raise ConversionError(f"{path}: no tensors found")
+    return arrays
+
+
+def convert_state_dict(net, state_dict: Dict[str, np.ndarray], source: str = "<state_dict>") -> Dict[str, np.ndarray]:
+    """Rename a PyTorch state_dict to ``net``'s MindSpore names, checking every name and shape."""
+    name_map = torch_name_map(net)
+    shapes = net_param_shapes(net)
+    torch_to_ms = {t: m for m, t in name_map.items()}
+    state_dict = align_wrapper_prefix(state_dict, torch_to_ms)
+    ignored = _ignored_patterns(net)
+    out, unexpected = {}, []
+    for tname, arr in state_dict.items():
+        if tname in torch_to_ms:
+            out[torch_to_ms[tname]] = arr
+        elif not any(p.search(tname) for p in ignored):
+            unexpected.append(tname)
+    missing = sorted(name_map[m] for m in shapes if m not in out)
+    bad = sorted((name_map[m], tuple(a.shape), shapes[m]) for m, a in out.items() if tuple(a.shape) != shapes[m])
+    if missing or unexpected or bad:
+        raise ConversionError(describe_mismatch(source, missing, sorted(unexpected), bad))
+    return {m: np.asarray(a, dtype=np.float32) if a.dtype.kind == "f" else a for m, a in out.items()}
+
+
+def to_torch_state_dict(net, arrays: Dict[str, np.ndarray] | None = None) -> Dict[str, np.ndarray]:
+    """MindSpore names -> PyTorch names (``arrays`` defaults to the network's own weights)."""
+    if arrays is None:
+        arrays = {n: p.asnumpy() for n, p in net.parameters_dict().items()}
+    name_map = torch_name_map(net)
+    return {name_map[n]: a for n, a in arrays.items()}
+
+
+def convert_pth_to_ckpt(model: str, src: str, dst: str, **model_kwargs) -> Dict[str, np.ndarray]:
+    """Convert a PyTorch checkpoint of ``model`` to a MindSpore ``.ckpt`` (nothing written on error)."""
+    from .registry import create_model
+
+    net = create_model(model, **model_kwargs)
+    arrays = convert_state_dict(net, read_torch_state_dict(src), source=src)
+    save_arrays(arrays, dst)
+    return arrays
+
+
+def convert_ckpt_to_pth(model: str, src: str, dst: str, **model_kwargs) -> Dict[str, np.ndarray]:
+    """Convert a MindSpore ``.ckpt`` of ``model`` back to a PyTorch state_dict file."""
+    import torch
+
+    from .checkpoint import load_arrays_into_net
+    from .registry import create_model
+
+    net = create_model(model, **model_kwargs)
+    arrays = align_wrapper_prefix(read_ckpt_arrays(src), net.parameters_dict())
+    load_arrays_into_net(net, arrays, source=src)  # validates names and shapes
+    state = to_torch_state_dict(net, arrays)
+    with atomic_path(dst, suffix=".pth") as tmp:
+        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, tmp)
+    return state
+
+
+def parity_report(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
+    """max/mean absolute difference between two outputs (used by parity tests and benchmarks)."""
+    diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean())}
+
+
