@@ -1,0 +1,1 @@
+"""Image I/O, degradation synthesis and datasets."""
