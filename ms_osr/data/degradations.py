@@ -1,0 +1,370 @@
+"""Degradation synthesis: noise, rain, haze, blur, low light, JPEG, resampling.
+
+Every function takes an HxWx3 RGB image (float in [0, 1] or uint8) and returns float32 in
+[0, 1].  Randomness only comes from the ``rng`` argument (a ``np.random.Generator``, an int
+seed, or ``None`` for a fresh generator), so a degradation is reproducible from its seed.
+
+The registry :data:`DEGRADATIONS` maps names to :class:`Degradation` entries; use
+``degrade(img, name, rng, **params)`` to apply one with its defaults overridden, and
+``random_params(name, rng)`` / ``random_composition(img, rng)`` for random training mixes.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+RngLike = Union[np.random.Generator, int, None]
+
+
+def as_rng(rng: RngLike) -> np.random.Generator:
+    """Accept a Generator, an int/sequence seed or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8/uint16/float image -> float32 in [0, 1] (HxWx3)."""
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return np.clip(img.astype(np.float32), 0.0, 1.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """[0, 1] float -> uint8 with rounding (uint8 passes through)."""
+    if img.dtype == np.uint8:
+        return img
+    return np.clip(np.round(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------- noise
+def gaussian_noise(img: np.ndarray, sigma: float = 25.0, rng: RngLike = None, quantize: bool = True,
+                   clip: bool = True) -> np.ndarray:
+    """Additive white Gaussian noise with std ``sigma`` in 0-255 units.
+
+    With ``quantize`` (default) this is exactly the PromptIR/AirNet/HAIR recipe: the clean image
+    as uint8, ``+ randn * sigma``, clipped to [0, 255] and cast to uint8 (truncation).  Without it
+    the noise is added in float and only clipped.
+    """
+    rng = as_rng(rng)
+    if quantize:
+        base = to_uint8(to_float(img) if img.dtype != np.uint8 else img).astype(np.float64)
+        noisy = base + rng.standard_normal(base.shape) * float(sigma)
+        return (np.clip(noisy, 0, 255).astype(np.uint8)).astype(np.float32) / 255.0
+    x = to_float(img).astype(np.float64)
+    noisy = x + rng.standard_normal(x.shape) * (float(sigma) / 255.0)
+    return (np.clip(noisy, 0.0, 1.0) if clip else noisy).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------- blur
+def motion_kernel(length: int, angle: float) -> np.ndarray:
+    """Normalised linear motion kernel of ``length`` pixels at ``angle`` degrees (0 = horizontal,
+    counter-clockwise in image display).  Odd size, anti-aliased by supersampling, sums to 1."""
+    length = max(1, int(round(length)))
+    size = length if length % 2 == 1 else length + 1
+    if length == 1:
+        return np.ones((1, 1), np.float32)
+    ss = 8  # supersampling factor for a smooth line
+    big = np.zeros((size * ss, size * ss), np.float32)
+    c = (size * ss - 1) / 2.0
+    theta = math.radians(angle)
+    dx, dy = math.cos(theta), -math.sin(theta)  # image y points down
+    half = (length * ss - 1) / 2.0
+    for t in np.linspace(-half, half, length * ss * 4):
+        x, y = int(round(c + t * dx)), int(round(c + t * dy))
+        if 0 <= x < big.shape[1] and 0 <= y < big.shape[0]:
+            big[y, x] = 1.0
+    k = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA).astype(np.float64)
+    return (k / k.sum()).astype(np.float32)
+
+
+def disk_kernel(radius: float) -> np.ndarray:
+    """Normalised anti-aliased disk (defocus / pillbox) kernel of the given radius in pixels."""
+    if radius <= 0.5:
+        return np.ones((1, 1), np.float32)
+    r = int(math.ceil(radius))
+    ss = 8
+    coords = (np.arange((2 * r + 1) * ss) + 0.5) / ss - (r + 0.5)
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    inside = (xx ** 2 + yy ** 2 <= radius ** 2).astype(np.float64)
+    k = inside.reshape(2 * r + 1, ss, 2 * r + 1, ss).mean(axis=(1, 3))
+    return (k / k.sum()).astype(np.float32)
+
+
+def convolve(img: np.ndarray, kernel: np.ndarray, border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:
+    """Correlate each channel with ``kernel`` (normalised kernels keep the mean)."""
+    x = to_float(img)
+    return np.clip(cv2.filter2D(x, -1, kernel.astype(np.float32), borderType=border), 0.0, 1.0)
+
+
+def motion_blur(img: np.ndarray, length: int = 15, angle: float = 0.0, rng: RngLike = None) -> np.ndarray:
+    """Uniform linear motion blur (``length`` px, ``angle`` degrees)."""
+    return convolve(img, motion_kernel(length, angle))
+
+
+def defocus_blur(img: np.ndarray, radius: float = 3.0, rng: RngLike = None) -> np.ndarray:
+    """Out-of-focus (pillbox) blur with the given radius in pixels."""
+    return convolve(img, disk_kernel(radius))
+
+
+def gaussian_blur(img: np.ndarray, sigma: float = 1.5, rng: RngLike = None) -> np.ndarray:
+    """Isotropic Gaussian blur (kernel size 2*ceil(3 sigma)+1)."""
+    k = 2 * int(math.ceil(3 * sigma)) + 1
+    g = cv2.getGaussianKernel(k, sigma).astype(np.float64)
+    return convolve(img, (g @ g.T).astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------- rain
+def rain_layer(shape: Tuple[int, int], density: float = 0.02, length: int = 20, angle: float = -75.0,
+               width: int = 1, rng: RngLike = None) -> np.ndarray:
+    """A streak layer in [0, 1]: random drops (``density`` = fraction of pixels seeding a drop, with
+    random brightness) smeared by a motion kernel of ``length`` at ``angle`` (degrees from horizontal;
+    -90/90 = vertical).  Rescaled so the brightest streak reaches 1."""
+    rng = as_rng(rng)
+    h, w = shape
+    seeds = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
+    if width > 1:
+        seeds = cv2.dilate(seeds, np.ones((width, width), np.uint8))
+    streaks = cv2.filter2D(seeds, -1, motion_kernel(length, angle), borderType=cv2.BORDER_REFLECT_101)
+    peak = float(streaks.max())
+    return streaks / peak if peak > 0 else streaks
+
+
+def rain(img: np.ndarray, density: float = 0.02, length: int = 20, angle: float = -75.0, intensity: float = 0.8,
+         width: int = 1, rng: RngLike = None) -> np.ndarray:
+    """Additive rain streaks: ``clip(J + intensity * S)`` with ``S = rain_layer(...)``."""
+    x = to_float(img)
+    layer = rain_layer(x.shape[:2], density, length, angle, width, rng)
+    return np.clip(x + intensity * layer[:, :, None], 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------- haze
+def haze_model(img: np.ndarray, t: np.ndarray, airlight: Union[float, Sequence[float]] = 0.9) -> np.ndarray:
+    """Atmospheric scattering model I = J*t + A*(1 - t) (``t`` HxW or HxWx1, ``A`` scalar or RGB)."""
+    x = to_float(img).astype(np.float64)
+    t = np.asarray(t, np.float64)
+    if t.ndim == 2:
+        t = t[:, :, None]
+    a = np.asarray(airlight, np.float64).reshape(1, 1, -1)
+    return (x * t + a * (1.0 - t)).astype(np.float32)
+
+
+_DISPARITY_CACHE: Dict[str, np.ndarray] = {}
+
+
+def motorcycle_depth() -> np.ndarray:
+    """Normalised depth in [0, 1] for skimage's stereo_motorcycle (from its bundled disparity map)."""
+    if "motorcycle" not in _DISPARITY_CACHE:
+        import skimage.data
+
+        path = os.path.join(os.path.dirname(skimage.data.__file__), "motorcycle_disp.npz")
+        disp = np.load(path)["arr_0"].astype(np.float64)
+        finite = np.isfinite(disp) & (disp > 0)
+        fill = np.min(disp[finite])  # unknown disparity -> farthest known depth
+        disp = np.where(finite, disp, fill)
+        depth = 1.0 / disp
+        depth = (depth - depth.min()) / max(depth.max() - depth.min(), 1e-12)
+        _DISPARITY_CACHE["motorcycle"] = depth.astype(np.float32)
+    return _DISPARITY_CACHE["motorcycle"]
+
+
+def pseudo_depth(shape: Tuple[int, int], rng: RngLike = None, smoothness: float = 0.25) -> np.ndarray:
+    """Smooth pseudo-depth in [0, 1]: far at the top, near at the bottom, plus a low-frequency
+    random field (the usual prior for outdoor scenes when no depth map exists)."""
+    rng = as_rng(rng)
+    h, w = shape
+    ramp = np.linspace(1.0, 0.0, h, dtype=np.float64)[:, None] * np.ones((1, w))
+    coarse = rng.random((4, 4))
+    field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    depth = (1.0 - smoothness) * ramp + smoothness * field
+    depth = cv2.GaussianBlur(depth, (0, 0), sigmaX=max(h, w) / 16.0)
+    return ((depth - depth.min()) / max(depth.max() - depth.min(), 1e-12)).astype(np.float32)
+
+
+def haze(img: np.ndarray, beta: float = 1.2, airlight: Union[float, Sequence[float]] = 0.9,
+         depth: Optional[np.ndarray] = None, rng: RngLike = None) -> np.ndarray:
+    """Haze with transmission t = exp(-beta * d).  ``depth`` (HxW, any scale; resized if needed)
+    defaults to :func:`pseudo_depth` (seeded by ``rng``)."""
+    x = to_float(img)
+    h, w = x.shape[:2]
+    if depth is None:
+        depth = pseudo_depth((h, w), rng)
+    depth = np.asarray(depth, np.float32)
+    if depth.shape != (h, w):
+        depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR)
+    t = np.exp(-float(beta) * depth.astype(np.float64))
+    return np.clip(haze_model(x, t, airlight), 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------ low light
+def low_light(img: np.ndarray, gamma: float = 2.0, gain: float = 0.5, noise_sigma: float = 0.0,
+              rng: RngLike = None) -> np.ndarray:
+    """Under-exposure: ``gain * J**gamma`` plus Gaussian read noise (``noise_sigma`` in 0-255 units)."""
+    x = to_float(img).astype(np.float64)
+    dark = gain * np.power(x, gamma)
+    if noise_sigma > 0:
+        dark = dark + as_rng(rng).standard_normal(dark.shape) * (noise_sigma / 255.0)
+    return np.clip(dark, 0.0, 1.0).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------- compression
+def jpeg(img: np.ndarray, quality: int = 30, rng: RngLike = None) -> np.ndarray:
+    """JPEG round trip through OpenCV at ``quality`` (RGB in, RGB out)."""
+    bgr = cv2.cvtColor(to_uint8(to_float(img)), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode JPEG")
+    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+def bicubic(img: np.ndarray, scale: float = 2.0, rng: RngLike = None) -> np.ndarray:
+    """Bicubic down-sampling by ``scale`` then bicubic up-sampling back to the input size (OpenCV)."""
+    x = to_float(img)
+    h, w = x.shape[:2]
+    lw, lh = max(1, int(round(w / scale))), max(1, int(round(h / scale)))
+    small = cv2.resize(x, (lw, lh), interpolation=cv2.INTER_CUBIC)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------ registry
+@dataclass
+class Degradation:
+    """A named degradation: ``fn(img, rng=..., **params)`` with ``defaults``; ``sample(rng)`` draws
+    random parameters for training mixes."""
+
+    name: str
+    fn: Callable
+    defaults: Dict = field(default_factory=dict)
+    sample: Optional[Callable[[np.random.Generator], Dict]] = None
+    description: str = ""
+
+    def __call__(self, img: np.ndarray, rng: RngLike = None, **params) -> np.ndarray:
+        kwargs = dict(self.defaults)
+        kwargs.update(params)
+        return self.fn(img, rng=as_rng(rng), **kwargs)
+
+
+DEGRADATIONS: Dict[str, Degradation] = {}
+
+
+def register_degradation(name: str, fn: Callable, defaults: Dict | None = None,
+                         sample: Callable | None = None, description: str = "") -> None:
+    if name in DEGRADATIONS:
+        raise KeyError(f"degradation '{name}' registered twice")
+    DEGRADATIONS[name] = Degradation(name, fn, dict(defaults or {}), sample, description)
+
+
+def list_degradations() -> List[str]:
+    return sorted(DEGRADATIONS)
+
+
+def get_degradation(name: str) -> Degradation:
+    if name not in DEGRADATIONS:
+        raise KeyError(f"unknown degradation '{name}'; available: {', '.join(list_degradations())}")
+    return DEGRADATIONS[name]
+
+
+def degrade(img: np.ndarray, name: str, rng: RngLike = None, **params) -> np.ndarray:
+    """Apply the registered degradation ``name`` (defaults overridden by ``params``)."""
+    return get_degradation(name)(img, rng=rng, **params)
+
+
+def random_params(name: str, rng: RngLike = None) -> Dict:
+    """Random parameters for ``name`` (its defaults when it has no sampler)."""
+    deg = get_degradation(name)
+    rng = as_rng(rng)
+    return deg.sample(rng) if deg.sample else dict(deg.defaults)
+
+
+def apply_spec(img: np.ndarray, spec: Union[str, Dict], rng: RngLike = None) -> np.ndarray:
+    """Apply ``"name"`` or ``{"name": ..., "random": bool, **params}`` (``random`` draws parameters
+    from the sampler first, explicit params still win)."""
+    rng = as_rng(rng)
+    if isinstance(spec, str):
+        return degrade(img, spec, rng)
+    spec = dict(spec)
+    name = spec.pop("name")
+    params = random_params(name, rng) if spec.pop("random", False) else {}
+    params.update(spec)
+    return degrade(img, name, rng, **params)
+
+
+def compose(img: np.ndarray, specs: Iterable[Union[str, Dict]], rng: RngLike = None) -> np.ndarray:
+    """Apply several degradation specs in order with one generator."""
+    rng = as_rng(rng)
+    out = to_float(img)
+    for spec in specs:
+        out = apply_spec(out, spec, rng)
+    return out
+
+
+# Order used by random_composition (physically plausible: scene -> optics -> sensor -> codec).
+COMPOSITION_ORDER = ("haze", "rain", "low_light", "motion_blur", "defocus_blur", "bicubic", "gaussian_noise", "jpeg")
+
+
+def random_composition(img: np.ndarray, rng: RngLike = None, names: Sequence[str] = COMPOSITION_ORDER,
+                       min_k: int = 1, max_k: int = 3) -> Tuple[np.ndarray, List[Dict]]:
+    """Apply ``k`` random distinct degradations (k in [min_k, max_k]) with random parameters, in the
+    canonical order.  Returns the image and the applied specs (for logging / reproduction)."""
+    rng = as_rng(rng)
+    names = list(names)
+    k = int(rng.integers(min_k, min(max_k, len(names)) + 1))
+    picked = set(rng.choice(len(names), size=k, replace=False).tolist())
+    order = [n for n in COMPOSITION_ORDER if n in names] + [n for n in names if n not in COMPOSITION_ORDER]
+    chosen = [n for n in order if names.index(n) in picked]
+    specs, out = [], to_float(img)
+    for name in chosen:
+        params = random_params(name, rng)
+        out = degrade(out, name, rng, **params)
+        specs.append({"name": name, **params})
+    return out, specs
+
+
+def _noise_sampler(rng):
+    return {"sigma": float(rng.uniform(5, 50))}
+
+
+register_degradation("gaussian_noise", gaussian_noise, {"sigma": 25.0}, _noise_sampler,
+                     "additive Gaussian noise, sigma in 0-255 units, uint8 quantised")
+for _s in (15, 25, 50):
+    register_degradation(f"noise_{_s}", gaussian_noise, {"sigma": float(_s)}, None, f"Gaussian noise sigma={_s}")
+register_degradation(
+    "rain", rain, {"density": 0.02, "length": 20, "angle": -75.0, "intensity": 0.8},
+    lambda r: {"density": float(r.uniform(0.005, 0.04)), "length": int(r.integers(10, 35)),
+               "angle": float(r.uniform(-110, -70)), "intensity": float(r.uniform(0.5, 0.9))},
+    "additive motion-blurred rain streaks")
+register_degradation(
+    "haze", haze, {"beta": 1.2, "airlight": 0.9},
+    lambda r: {"beta": float(r.uniform(0.6, 2.0)), "airlight": float(r.uniform(0.7, 1.0))},
+    "I = J t + A (1 - t), t = exp(-beta d)")
+register_degradation(
+    "motion_blur", motion_blur, {"length": 15, "angle": 0.0},
+    lambda r: {"length": int(r.integers(5, 25)), "angle": float(r.uniform(0, 180))}, "linear motion blur")
+register_degradation(
+    "defocus_blur", defocus_blur, {"radius": 3.0},
+    lambda r: {"radius": float(r.uniform(1.5, 5.0))}, "pillbox defocus blur")
+register_degradation(
+    "gaussian_blur", gaussian_blur, {"sigma": 1.5}, lambda r: {"sigma": float(r.uniform(0.5, 3.0))},
+    "isotropic Gaussian blur")
+register_degradation(
+    "low_light", low_light, {"gamma": 2.0, "gain": 0.5, "noise_sigma": 2.0},
+    lambda r: {"gamma": float(r.uniform(1.5, 3.0)), "gain": float(r.uniform(0.2, 0.6)),
+               "noise_sigma": float(r.uniform(0, 5))}, "under-exposure: gain * J^gamma + read noise")
+register_degradation(
+    "jpeg", jpeg, {"quality": 30}, lambda r: {"quality": int(r.integers(10, 60))}, "OpenCV JPEG round trip")
+register_degradation(
+    "bicubic", bicubic, {"scale": 2.0}, lambda r: {"scale": float(r.choice([2.0, 3.0, 4.0]))},
+    "bicubic down-sampling and up-sampling back")
+for _k in (2, 3, 4):
+    register_degradation(f"bicubic_x{_k}", bicubic, {"scale": float(_k)}, None, f"bicubic x{_k} down/up")
