@@ -1,0 +1,277 @@
+"""Restormer (Zamir et al., CVPR 2022) in MindSpore, GRAPH_MODE-compatible.
+
+Attribute names follow the official PyTorch module (swz30/Restormer, ``restormer_arch.py``)
+so that ``ms_osr.convert`` maps a BasicSR ``{'params': ...}`` checkpoint with no overrides:
+``patch_embed.proj``, ``encoder_level1.N.{norm1.body,attn,norm2.body,ffn}``, ``down1_2.body.0``,
+``latent``, ``up4_3.body.0``, ``reduce_chan_level3``, ..., ``refinement``, ``output``.
+
+The building blocks (LayerNorm, MDTA, GDFN, Downsample/Upsample, input padding) are reused by
+``ms_osr.models.hair``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore import Parameter
+from mindspore.common.initializer import initializer
+
+from ..registry import register_config, register_model
+from .layers import conv2d
+
+LN_EPS = 1e-5  # Restormer's LayerNorm epsilon (population variance)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input padding: every model pads to its size multiple inside construct and crops back.
+# ----------------------------------------------------------------------------------------------
+def _pad_amount(size: int, multiple: int, min_size: int) -> int:
+    target = max(int(math.ceil(size / multiple)) * multiple, min_size)
+    return target - size
+
+
+def pad_input(x: ms.Tensor, multiple: int, min_size: int = 1) -> ms.Tensor:
+    """Reflect-pad H, W at the bottom/right to a multiple of ``multiple`` (and at least ``min_size``).
+
+    Reflection needs the pad to be smaller than the side; images too small for that are
+    reflected as far as possible and the rest is filled by edge replication.  Shapes are
+    compile-time constants in GRAPH_MODE, so all branches below are resolved while compiling.
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    ph = _pad_amount(h, multiple, min_size)
+    pw = _pad_amount(w, multiple, min_size)
+    rh = min(ph, h - 1)
+    rw = min(pw, w - 1)
+    if rh > 0 or rw > 0:
+        x = ops.pad(x, (0, rw, 0, rh), mode="reflect")
+    if ph > rh or pw > rw:
+        x = ops.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
+    return x
+
+
+# ----------------------------------------------------------------------------------------------
+# LayerNorm over channels of an NCHW tensor (Restormer's to_3d -> LN -> to_4d, without transposes)
+# ----------------------------------------------------------------------------------------------
+class BiasFreeLayerNorm(nn.Cell):
+    """``x / sqrt(var + eps) * weight`` (not mean-centred), population variance."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = Parameter(initializer("ones", (dim,), ms.float32), name="weight")
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        xc = x - x.mean(axis=1, keep_dims=True)
+        var = (xc * xc).mean(axis=1, keep_dims=True)
+        return x / ops.sqrt(var + LN_EPS) * self.weight.reshape(1, -1, 1, 1)
+
+
+class WithBiasLayerNorm(nn.Cell):
+    """``(x - mean) / sqrt(var + eps) * weight + bias``, population variance."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = Parameter(initializer("ones", (dim,), ms.float32), name="weight")
+        self.bias = Parameter(initializer("zeros", (dim,), ms.float32), name="bias")
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        mu = x.mean(axis=1, keep_dims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=1, keep_dims=True)
+        return xc / ops.sqrt(var + LN_EPS) * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+
+class LayerNorm(nn.Cell):
+    """Wrapper with a ``body`` attribute, as in the official code (``norm1.body.weight``)."""
+
+    def __init__(self, dim: int, layer_norm_type: str = "WithBias"):
+        super().__init__()
+        if layer_norm_type == "BiasFree":
+            self.body = BiasFreeLayerNorm(dim)
+        elif layer_norm_type == "WithBias":
+            self.body = WithBiasLayerNorm(dim)
+        else:
+            raise ValueError(f"LayerNorm_type must be 'WithBias' or 'BiasFree', got {layer_norm_type!r}")
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.body(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# MDTA and GDFN cores, shared with the per-image (hypernetwork) blocks of Res-HAIR
+# ----------------------------------------------------------------------------------------------
+def _l2_normalize(x: ms.Tensor) -> ms.Tensor:
+    """``torch.nn.functional.normalize(x, dim=-1)``: divide by max(||x||, 1e-12)."""
+    norm = ops.sqrt((x * x).sum(axis=-1, keepdims=True))
+    return x / ops.maximum(norm, 1e-12)
+
+
+def channel_attention(qkv: ms.Tensor, num_heads: int, temperature: ms.Tensor) -> ms.Tensor:
+    """Transposed (channel) self-attention of MDTA on a (B, 3C, H, W) tensor -> (B, C, H, W)."""
+    b, c3, h, w = qkv.shape
+    c = c3 // 3
+    qkv = qkv.reshape(b, 3, num_heads, c // num_heads, h * w)
+    q = _l2_normalize(qkv[:, 0])
+    k = _l2_normalize(qkv[:, 1])
+    v = qkv[:, 2]
+    attn = ops.matmul(q, k.swapaxes(-2, -1)) * temperature
+    attn = ops.softmax(attn, axis=-1)
+    return ops.matmul(attn, v).reshape(b, c, h, w)
+
+
+def gated_gelu(u: ms.Tensor) -> ms.Tensor:
+    """GDFN gate: split channels in two halves, exact GELU(first) * second."""
+    hidden = u.shape[1] // 2
+    return ops.gelu(u[:, :hidden], approximate="none") * u[:, hidden:]
+
+
+class Attention(nn.Cell):
+    """MDTA: 1x1 conv -> depthwise 3x3 -> channel attention per head -> 1x1 projection."""
+
+    def __init__(self, dim: int, num_heads: int, bias: bool):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.temperature = Parameter(initializer("ones", (num_heads, 1, 1), ms.float32), name="temperature")
+        self.qkv = conv2d(dim, dim * 3, 1, bias=bias)
+        self.qkv_dwconv = conv2d(dim * 3, dim * 3, 3, bias=bias, groups=dim * 3)
+        self.project_out = conv2d(dim, dim, 1, bias=bias)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        qkv = self.qkv_dwconv(self.qkv(x))
+        return self.project_out(channel_attention(qkv, self.num_heads, self.temperature))
+
+
+class FeedForward(nn.Cell):
+    """GDFN: 1x1 conv to 2*hidden -> depthwise 3x3 -> GELU gate -> 1x1 conv back."""
+
+    def __init__(self, dim: int, ffn_expansion_factor: float, bias: bool):
+        super().__init__()
+        hidden = int(dim * ffn_expansion_factor)
+        self.project_in = conv2d(dim, hidden * 2, 1, bias=bias)
+        self.dwconv = conv2d(hidden * 2, hidden * 2, 3, bias=bias, groups=hidden * 2)
+        self.project_out = conv2d(hidden, dim, 1, bias=bias)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.project_out(gated_gelu(self.dwconv(self.project_in(x))))
+
+
+class TransformerBlock(nn.Cell):
+    def __init__(self, dim: int, num_heads: int, ffn_expansion_factor: float, bias: bool, LayerNorm_type: str):
+        super().__init__()
+        self.norm1 = LayerNorm(dim, LayerNorm_type)
+        self.attn = Attention(dim, num_heads, bias)
+        self.norm2 = LayerNorm(dim, LayerNorm_type)
+        self.ffn = FeedForward(dim, ffn_expansion_factor, bias)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
+
+
+def transformer_level(dim: int, heads: int, blocks: int, ffn_expansion_factor: float, bias: bool,
+                      LayerNorm_type: str) -> nn.SequentialCell:
+    """``nn.Sequential`` of TransformerBlocks (names ``level.0.*``, ``level.1.*``, ...)."""
+    return nn.SequentialCell([TransformerBlock(dim, heads, ffn_expansion_factor, bias, LayerNorm_type)
+                              for _ in range(blocks)])
+
+
+class OverlapPatchEmbed(nn.Cell):
+    def __init__(self, in_c: int = 3, embed_dim: int = 48, bias: bool = False):
+        super().__init__()
+        self.proj = conv2d(in_c, embed_dim, 3, bias=bias)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.proj(x)
+
+
+class Downsample(nn.Cell):
+    """conv3x3 C -> C/2 then PixelUnshuffle(2): (C, H, W) -> (2C, H/2, W/2)."""
+
+    def __init__(self, n_feat: int):
+        super().__init__()
+        self.body = nn.SequentialCell([conv2d(n_feat, n_feat // 2, 3, bias=False), nn.PixelUnshuffle(2)])
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.body(x)
+
+
+class Upsample(nn.Cell):
+    """conv3x3 C -> 2C then PixelShuffle(2): (C, H, W) -> (C/2, 2H, 2W)."""
+
+    def __init__(self, n_feat: int):
+        super().__init__()
+        self.body = nn.SequentialCell([conv2d(n_feat, n_feat * 2, 3, bias=False), nn.PixelShuffle(2)])
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.body(x)
+
+
+# ----------------------------------------------------------------------------------------------
+class Restormer(nn.Cell):
+    """Restormer U-Net: 4 levels of TransformerBlocks, refinement, global residual (no dual-pixel)."""
+
+    size_multiple = 8
+
+    def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
+                 num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
+                 heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
+                 LayerNorm_type: str = "WithBias"):
+        super().__init__()
+        if len(num_blocks) != 4 or len(heads) != 4:
+            raise ValueError("num_blocks and heads need 4 entries (one per level)")
+        if inp_channels != out_channels:
+            raise ValueError("the global residual needs inp_channels == out_channels")
+        level = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias, LayerNorm_type=LayerNorm_type)
+        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
+        self.encoder_level1 = transformer_level(dim, heads[0], num_blocks[0], **level)
+        self.down1_2 = Downsample(dim)
+        self.encoder_level2 = transformer_level(dim * 2, heads[1], num_blocks[1], **level)
+        self.down2_3 = Downsample(dim * 2)
+        self.encoder_level3 = transformer_level(dim * 4, heads[2], num_blocks[2], **level)
+        self.down3_4 = Downsample(dim * 4)
+        self.latent = transformer_level(dim * 8, heads[3], num_blocks[3], **level)
+        self.up4_3 = Upsample(dim * 8)
+        self.reduce_chan_level3 = conv2d(dim * 8, dim * 4, 1, bias=bias)
+        self.decoder_level3 = transformer_level(dim * 4, heads[2], num_blocks[2], **level)
+        self.up3_2 = Upsample(dim * 4)
+        self.reduce_chan_level2 = conv2d(dim * 4, dim * 2, 1, bias=bias)
+        self.decoder_level2 = transformer_level(dim * 2, heads[1], num_blocks[1], **level)
+        self.up2_1 = Upsample(dim * 2)  # level 1 keeps the concatenated 2*dim channels
+        self.decoder_level1 = transformer_level(dim * 2, heads[0], num_blocks[0], **level)
+        self.refinement = transformer_level(dim * 2, heads[0], num_refinement_blocks, **level)
+        self.output = conv2d(dim * 2, out_channels, 3, bias=bias)
+
+    def construct(self, inp_img: ms.Tensor) -> ms.Tensor:
+        h, w = inp_img.shape[-2], inp_img.shape[-1]
+        x = pad_input(inp_img, self.size_multiple)
+        enc1 = self.encoder_level1(self.patch_embed(x))
+        enc2 = self.encoder_level2(self.down1_2(enc1))
+        enc3 = self.encoder_level3(self.down2_3(enc2))
+        lat = self.latent(self.down3_4(enc3))
+        d3 = self.reduce_chan_level3(ops.cat((self.up4_3(lat), enc3), axis=1))
+        d3 = self.decoder_level3(d3)
+        d2 = self.reduce_chan_level2(ops.cat((self.up3_2(d3), enc2), axis=1))
+        d2 = self.decoder_level2(d2)
+        d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1))
+        d1 = self.refinement(d1)
+        out = self.output(d1) + x
+        return out[:, :, :h, :w]
+
+
+# ----------------------------------------------------------------------------------------------
+@register_model
+def restormer(**kwargs) -> Restormer:
+    """Restormer with the official defaults (dim 48, blocks [4,6,6,8], 26.13 M parameters)."""
+    return Restormer(**kwargs)
+
+
+register_config("restormer_small", "restormer",
+                "Restormer for CPU training: dim 16, blocks [1,2,2,2], heads [1,2,4,8], 1 refinement block",
+                dim=16, num_blocks=(1, 2, 2, 2), heads=(1, 2, 4, 8), num_refinement_blocks=1)
+register_config("restormer_tiny", "restormer",
+                "Restormer for unit tests: dim 8, blocks [1,1,1,1], heads [1,2,2,4], 1 refinement block",
+                dim=8, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), num_refinement_blocks=1)
