@@ -1,0 +1,529 @@
+"""Evaluation: image/folder/benchmark runs, metric tables, comparison grids, the OSR protocol.
+
+Everything here works on plain callables ``restore(img) -> img`` (HxWx3 float32 in [0, 1]),
+usually :class:`ms_osr.inference.Restorer` instances, so it can be driven by ``test.py``,
+by ``train.py`` validation or from a notebook.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .data.io import ImageReadError, is_image_file, list_images, read_image, write_image
+from .data.transforms import SizeMismatchError, crop_to_multiple
+from .fileio import atomic_write_text
+from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
+
+RestoreFn = Callable[[np.ndarray], np.ndarray]
+
+
+class EvaluationError(ValueError):
+    """A user-facing problem with inputs/outputs (the message names the file)."""
+
+
+# --------------------------------------------------------------------------------------
+# Samples: what to restore, with optional ground truth
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One image to restore.
+
+    ``load()`` returns ``(degraded, clean_or_None)``; it may raise ImageReadError/EvaluationError.
+    ``sources`` are the files it reads (never overwritten by outputs).
+    """
+
+    name: str
+    load: Callable[[], Tuple[np.ndarray, Optional[np.ndarray]]]
+    sources: Tuple[str, ...] = ()
+    group: str = ""  # e.g. the degradation or noise level, for per-group averages
+
+
+def _file_loader(inp: str, gt: Optional[str]):
+    def load():
+        img = read_image(inp)
+        ref = read_image(gt) if gt else None
+        if ref is not None and ref.shape != img.shape:
+            raise EvaluationError(f"{gt}: ground truth is {ref.shape[1]}x{ref.shape[0]} but input {inp} is "
+                                  f"{img.shape[1]}x{img.shape[0]}")
+        return img, ref
+
+    return load
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def collect_samples(inp: str, gt: Optional[str] = None) -> Tuple[List[Sample], List[str], List[str]]:
+    """Pair input files with ground truth by file stem.
+
+    Returns ``(samples, errors, notes)``: ``errors`` are one-line messages for files that
+    cannot be evaluated (e.g. no matching ground truth), ``notes`` list ignored files
+    (non-image extensions inside a folder).
+    """
+    errors: List[str] = []
+    notes: List[str] = []
+    if not os.path.exists(inp):
+        raise EvaluationError(f"{inp}: input not found")
+    if os.path.isdir(inp):
+        inputs = list_images(inp)
+        for n in sorted(os.listdir(inp)):
+            p = os.path.join(inp, n)
+            if os.path.isfile(p) and not is_image_file(n):
+                notes.append(f"{p}: ignored (not an image file extension)")
+        if not inputs:
+            raise EvaluationError(f"{inp}: folder contains no image files")
+    else:
+        if not is_image_file(inp):
+            raise EvaluationError(f"{inp}: not an image file (expected one of .png .jpg .jpeg .bmp .tif .tiff)")
+        inputs = [inp]
+    gt_by_stem: Dict[str, str] = {}
+    if gt is not None:
+        if not os.path.exists(gt):
+            raise EvaluationError(f"{gt}: ground truth not found")
+        if os.path.isdir(gt):
+            for p in list_images(gt):
+                gt_by_stem.setdefault(_stem(p), p)
+        elif os.path.isdir(inp):
+            raise EvaluationError(f"{gt}: ground truth must be a folder when the input {inp} is a folder")
+        elif not is_image_file(gt):
+            raise EvaluationError(f"{gt}: ground truth is not an image file")
+    samples: List[Sample] = []
+    seen: Dict[str, str] = {}
+    for p in inputs:
+        name = _stem(p)
+        if name in seen:
+            errors.append(f"{p}: same name as {seen[name]}; outputs would collide (skipped)")
+            continue
+        seen[name] = p
+        ref = None
+        if gt is not None:
+            if os.path.isdir(gt):
+                ref = gt_by_stem.get(name)
+                if ref is None:
+                    errors.append(f"{p}: no matching ground truth '{name}.*' in {gt}")
+                    continue
+            else:
+                ref = gt
+        samples.append(Sample(name, _file_loader(p, ref), tuple(x for x in (p, ref) if x)))
+    return samples, errors, notes
+
+
+def check_output_safe(output_dir: str, samples: Sequence[Sample], output_file: Optional[str] = None) -> None:
+    """Refuse outputs that would overwrite an input or ground-truth file."""
+    sources = {os.path.realpath(s) for smp in samples for s in smp.sources}
+    source_dirs = {os.path.dirname(s) for s in sources}
+    if output_file:
+        planned = [os.path.realpath(output_file)]
+    else:
+        out = os.path.realpath(output_dir)
+        if out in source_dirs:
+            raise EvaluationError(f"{output_dir}: output folder is an input folder; choose another --output")
+        planned = [os.path.join(out, f"{s.name}.png") for s in samples]
+    for p in planned:
+        if p in sources:
+            raise EvaluationError(f"{p}: output would overwrite an input file; choose another --output")
+
+
+# --------------------------------------------------------------------------------------
+# Metrics per image
+# --------------------------------------------------------------------------------------
+
+
+def metric_keys(conventions: Sequence[str]) -> List[str]:
+    """Column names: ``psnr``/``ssim`` (restored) and ``psnr_in``/``ssim_in`` (degraded input),
+    suffixed with the convention when more than one is computed."""
+    keys = []
+    for conv in conventions:
+        sfx = f"_{conv}" if len(conventions) > 1 else ""
+        keys += [f"psnr_in{sfx}", f"ssim_in{sfx}", f"psnr{sfx}", f"ssim{sfx}"]
+    return keys
+
+
+def compute_metrics(restored: np.ndarray, degraded: np.ndarray, clean: np.ndarray, conventions: Sequence[str],
+                    crop_border: int = 0, y_channel: bool = False) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for conv in conventions:
+        sfx = f"_{conv}" if len(conventions) > 1 else ""
+        kw = dict(crop_border=crop_border, test_y_channel=y_channel, convention=conv)
+        out[f"psnr_in{sfx}"] = calculate_psnr(degraded, clean, **kw)
+        out[f"ssim_in{sfx}"] = calculate_ssim(degraded, clean, **kw)
+        out[f"psnr{sfx}"] = calculate_psnr(restored, clean, **kw)
+        out[f"ssim{sfx}"] = calculate_ssim(restored, clean, **kw)
+    return out
+
+
+def resolve_conventions(value: str) -> Tuple[str, ...]:
+    if value == "both":
+        return tuple(CONVENTIONS)
+    if value not in CONVENTIONS:
+        raise EvaluationError(f"unknown metric convention '{value}': choose aio, basicsr or both")
+    return (value,)
+
+
+@dataclass
+class EvalResult:
+    records: List[Dict[str, object]] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)
+    metric_columns: List[str] = field(default_factory=list)
+
+    def averages(self, by: str = "") -> List[Dict[str, object]]:
+        """Mean of every metric column, overall (``by=''``) or per value of column ``by``."""
+        return average_records(self.records, self.metric_columns, by)
+
+
+def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str], by: str = "") -> List[Dict[str, object]]:
+    groups: Dict[str, List[Dict[str, object]]] = {}
+    for r in records:
+        groups.setdefault(str(r.get(by, "")) if by else "all", []).append(r)
+    rows = []
+    for key, items in groups.items():
+        row: Dict[str, object] = {by or "set": key, "images": len(items)}
+        for c in columns:
+            vals = [float(r[c]) for r in items if c in r and r[c] is not None]
+            row[c] = float(np.mean(vals)) if vals else None
+        rows.append(row)
+    return rows
+
+
+def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_dir: Optional[str] = None,
+                     conventions: Sequence[str] = ("aio",), crop_border: int = 0, y_channel: bool = False,
+                     output_file: Optional[str] = None, on_record: Optional[Callable[[Dict[str, object]], None]] = None,
+                     keep_images: bool = False) -> EvalResult:
+    """Restore every sample, save the result, and compute metrics where ground truth exists.
+
+    A sample that fails to load is recorded in ``errors`` and the run continues.
+    With ``keep_images`` the degraded/restored/clean arrays are kept in each record under
+    ``"_images"`` (for comparison grids).
+    """
+    res = EvalResult(metric_columns=metric_keys(conventions))
+    for smp in samples:
+        try:
+            degraded, clean = smp.load()
+        except (ImageReadError, EvaluationError, SizeMismatchError) as exc:
+            res.errors.append(str(exc).splitlines()[0])
+            continue
+        t0 = time.perf_counter()
+        restored = restore_fn(degraded)
+        elapsed = time.perf_counter() - t0
+        rec: Dict[str, object] = {"image": smp.name}
+        if smp.group:
+            rec["group"] = smp.group
+        rec["height"], rec["width"] = int(degraded.shape[0]), int(degraded.shape[1])
+        rec["time_s"] = elapsed
+        if clean is not None:
+            rec.update(compute_metrics(restored, degraded, clean, conventions, crop_border, y_channel))
+        dst = output_file or (os.path.join(output_dir, f"{smp.name}.png") if output_dir else None)
+        if dst:
+            write_image(dst, restored)
+            rec["output"] = dst
+        if keep_images:
+            rec["_images"] = (degraded, restored, clean)
+        res.records.append(rec)
+        if on_record:
+            on_record(rec)
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _digits(col: str) -> int:
+    return 4 if col.startswith("ssim") or "ssim" in col.split("/")[-1] else (3 if col.endswith("_s") else 2)
+
+
+def format_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], title: str = "") -> str:
+    """Plain-text table for the console (right-aligned numbers)."""
+    cells = [[_fmt(r.get(c), _digits(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    lines.append("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_fmt(r.get(c), _digits(c)) for c in columns) + " |" for r in rows]
+    return "\n".join([head, sep] + body) + "\n"
+
+
+def write_csv(path: str, rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in columns})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if math.isnan(v) else (str(v) if math.isinf(v) else v)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def write_json(path: str, obj) -> None:
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# Comparison grid
+# --------------------------------------------------------------------------------------
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    return np.clip(np.round(np.asarray(img, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
+    import cv2
+
+    strip = np.zeros((height, width, 3), np.uint8)
+    scale = 0.45
+    (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    while tw > width - 6 and scale > 0.25:  # shrink long labels to fit the cell
+        scale -= 0.05
+        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.putText(strip, text, (3, height - 7), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return strip
+
+
+def comparison_grid(rows: Sequence[Sequence[Tuple[str, Optional[np.ndarray]]]], cell: int = 256,
+                    gap: int = 4) -> np.ndarray:
+    """Grid of labelled images (uint8 HxWx3 RGB): one row per list of ``(label, image)``.
+
+    Images are resized to ``cell`` pixels on the longer side; ``None`` leaves a grey cell.
+    """
+    import cv2
+
+    def fit(img):
+        h, w = img.shape[:2]
+        s = cell / float(max(h, w))
+        size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+        small = cv2.resize(_to_u8(img), size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
+        canvas = np.full((cell, cell, 3), 32, np.uint8)
+        y0, x0 = (cell - size[1]) // 2, (cell - size[0]) // 2
+        canvas[y0:y0 + size[1], x0:x0 + size[0]] = small
+        return canvas
+
+    ncol = max(len(r) for r in rows)
+    label_h = 22
+    H = len(rows) * (cell + label_h) + (len(rows) + 1) * gap
+    W = ncol * cell + (ncol + 1) * gap
+    grid = np.full((H, W, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        y = gap + i * (cell + label_h + gap)
+        for j, (label, img) in enumerate(row):
+            x = gap + j * (cell + gap)
+            grid[y:y + label_h, x:x + cell] = _label_strip(label, cell, label_h)
+            grid[y + label_h:y + label_h + cell, x:x + cell] = fit(img) if img is not None else 128
+    return grid
+
+
+# --------------------------------------------------------------------------------------
+# Benchmarks in their official layouts
+# --------------------------------------------------------------------------------------
+
+# CLI name -> ms_osr.data.datasets test-set kind (None: BSD68, noise synthesised)
+BENCHMARKS = {"bsd68": None, "rain100l": "rain100l", "sots-outdoor": "sots_outdoor", "gopro": "gopro", "lol": "lol"}
+
+
+def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 50), seed: int = 0,
+                      crop_multiple: int = 16) -> Tuple[List[Sample], List[str]]:
+    """Samples of a benchmark found under ``root`` (layouts: :mod:`ms_osr.data.datasets`).
+
+    All-in-one protocol (AirNet/PromptIR/HAIR): degraded and clean images are centre-cropped
+    to a multiple of ``crop_multiple`` (16; 0/1 keeps full size).  BSD68: seeded uint8
+    Gaussian noise per sigma (seed per image), grouped as ``sigma15``... in the averages.
+    Pairs that cannot be matched are returned as error lines, not raised.
+    """
+    import warnings
+
+    from .data import datasets as dsets
+
+    if name not in BENCHMARKS:
+        raise EvaluationError(f"unknown benchmark '{name}': choose one of {', '.join(BENCHMARKS)}")
+    if not os.path.isdir(root):
+        raise EvaluationError(f"{root}: benchmark folder not found")
+    samples: List[Sample] = []
+    errors: List[str] = []
+
+    def crop(a, b):
+        return crop_to_multiple(a, crop_multiple), crop_to_multiple(b, crop_multiple)
+
+    try:
+        if BENCHMARKS[name] is None:
+            for sigma in sigmas:
+                src = dsets.bsd68_source(root, sigma=float(sigma), seed=seed)
+                for i in range(len(src)):
+                    def load(src=src, i=i):
+                        lq, gt, _ = src.load(i, rng=None)
+                        return crop(lq, gt)
+
+                    item = src.clean[i]
+                    samples.append(Sample(f"{_stem(item)}_sigma{sigma:g}", load, (item,), group=f"sigma{sigma:g}"))
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                src = dsets.test_set_source(BENCHMARKS[name], root, skip_bad=True)
+            errors += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+            for i, (lq_path, gt_path) in enumerate(src.pairs):
+                def load(src=src, i=i):
+                    lq, gt, _ = src.load(i, rng=None)
+                    return crop(lq, gt)
+
+                rel = os.path.relpath(os.path.dirname(lq_path), root)
+                stem = _stem(lq_path) if rel in (".", "") else f"{rel.replace(os.sep, '_')}_{_stem(lq_path)}"
+                samples.append(Sample(stem, load, (lq_path, gt_path)))
+    except dsets.DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    return samples, errors
+
+
+# --------------------------------------------------------------------------------------
+# Seeded synthetic degradations (demo and OSR protocol)
+# --------------------------------------------------------------------------------------
+
+
+def sample_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator that depends only on the seed and the given names (not on call order)."""
+    return np.random.default_rng([seed] + [zlib.crc32(k.encode("utf-8")) for k in keys])
+
+
+def synthetic_samples(images: Dict[str, np.ndarray], degradations: Sequence[str], seed: int = 0,
+                      degrade_fn: Optional[Callable] = None, params: Optional[Dict[str, dict]] = None) -> List[Sample]:
+    """Samples ``<image>_<degradation>`` with a seeded degradation of each clean image."""
+    if degrade_fn is None:
+        from .data.degradations import degrade as degrade_fn  # noqa: F811
+    params = params or {}
+    out = []
+    for deg in degradations:
+        for name, clean in images.items():
+            def load(clean=clean, deg=deg, name=name):
+                rng = sample_rng(seed, deg, name)
+                degraded = np.clip(np.asarray(degrade_fn(clean, deg, rng, **params.get(deg, {})), np.float32), 0, 1)
+                return degraded, clean
+
+            out.append(Sample(f"{name}_{deg}", load, (), group=deg))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# OSR protocol: restorer vs reprogrammed restorer on every degradation of the library
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProtocolResult:
+    long_rows: List[Dict[str, object]]      # one row per (model, degradation)
+    table_rows: List[Dict[str, object]]     # one row per model, one column per degradation + averages
+    table_columns: List[str]
+    markdown: str
+
+
+def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], known: Iterable[str] = (),
+                 degradations: Optional[Sequence[str]] = None, seed: int = 0, convention: str = "aio",
+                 crop_border: int = 0, y_channel: bool = False, output_dir: Optional[str] = None,
+                 degrade_fn: Optional[Callable] = None, metric: str = "psnr") -> ProtocolResult:
+    """Evaluate each model on every degradation of the library, marking known vs out-of-sample.
+
+    Args:
+        models: ``{label: restore_fn}``, e.g. ``{"restorer": Restorer(base), "OSR": Restorer(osr)}``.
+        images: clean held-out images ``{name: HxWx3 float32}``.
+        known: degradations the restorer/reprogramming were trained on; the others are
+            out-of-sample (OOS).
+        degradations: names to evaluate (default: every registered degradation).
+        output_dir: when given, writes ``osr_protocol.md``, ``osr_protocol.csv`` (wide
+            table) and ``osr_protocol_long.csv`` (every model x degradation with PSNR and SSIM).
+
+    The "degraded" row scores the unrestored inputs.  Columns ``known`` / ``OOS`` are the
+    means over the known and out-of-sample degradations.
+    """
+    if degradations is None:
+        from .data.degradations import list_degradations
+
+        degradations = list_degradations()
+    known = set(known)
+    unknown = known - set(degradations)
+    if unknown:
+        raise EvaluationError(f"known degradations not in the evaluated set: {sorted(unknown)}")
+    samples = synthetic_samples(images, degradations, seed=seed, degrade_fn=degrade_fn)
+    kw = dict(crop_border=crop_border, test_y_channel=y_channel, convention=convention)
+    # Degrade once, reuse for every model.
+    scores: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
+    for smp in samples:
+        degraded, clean = smp.load()
+        scores.setdefault(("degraded", smp.group), []).append(
+            (calculate_psnr(degraded, clean, **kw), calculate_ssim(degraded, clean, **kw)))
+        for label, fn in models.items():
+            restored = fn(degraded)
+            scores.setdefault((label, smp.group), []).append(
+                (calculate_psnr(restored, clean, **kw), calculate_ssim(restored, clean, **kw)))
+    labels = ["degraded"] + list(models)
+    long_rows = []
+    for label in labels:
+        for deg in degradations:
+            vals = np.array(scores[(label, deg)], np.float64)
+            long_rows.append({"model": label, "degradation": deg, "split": "known" if deg in known else "OOS",
+                              "psnr": float(vals[:, 0].mean()), "ssim": float(vals[:, 1].mean()),
+                              "images": len(vals)})
+    def col(deg):
+        return f"{deg} ({'known' if deg in known else 'OOS'})"
+
+    columns = ["model"] + [col(d) for d in degradations] + ["known", "OOS"]
+    table_rows = []
+    for label in labels:
+        row: Dict[str, object] = {"model": label}
+        by = {r["degradation"]: r for r in long_rows if r["model"] == label}
+        for d in degradations:
+            row[col(d)] = by[d][metric]
+        kv = [by[d][metric] for d in degradations if d in known]
+        ov = [by[d][metric] for d in degradations if d not in known]
+        row["known"] = float(np.mean(kv)) if kv else None
+        row["OOS"] = float(np.mean(ov)) if ov else None
+        table_rows.append(row)
+    md = (f"OSR protocol: {metric.upper()} ({convention} convention), {len(images)} held-out images, seed {seed}\n\n"
+          + markdown_table(table_rows, columns))
+    if output_dir:
+        atomic_write_text(os.path.join(output_dir, "osr_protocol.md"), md)
+        write_csv(os.path.join(output_dir, "osr_protocol.csv"), table_rows, columns)
+        write_csv(os.path.join(output_dir, "osr_protocol_long.csv"), long_rows,
+                  ["model", "degradation", "split", "psnr", "ssim", "images"])
+    return ProtocolResult(long_rows, table_rows, columns, md)

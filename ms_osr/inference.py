@@ -1,0 +1,386 @@
+"""Whole-image and tiled inference for any ms_osr restorer.
+
+:class:`Restorer` turns an ``nn.Cell`` (input/output ``(B,3,H,W)`` float32 in [0, 1]) into
+a function ``HxWx3 ndarray -> HxWx3 ndarray`` that
+
+* pads the image to the model's ``size_multiple`` (reflect) and crops the result back,
+* optionally splits a large image into overlapping tiles and blends them without seams
+  (each tile's border strip, which sees the tile edge instead of real context, gets zero
+  weight; the rest of the overlap is a linear cross-fade; only one tile's activations live
+  at a time, the output is accumulated tile by tile),
+* shares one image-level vector between all tiles for models that select their weights
+  from the whole image (Res-HAIR exposes ``global_vector(x)`` and ``construct(x, giv)``), so
+  tiling never changes the selected weights,
+* optionally averages the eight flip/rotation variants (x8 self-ensemble).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
+
+import mindspore as ms  # noqa: E402
+
+# --------------------------------------------------------------------------------------
+# Geometry helpers (pure numpy, unit-tested directly)
+# --------------------------------------------------------------------------------------
+
+
+def round_up(value: int, multiple: int) -> int:
+    return ((value + multiple - 1) // multiple) * multiple
+
+
+def pad_image(img: np.ndarray, multiple: int, mode: str = "reflect") -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Pad HxWxC at the bottom/right to a multiple of ``multiple``; returns (padded, (h, w)).
+
+    Reflect padding needs at least two pixels; thinner images fall back to edge padding.
+    """
+    h, w = img.shape[:2]
+    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
+    if ph == 0 and pw == 0:
+        return img, (h, w)
+    if mode == "reflect" and (h < 2 or w < 2):
+        mode = "edge"
+    pad = [(0, ph), (0, pw)] + [(0, 0)] * (img.ndim - 2)
+    return np.pad(img, pad, mode=mode), (h, w)
+
+
+def tile_starts(length: int, tile: int, stride: int) -> List[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)``; the last one ends at ``length``."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def blend_ramp(length: int, overlap: int, left: bool, right: bool) -> np.ndarray:
+    """1-D blending weights for a tile of ``length`` pixels.
+
+    On an interior side (``left``/``right`` True) the first ``overlap // 4`` pixels get weight 0
+    (they are closest to the artificial tile edge, where a convolution sees padding instead
+    of the neighbouring pixels), then the weight rises linearly over half the overlap.  Two
+    tiles that overlap by ``overlap`` pixels therefore always have a positive weight sum, and
+    every pixel is taken only from tiles where it lies at least ``overlap // 4`` pixels away
+    from an artificial edge.
+    """
+    w = np.ones(length, np.float32)
+    if overlap <= 0:
+        return w
+    margin = overlap // 4
+    ramp = max(overlap - 2 * margin, 1)
+    i = np.arange(length, dtype=np.float32)
+    rise = np.clip((i - margin + 1) / (ramp + 1), 0.0, 1.0)
+    if left:
+        w = np.minimum(w, rise)
+    if right:
+        w = np.minimum(w, rise[::-1])
+    return w
+
+
+@dataclass
+class TilePlan:
+    tile_h: int
+    tile_w: int
+    overlap: int
+    ys: List[int]
+    xs: List[int]
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> TilePlan:
+    """Tile layout for a (padded) image whose sides are multiples of ``multiple``.
+
+    Tile size, overlap and every offset are multiples of ``multiple`` so that the
+    down/up-sampling grid of a U-Net is the same in a tile as in the whole image.
+    """
+    if tile <= 0:
+        raise ValueError(f"tile size must be positive, got {tile}")
+    if overlap < 0:
+        raise ValueError(f"tile overlap must be >= 0, got {overlap}")
+    tile = max(multiple, (tile // multiple) * multiple)
+    overlap = round_up(overlap, multiple) if overlap else 0
+    if overlap >= tile:
+        raise ValueError(f"tile overlap {overlap} must be smaller than the tile size {tile}")
+    th, tw = min(tile, height), min(tile, width)
+    stride = tile - overlap
+    return TilePlan(th, tw, overlap, tile_starts(height, th, stride), tile_starts(width, tw, stride))
+
+
+# --------------------------------------------------------------------------------------
+# Self-ensemble transforms
+# --------------------------------------------------------------------------------------
+
+ENSEMBLE_MODES = tuple((k, f) for f in (False, True) for k in range(4))
+
+
+def ensemble_forward(img: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    out = img[:, ::-1] if flip else img
+    return np.ascontiguousarray(np.rot90(out, k, axes=(0, 1)))
+
+
+def ensemble_inverse(img: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    out = np.rot90(img, -k, axes=(0, 1))
+    return out[:, ::-1] if flip else out
+
+
+# --------------------------------------------------------------------------------------
+# The restorer
+# --------------------------------------------------------------------------------------
+
+
+def has_global_vector(net) -> bool:
+    """True for models whose weights are selected from an image-level vector (Res-HAIR)."""
+    return callable(getattr(net, "global_vector", None))
+
+
+def _resize_max_side(img: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = max_side / float(max(h, w))
+    if scale >= 1.0:
+        return img
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+class Restorer:
+    """Restore HxWx3 float32 images in [0, 1] with a MindSpore network.
+
+    Args:
+        net: the network; ``net.size_multiple`` (default 1) is honoured.
+        tile: tile side in pixels (None: whole image).
+        tile_overlap: overlap between neighbouring tiles in pixels.
+        self_ensemble: average the eight flip/rotation variants.
+        global_max_side: for ``global_vector`` models under tiling, the whole image is
+            downscaled to at most this side before the global vector is computed.
+        clip: clip the output to [0, 1].
+    """
+
+    def __init__(self, net, tile: Optional[int] = None, tile_overlap: int = 32, self_ensemble: bool = False,
+                 global_max_side: int = 1024, clip: bool = True, size_multiple: Optional[int] = None):
+        self.net = net
+        net.set_train(False)
+        self.size_multiple = int(size_multiple or getattr(net, "size_multiple", 1) or 1)
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.self_ensemble = self_ensemble
+        self.global_max_side = global_max_side
+        self.clip = clip
+        self.uses_global_vector = has_global_vector(net)
+        # Filled by _restore_tiled for inspection (tests, logs): the vector shared by the tiles.
+        self.last_global_vector: Optional[np.ndarray] = None
+        self.last_plan: Optional[TilePlan] = None
+
+    # -- network calls ------------------------------------------------------------------
+    def _forward(self, x_hwc: np.ndarray, giv=None) -> np.ndarray:
+        x = ms.Tensor(np.ascontiguousarray(x_hwc.transpose(2, 0, 1)[None]), ms.float32)
+        y = self.net(x) if giv is None else self.net(x, giv)
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        out = y.asnumpy()[0].transpose(1, 2, 0)
+        if out.shape != x_hwc.shape:
+            raise RuntimeError(f"model returned shape {out.shape} for input {x_hwc.shape}")
+        return out
+
+    def global_vector(self, padded: np.ndarray):
+        """The image-level vector of the whole (padded, downscaled if large) image."""
+        small = _resize_max_side(padded, self.global_max_side)
+        small, _ = pad_image(small, self.size_multiple)
+        x = ms.Tensor(np.ascontiguousarray(small.transpose(2, 0, 1)[None]), ms.float32)
+        return self.net.global_vector(x)
+
+    # -- single pass ----------------------------------------------------------------------
+    def _restore_once(self, img: np.ndarray) -> np.ndarray:
+        padded, (h, w) = pad_image(img, self.size_multiple)
+        ph, pw = padded.shape[:2]
+        if self.tile and (ph > self.tile or pw > self.tile):
+            out = self._restore_tiled(padded)
+        else:
+            out = self._forward(padded)
+        return out[:h, :w]
+
+    def _restore_tiled(self, padded: np.ndarray) -> np.ndarray:
+        ph, pw = padded.shape[:2]
+        plan = plan_tiles(ph, pw, self.tile, self.tile_overlap, self.size_multiple)
+        self.last_plan = plan
+        giv = None
+        if self.uses_global_vector:
+            giv = self.global_vector(padded)
+            self.last_global_vector = giv.asnumpy() if hasattr(giv, "asnumpy") else np.asarray(giv)
+        out = np.zeros((ph, pw, padded.shape[2]), np.float32)
+        weight = np.zeros((ph, pw), np.float32)
+        ny, nx = len(plan.ys), len(plan.xs)
+        for iy, y0 in enumerate(plan.ys):
+            wy = blend_ramp(plan.tile_h, plan.overlap, iy > 0, iy < ny - 1)
+            for ix, x0 in enumerate(plan.xs):
+                wx = blend_ramp(plan.tile_w, plan.overlap, ix > 0, ix < nx - 1)
+                tile_out = self._forward(padded[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w], giv)
+                wt = wy[:, None] * wx[None, :]
+                out[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += tile_out * wt[:, :, None]
+                weight[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += wt
+        out /= weight[:, :, None]
+        return out
+
+    # -- public -----------------------------------------------------------------------------
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        img = np.asarray(img, np.float32)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 image, got shape {img.shape}")
+        if self.self_ensemble:
+            acc = np.zeros_like(img)
+            for k, flip in ENSEMBLE_MODES:
+                acc += ensemble_inverse(self._restore_once(ensemble_forward(img, k, flip)), k, flip)
+            out = acc / len(ENSEMBLE_MODES)
+        else:
+            out = self._restore_once(img)
+        if self.clip:  # in place: a 4096x4096 result is 200 MB
+            out = np.clip(out, 0.0, 1.0, out=out) if out.flags.writeable else np.clip(out, 0.0, 1.0)
+        return out
+
+
+def restore(net, img: np.ndarray, **kwargs) -> np.ndarray:
+    """One-shot convenience wrapper around :class:`Restorer`."""
+    return Restorer(net, **kwargs)(img)
+
+
+# --------------------------------------------------------------------------------------
+# Peak memory measurement (Linux): resettable high-water mark of the resident set
+# --------------------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status", "r", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_peak_rss(fn: Callable[[], object]) -> Tuple[object, float, float]:
+    """Run ``fn`` and return (result, peak RSS during the call in MiB, RSS before in MiB)."""
+    reset_peak_rss()
+    before = (_status_kib("VmRSS") or 0) / 1024.0
+    result = fn()
+    peak = (_status_kib("VmHWM") or 0) / 1024.0
+    return result, peak, before
+
+
+__all__: Sequence[str] = (
+    "Restorer", "restore", "pad_image", "plan_tiles", "tile_starts", "blend_ramp", "TilePlan",
+    "ENSEMBLE_MODES", "ensemble_forward", "ensemble_inverse", "has_global_vector", "measure_peak_rss",
+    "reset_peak_rss", "load_model", "find_config", "LoadedModel", "ModelLoadError",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Building a network from a checkpoint (+ the training config beside it)
+# --------------------------------------------------------------------------------------
+
+
+class ModelLoadError(RuntimeError):
+    """The model or checkpoint cannot be used (one-line message naming the file)."""
+
+
+def find_config(ckpt: str) -> Optional[str]:
+    """The training config that belongs to ``ckpt``: ``<stem>.yaml`` (shipped ckpt/) or the run
+    folder's ``config.yaml`` (train.py run dirs); None if neither exists."""
+    stem = os.path.splitext(ckpt)[0]
+    for cand in (stem + ".yaml", stem + ".yml", os.path.join(os.path.dirname(os.path.abspath(ckpt)), "config.yaml")):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def model_spec_from_config(cfg: dict, source: str) -> Tuple[str, dict]:
+    """``model: {name, kwargs}`` (or ``model: NAME`` + optional ``model_kwargs``) -> (name, kwargs)."""
+    spec = cfg.get("model")
+    if isinstance(spec, str):
+        return spec, dict(cfg.get("model_kwargs") or {})
+    if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+        return spec["name"], dict(spec.get("kwargs") or {})
+    raise ModelLoadError(f"{source}: config has no 'model: {{name: ..., kwargs: ...}}' entry")
+
+
+@dataclass
+class LoadedModel:
+    net: object
+    name: str
+    kwargs: dict
+    ckpt: str
+    config_path: Optional[str]
+    config: dict
+
+
+def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = None,
+               overrides: Optional[dict] = None, namespace: str = "") -> LoadedModel:
+    """Build the network for ``ckpt`` and load its weights strictly.
+
+    The model name/kwargs come from ``model`` (registered name) if given, else from
+    ``config`` or the config found beside the checkpoint; ``overrides`` update the kwargs.
+    """
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .config import ConfigError, load_config
+    from .registry import create_model, model_kwargs
+
+    if not os.path.isfile(ckpt):
+        raise ModelLoadError(f"{ckpt}: checkpoint file not found")
+    cfg: dict = {}
+    cfg_path = config or (None if model else find_config(ckpt))
+    if config and not os.path.isfile(config):
+        raise ModelLoadError(f"{config}: config file not found")
+    if cfg_path:
+        try:
+            cfg = load_config(cfg_path)
+        except ConfigError as exc:
+            raise ModelLoadError(str(exc)) from None
+    if model:
+        name, kwargs = model, {}
+        if cfg:
+            try:
+                cfg_name, cfg_kwargs = model_spec_from_config(cfg, cfg_path)
+                if cfg_name == model:
+                    kwargs = cfg_kwargs
+            except ModelLoadError:
+                pass
+    elif cfg:
+        name, kwargs = model_spec_from_config(cfg, cfg_path)
+    else:
+        raise ModelLoadError(f"{ckpt}: no config found beside the checkpoint ({os.path.splitext(ckpt)[0]}.yaml or "
+                             f"config.yaml); pass --model NAME or --config FILE")
+    kwargs.update(overrides or {})
+    try:
+        model_kwargs(name, **kwargs)
+    except KeyError as exc:
+        raise ModelLoadError(f"{cfg_path or ckpt}: {exc.args[0]}") from None
+    try:
+        net = create_model(name, **kwargs)
+    except TypeError as exc:
+        raise ModelLoadError(f"{cfg_path or ckpt}: bad arguments for model '{name}': {exc}") from None
+    try:
+        load_checkpoint(net, ckpt, namespace=namespace)
+    except CheckpointError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelLoadError(f"{first} (not a checkpoint of '{name}' with these settings?)") from None
+    net.set_train(False)
+    return LoadedModel(net, name, kwargs, ckpt, cfg_path, cfg)

@@ -1,0 +1,439 @@
+#!/usr/bin/env python
+"""Restore and evaluate images with ms_osr models.
+
+    python test.py                                   # demo: shipped ckpt/*.ckpt on held-out sample images
+    python test.py --ckpt ckpt/res_hair_small.ckpt --input photo.png --output out/
+    python test.py --ckpt runs/x/best.ckpt --input noisy/ --gt clean/ --metric-convention both
+    python test.py --model restormer_small --ckpt w.ckpt --input big.png --tile 512 --tile-overlap 32
+    python test.py --ckpt w.ckpt --benchmark bsd68 --data-root /data/CBSD68 --sigma 15 25 50
+    python test.py --ckpt w.ckpt --export mindir --export-size 256 256
+    python test.py --protocol osr --ckpt restorer.ckpt --osr-ckpt osr.ckpt --known rain
+
+The model comes from --model, --config or the training config beside the checkpoint
+(``<ckpt stem>.yaml`` or the run folder's ``config.yaml``).  With ground truth, PSNR/SSIM
+are printed per image and on average and written to metrics.csv / metrics.json /
+metrics.md in the output folder.  Files that cannot be read are reported at the end and
+make the exit status non-zero; the run goes on with the other files.
+See docs/testing.md.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+
+import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore loads)
+
+# Demo: the degradations applied to the held-out images (display label, registry name).
+DEMO_DEGRADATIONS = (("noise", "noise_25"), ("rain", "rain"), ("haze", "haze"))
+BENCHMARKS = ("bsd68", "rain100l", "sots-outdoor", "gopro", "lol")  # = ms_osr.evaluation.BENCHMARKS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ms_osr.runtime import add_runtime_args
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("model")
+    g.add_argument("--ckpt", help="MindSpore .ckpt (or PyTorch .pth, converted on the fly)")
+    g.add_argument("--model", help="registered model name (default: from the config beside --ckpt)")
+    g.add_argument("--config", help="training config YAML with model: {name, kwargs}")
+    g.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model constructor overrides")
+    g.add_argument("--ema", action="store_true", help="load the EMA weights stored under 'ema.' in the checkpoint")
+    g.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import a module that registers extra models (repeatable)")
+    g.add_argument("--list-models", action="store_true", help="print the registered model names and exit")
+    g = p.add_argument_group("data")
+    g.add_argument("--input", help="degraded image or folder")
+    g.add_argument("--gt", help="ground-truth image or folder (matched to inputs by file name)")
+    g.add_argument("--output", help="output folder (or an image path for a single --input)")
+    g.add_argument("--benchmark", choices=BENCHMARKS, help="evaluate on a benchmark in its official layout")
+    g.add_argument("--data-root", help="benchmark root folder")
+    g.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="BSD68 noise levels")
+    g.add_argument("--crop-multiple", type=int, default=16,
+                   help="benchmarks: centre-crop pairs to a multiple of this (all-in-one protocol: 16; 0 = off)")
+    g.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    g = p.add_argument_group("inference")
+    g.add_argument("--tile", type=int, default=None, help="tile size for large images (default: whole image)")
+    g.add_argument("--tile-overlap", type=int, default=32, help="overlap between tiles in pixels")
+    g.add_argument("--global-max-side", type=int, default=1024,
+                   help="with --tile: image-level vectors (Res-HAIR) come from the whole image downscaled to this side")
+    g.add_argument("--self-ensemble", action="store_true", help="average the 8 flip/rotation variants (x8 slower)")
+    g = p.add_argument_group("metrics")
+    g.add_argument("--metric-convention", default="both", choices=["aio", "basicsr", "both"],
+                   help="aio: RGB, clipped, skimage 7x7 SSIM (AirNet/PromptIR/HAIR/OSR); "
+                        "basicsr: 11x11 Gaussian SSIM (Restormer/MATLAB); both (default)")
+    g.add_argument("--crop-border", type=int, default=0, help="pixels shaved from each border before metrics")
+    g.add_argument("--y-channel", action="store_true", help="metrics on BT.601 Y (MATLAB rgb2ycbcr)")
+    g = p.add_argument_group("export")
+    g.add_argument("--export", choices=["mindir"], help="export the network (checked against the network output)")
+    g.add_argument("--export-size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
+    g.add_argument("--export-path", help="MindIR file (default: <output>/<model>.mindir)")
+    g = p.add_argument_group("protocols and demo")
+    g.add_argument("--protocol", choices=["osr"], help="osr: restorer vs reprogrammed restorer on every degradation")
+    g.add_argument("--osr-ckpt", help="--protocol osr: checkpoint of the reprogrammed restorer")
+    g.add_argument("--osr-config", help="--protocol osr: its config (default: beside --osr-ckpt)")
+    g.add_argument("--known", nargs="*", default=None,
+                   help="--protocol osr: degradations seen in training (default: from the OSR config)")
+    g.add_argument("--degradations", nargs="*", default=None, help="--protocol osr: degradations to evaluate")
+    g.add_argument("--images", help="--protocol osr: folder of clean images (default: held-out sample images)")
+    g.add_argument("--demo-size", type=int, default=256, help="demo/protocol: centre crop of the sample images")
+    g.add_argument("--ckpt-dir", default=os.path.join(ROOT, "ckpt"), help="demo: folder of shipped checkpoints")
+    add_runtime_args(p)
+    return p
+
+
+def err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def parse_overrides(items):
+    from ms_osr.config import parse_value
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def make_restorer(net, args):
+    from ms_osr.inference import Restorer
+
+    return Restorer(net, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
+                    global_max_side=args.global_max_side)
+
+
+def trained_degradations(cfg: dict) -> list:
+    """Degradation names a training config says the model saw (best effort; [] if unknown)."""
+    found = []
+
+    def visit(node, key=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, k)
+        elif isinstance(node, (list, tuple)) and key in ("degradations", "tasks", "known", "train_degradations"):
+            for item in node:
+                name = item.get("name") if isinstance(item, dict) else item
+                if isinstance(name, str) and name not in found:
+                    found.append(name)
+
+    visit(cfg.get("data", cfg) if isinstance(cfg, dict) else {})
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------
+
+
+def report(result, out_dir: str, title: str, by: str = "", settings: dict | None = None) -> None:
+    """Print per-image and average tables; write metrics.csv/json/md to ``out_dir``."""
+    from ms_osr.evaluation import format_table, markdown_table, write_csv, write_json
+    from ms_osr.fileio import atomic_write_text
+
+    metric_cols = result.metric_columns
+    has_metrics = any(c in r for r in result.records for c in metric_cols)
+    cols = ["image"] + (["group"] if by else []) + ["width", "height"] + (metric_cols if has_metrics else []) + ["time_s"]
+    if result.records:
+        print(format_table(result.records, cols, title=f"{title}: per image"))
+    avg_rows = []
+    if has_metrics:
+        avg_rows = result.averages() if not by else result.averages(by) + result.averages()
+        avg_cols = [by or "set", "images"] + metric_cols
+        print()
+        print(format_table(avg_rows, avg_cols, title=f"{title}: average"))
+    if out_dir and result.records:
+        write_csv(os.path.join(out_dir, "metrics.csv"), result.records, cols)
+        write_json(os.path.join(out_dir, "metrics.json"),
+                   {"title": title, "settings": settings or {}, "images": result.records, "average": avg_rows,
+                    "errors": result.errors})
+        md = f"# {title}\n\n" + markdown_table(result.records, cols)
+        if avg_rows:
+            md += "\n## Average\n\n" + markdown_table(avg_rows, [by or "set", "images"] + metric_cols)
+        atomic_write_text(os.path.join(out_dir, "metrics.md"), md)
+        print(f"\nwrote {len(result.records)} restored images and metrics.csv/.json/.md to {out_dir}")
+
+
+def finish(errors) -> int:
+    if errors:
+        print(f"\n{len(errors)} problem(s):", file=sys.stderr)
+        for e in errors:
+            err(e)
+        return 1
+    return 0
+
+
+def _settings(args, loaded) -> dict:
+    return {"model": loaded.name, "kwargs": loaded.kwargs, "ckpt": loaded.ckpt, "config": loaded.config_path,
+            "tile": args.tile, "tile_overlap": args.tile_overlap, "self_ensemble": args.self_ensemble,
+            "metric_convention": args.metric_convention, "crop_border": args.crop_border,
+            "y_channel": args.y_channel, "seed": args.seed}
+
+
+# --------------------------------------------------------------------------------------
+# Modes
+# --------------------------------------------------------------------------------------
+
+
+def load(args, ckpt=None, config=None, model=None):
+    from ms_osr.inference import load_model
+
+    return load_model(ckpt or args.ckpt, model=model if model is not None else args.model,
+                      config=config if config is not None else args.config,
+                      overrides=parse_overrides(args.set), namespace="ema." if args.ema else "")
+
+
+def run_files(args) -> int:
+    from ms_osr.evaluation import (check_output_safe, collect_samples, evaluate_samples, resolve_conventions)
+    from ms_osr.data.io import is_image_file
+
+    conventions = resolve_conventions(args.metric_convention)
+    samples, errors, notes = collect_samples(args.input, args.gt)
+    if args.limit:
+        samples = samples[:args.limit]
+    output_file = None
+    out_dir = args.output or os.path.join("results", os.path.splitext(os.path.basename(args.ckpt))[0])
+    if args.output and os.path.isfile(args.input) and is_image_file(args.output):
+        output_file, out_dir = args.output, os.path.dirname(os.path.abspath(args.output))
+    check_output_safe(out_dir, samples, output_file)
+    for n in notes:
+        print(f"note: {n}")
+    loaded = load(args)
+    restorer = make_restorer(loaded.net, args)
+    print(f"model {loaded.name} from {loaded.ckpt}: {len(samples)} image(s) -> {output_file or out_dir}")
+
+    def progress(rec):
+        msg = f"  {rec['image']}: {rec['width']}x{rec['height']} in {rec['time_s']:.2f} s"
+        if "psnr" in rec or f"psnr_{conventions[0]}" in rec:
+            sfx = "" if len(conventions) == 1 else f"_{conventions[0]}"
+            msg += (f", PSNR {rec[f'psnr_in{sfx}']:.2f} -> {rec[f'psnr{sfx}']:.2f} dB, "
+                    f"SSIM {rec[f'ssim_in{sfx}']:.4f} -> {rec[f'ssim{sfx}']:.4f}")
+        print(msg, flush=True)
+
+    result = evaluate_samples(restorer, samples, out_dir, conventions, args.crop_border, args.y_channel,
+                              output_file=output_file, on_record=progress)
+    result.errors = errors + result.errors
+    report(result, out_dir if not output_file else None, f"{loaded.name} on {args.input}", settings=_settings(args, loaded))
+    if output_file and result.records:
+        print(f"\nwrote {output_file}")
+    if args.export:
+        do_export(args, loaded, out_dir)
+    return finish(result.errors)
+
+
+def run_benchmark(args) -> int:
+    from ms_osr.evaluation import benchmark_samples, check_output_safe, evaluate_samples, resolve_conventions
+
+    if not args.data_root:
+        raise ValueError("--benchmark needs --data-root")
+    conventions = resolve_conventions(args.metric_convention)
+    samples, errors = benchmark_samples(args.benchmark, args.data_root, sigmas=args.sigma, seed=args.seed,
+                                        crop_multiple=args.crop_multiple)
+    if args.limit:
+        samples = samples[:args.limit]
+    out_dir = args.output or os.path.join("results", f"{args.benchmark}_{os.path.splitext(os.path.basename(args.ckpt))[0]}")
+    check_output_safe(out_dir, samples)
+    loaded = load(args)
+    restorer = make_restorer(loaded.net, args)
+    print(f"model {loaded.name} on {args.benchmark} ({len(samples)} images) -> {out_dir}", flush=True)
+    result = evaluate_samples(restorer, samples, out_dir, conventions, args.crop_border, args.y_channel)
+    result.errors = errors + result.errors
+    by = "group" if any(s.group for s in samples) else ""
+    report(result, out_dir, f"{loaded.name} on {args.benchmark}", by=by, settings=_settings(args, loaded))
+    return finish(result.errors)
+
+
+def do_export(args, loaded, out_dir) -> None:
+    from ms_osr.export import export_mindir
+
+    path = args.export_path or os.path.join(out_dir, f"{loaded.name}_{args.export_size[0]}x{args.export_size[1]}.mindir")
+    rep = export_mindir(loaded.net, path, tuple(args.export_size))
+    print(f"exported {rep.path} ({rep.size_bytes / 1e6:.2f} MB, input {rep.input_shape}); "
+          f"MindIR vs network max|diff| {rep.max_abs_diff:.3g}, mean {rep.mean_abs_diff:.3g}")
+
+
+def centre_crop(img, size: int):
+    h, w = img.shape[:2]
+    if size <= 0 or (h <= size and w <= size):
+        return img
+    ch, cw = min(h, size), min(w, size)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return img[y0:y0 + ch, x0:x0 + cw].copy()
+
+
+def heldout_images(size: int, folder: str | None = None) -> dict:
+    """Clean evaluation images: a folder, or the scikit-image samples never used for training."""
+    from ms_osr.data.io import list_images, read_image
+
+    if folder:
+        return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in list_images(folder)}
+    from ms_osr.data.datasets import heldout_sample_images
+
+    return {name: centre_crop(img, size) for name, img in heldout_sample_images()}
+
+
+def run_demo(args) -> int:
+    from ms_osr.data.io import write_image
+    from ms_osr.evaluation import (Sample, average_records, comparison_grid, evaluate_samples, format_table,
+                                   markdown_table, resolve_conventions, synthetic_samples, write_csv, write_json)
+    from ms_osr.fileio import atomic_write_text
+    from ms_osr.inference import ModelLoadError
+
+    t0 = time.perf_counter()
+    ckpts = sorted(glob.glob(os.path.join(args.ckpt_dir, "*.ckpt")))
+    if not ckpts:
+        err(f"no checkpoint shipped in {args.ckpt_dir}/ (expected <name>.ckpt with <name>.yaml): nothing to "
+            f"demonstrate. Train one with train.py or convert one with tools/convert_pth.py, then run "
+            f"`python test.py --ckpt FILE --input IMG`.")
+        return 2
+    out_dir = args.output or os.path.join("results", "demo")
+    conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
+    images = heldout_images(args.demo_size, args.images)
+    degs = [d for _, d in DEMO_DEGRADATIONS]
+    label_of = {d: lbl for lbl, d in DEMO_DEGRADATIONS}
+    # Degrade once (seeded by image and degradation name), reuse for every model.
+    samples = []
+    for smp in synthetic_samples(images, degs, seed=args.seed):
+        degraded, clean = smp.load()
+        samples.append(Sample(smp.name.replace(smp.group, label_of[smp.group]), (lambda d=degraded, c=clean: (d, c)),
+                              group=label_of[smp.group]))
+    print(f"demo: {len(images)} held-out images ({', '.join(images)}) x {len(degs)} degradations "
+          f"({', '.join(label_of[d] for d in degs)}), {len(ckpts)} checkpoint(s) in {args.ckpt_dir}", flush=True)
+    errors, results, names, known_of = [], {}, [], {}
+    for ck in ckpts:
+        try:
+            loaded = load(args, ckpt=ck, config="", model="")
+        except ModelLoadError as exc:
+            errors.append(str(exc))
+            continue
+        label = os.path.splitext(os.path.basename(ck))[0]
+        restorer = make_restorer(loaded.net, args)
+        t1 = time.perf_counter()
+        res = evaluate_samples(restorer, samples, os.path.join(out_dir, label), conventions, keep_images=True)
+        print(f"  {label} ({loaded.name}): {len(res.records)} images in {time.perf_counter() - t1:.1f} s", flush=True)
+        results[label] = res
+        names.append(label)
+        known_of[label] = trained_degradations(loaded.config)
+        errors += res.errors
+    if not results:
+        return finish(errors or ["no checkpoint could be loaded"])
+    sfx = "" if len(conventions) == 1 else f"_{conventions[0]}"
+    rows = []
+    for label in names:
+        for avg in average_records(results[label].records, results[label].metric_columns, by="group"):
+            deg = avg["group"]
+            reg = dict(DEMO_DEGRADATIONS)[deg]
+            known = known_of[label]
+            seen = "?" if not known else ("yes" if (deg in known or reg in known or
+                                                    (deg == "noise" and any("noise" in k for k in known))) else "no")
+            rows.append({"model": label, "degradation": deg, "trained on": seen, "images": avg["images"],
+                         "PSNR degraded": avg[f"psnr_in{sfx}"], "PSNR restored": avg[f"psnr{sfx}"],
+                         "SSIM degraded": avg[f"ssim_in{sfx}"], "SSIM restored": avg[f"ssim{sfx}"]})
+    cols = ["model", "degradation", "trained on", "images", "PSNR degraded", "PSNR restored",
+            "SSIM degraded", "SSIM restored"]
+    print()
+    print(format_table(rows, cols, title=f"PSNR (dB) / SSIM, {conventions[0]} convention, seed {args.seed}"))
+    # Grid: one row per (image, degradation): degraded | restored by each model | clean.
+    grid_rows = []
+    for i, smp in enumerate(samples):
+        first = results[names[0]].records
+        rec0 = next((r for r in first if r["image"] == smp.name), None)
+        if rec0 is None:
+            continue
+        degraded, _, clean = rec0["_images"]
+        row = [(f"{smp.name} {rec0[f'psnr_in{sfx}']:.2f}dB", degraded)]
+        for label in names:
+            rec = next(r for r in results[label].records if r["image"] == smp.name)
+            row.append((f"{label} {rec[f'psnr{sfx}']:.2f}dB", rec["_images"][1]))
+        row.append(("clean", clean))
+        grid_rows.append(row)
+    grid_path = os.path.join(out_dir, "comparison.png")
+    write_image(grid_path, comparison_grid(grid_rows, cell=min(args.demo_size, 256)))
+    write_csv(os.path.join(out_dir, "metrics.csv"), rows, cols)
+    write_json(os.path.join(out_dir, "metrics.json"), {"seed": args.seed, "convention": conventions[0],
+                                                       "rows": rows, "errors": errors,
+                                                       "per_image": {k: v.records for k, v in results.items()}})
+    atomic_write_text(os.path.join(out_dir, "metrics.md"), markdown_table(rows, cols))
+    for name, img in images.items():
+        write_image(os.path.join(out_dir, "clean", f"{name}.png"), img)
+    print(f"\nwrote restored images, {grid_path} and metrics.csv/.json/.md to {out_dir} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return finish(errors)
+
+
+def run_protocol(args) -> int:
+    from ms_osr.evaluation import osr_protocol, resolve_conventions
+
+    if not args.ckpt or not args.osr_ckpt:
+        raise ValueError("--protocol osr needs --ckpt (the restorer) and --osr-ckpt (the reprogrammed restorer)")
+    conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
+    base = load(args)
+    osr = load(args, ckpt=args.osr_ckpt, config=args.osr_config or "", model="")
+    known = args.known if args.known is not None else (trained_degradations(osr.config) or
+                                                       trained_degradations(base.config))
+    images = heldout_images(args.demo_size, args.images)
+    out_dir = args.output or os.path.join("results", "osr_protocol")
+    print(f"OSR protocol: {base.name} vs {osr.name} on {len(images)} images, known = {known or 'none'}", flush=True)
+    res = osr_protocol({base.name: make_restorer(base.net, args), f"{osr.name} (reprogrammed)":
+                        make_restorer(osr.net, args)}, images, known=known, degradations=args.degradations,
+                       seed=args.seed, convention=conventions[0], crop_border=args.crop_border,
+                       y_channel=args.y_channel, output_dir=out_dir)
+    print(res.markdown)
+    print(f"wrote osr_protocol.md/.csv/_long.csv to {out_dir}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from ms_osr.checkpoint import CheckpointError
+    from ms_osr.config import ConfigError
+    from ms_osr.data.io import ImageReadError
+    from ms_osr.evaluation import EvaluationError
+    from ms_osr.export import ExportError
+    from ms_osr.inference import ModelLoadError
+    from ms_osr.runtime import setup_runtime
+
+    for mod in args.imports:
+        importlib.import_module(mod)
+    if args.list_models:
+        from ms_osr.registry import list_models
+
+        print("\n".join(list_models()))
+        return 0
+    setup_runtime(device=args.device, mode=args.mode, seed=args.seed, threads=args.threads)
+    try:
+        if args.tile is not None and args.tile <= 0:
+            raise ValueError(f"--tile must be positive, got {args.tile}")
+        if args.protocol == "osr":
+            return run_protocol(args)
+        if not args.ckpt:
+            if args.input or args.benchmark or args.export:
+                raise ValueError("--ckpt is required with --input/--benchmark/--export")
+            return run_demo(args)
+        if args.input and args.benchmark:
+            raise ValueError("use either --input or --benchmark")
+        if args.input:
+            return run_files(args)
+        if args.benchmark:
+            return run_benchmark(args)
+        if args.export:
+            loaded = load(args)
+            do_export(args, loaded, args.output or "results")
+            return 0
+        raise ValueError("nothing to do: give --input, --benchmark or --export (or no arguments for the demo)")
+    except (ModelLoadError, EvaluationError, ExportError, ImageReadError, CheckpointError, ConfigError,
+            ValueError) as exc:
+        err(str(exc).splitlines()[0])
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
