@@ -1,0 +1,213 @@
+"""OSR: out-of-sample restoration by reprogramming a restorer with a wave-function transform.
+
+Jiang & Han, "Generalizing to Out-of-Sample Degradations via Model Reprogramming"
+(TIP 2024).  The transforms are not released; this is the project's own design from
+the paper's description (Wave-MLP style waves, PATM-style two-branch output fusion).
+Formulas and reasoning: docs/osr.md.  In short, per pixel and colour channel::
+
+    z       = W_r x + i W_i x                      complex Channel-FC   (W_r = I, W_i = 0 at init)
+    A       = |z| + E(x)                           amplitude: content kept (|z|) and enhanced (E)
+    theta   = angle(z) + P(x)                      phase: adapted by the phase adapter P
+    Re, Im  = A cos(theta), A sin(theta)           Euler; the two real terms
+    R, I    = f(Re), f(Im)                         reprogrammed restorer f (frozen or trainable)
+    u + i v = (R + i I) e^{-i theta}               re-formed wave, adapted phase removed
+    W = FC([u, v, |R + iI|]),  C = FC(x)           wave branch, input-image branch
+    a = softmax(MLP(GAP(W + C)))                   per-channel branch weights
+    y = u + Proj(a_0 C + a_1 W)                    back to image space
+
+E, P and Proj end in zero-initialised convolutions, so at initialisation
+``y = f(x)`` exactly (up to the batched restorer call): reprogramming starts from the
+plain restorer.  Magnitude and angle have finite, bounded gradients at zero amplitude.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+from ..registry import create_model, register_config, register_model
+from .layers import conv2d, gelu
+
+
+def wave_magnitude(re: ms.Tensor, im: ms.Tensor) -> ms.Tensor:
+    """``sqrt(re^2 + im^2)`` with a zero (sub)gradient instead of NaN where both parts are 0.
+
+    Away from 0 the gradient is the exact ``(re, im) / |z|`` (norm 1, so no clipping is needed).
+    """
+    r2 = re * re + im * im
+    nonzero = r2 > 0
+    safe = ops.where(nonzero, r2, ops.ones_like(r2))  # sqrt'(0) is infinite; keep it out of the graph
+    return ops.where(nonzero, ops.sqrt(safe), ops.zeros_like(r2))
+
+
+def wave_angle(re: ms.Tensor, im: ms.Tensor, eps: float = 1e-3) -> ms.Tensor:
+    """``atan2(im, re)`` in (-pi, pi], 0 at the origin, with a bounded gradient.
+
+    The true gradient ``(-im, re) / |z|^2`` is 0/0 at the origin and explodes near it (the
+    phase of a black pixel is meaningless).  The value is computed without gradient and a
+    term that is exactly zero in value, ``(re_sg * im - im_sg * re) / (|z_sg|^2 + eps^2)``,
+    carries the gradient ``(-im, re) / (|z|^2 + eps^2)``: exact for ``|z| >> eps``, at most
+    ``1 / (2 eps)``, and 0 at the origin.
+    """
+    re_sg = ops.stop_gradient(re)
+    im_sg = ops.stop_gradient(im)
+    r2 = re_sg * re_sg + im_sg * im_sg
+    nonzero = r2 > 0
+    value = ops.where(nonzero, ops.atan2(ops.where(nonzero, im_sg, ops.zeros_like(im_sg)),
+                                         ops.where(nonzero, re_sg, ops.ones_like(re_sg))), ops.zeros_like(r2))
+    carrier = (re_sg * im - im_sg * re) / (r2 + eps * eps)
+    return ops.stop_gradient(value) + carrier
+
+
+def _zero_init(conv: nn.Cell) -> nn.Cell:
+    """Zero weight and bias: the branch ending in ``conv`` starts as an exact no-op."""
+    conv.weight.set_data(ops.zeros(conv.weight.shape, conv.weight.dtype))
+    if conv.bias is not None:
+        conv.bias.set_data(ops.zeros(conv.bias.shape, conv.bias.dtype))
+    return conv
+
+
+class PhaseAdapter(nn.Cell):
+    """Phase offset P(x): local conv features plus a global (image-level) degradation code.
+
+    A degradation is largely a global "style" (haze density, rain streak orientation, blur
+    extent), hence the pooled context added to every pixel before the output conv.
+    """
+
+    def __init__(self, channels: int, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv1 = conv2d(in_channels, channels, 3)
+        self.conv2 = conv2d(channels, channels, 3)
+        self.context = conv2d(channels, channels, 1, padding=0)
+        self.conv_out = _zero_init(conv2d(channels, in_channels, 3))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        h = ops.relu(self.conv2(ops.relu(self.conv1(x))))
+        g = ops.relu(self.context(h.mean(axis=(2, 3), keep_dims=True)))
+        return self.conv_out(h + g)
+
+
+class AmplitudeEnhancer(nn.Cell):
+    """Additive amplitude correction E(x): three 3x3 convs, the last zero-initialised."""
+
+    def __init__(self, channels: int, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv1 = conv2d(in_channels, channels, 3)
+        self.conv2 = conv2d(channels, channels, 3)
+        self.conv_out = _zero_init(conv2d(channels, in_channels, 3))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.conv_out(ops.relu(self.conv2(ops.relu(self.conv1(x)))))
+
+
+class WaveInputTransform(nn.Cell):
+    """Image -> (real, imaginary, phase): decouple into amplitude and phase, adapt, unfold by Euler."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3) -> None:
+        super().__init__()
+        self.angle_eps = angle_eps
+        # Complex Channel-FC z = W_r x + i W_i x; W_r = identity, W_i = 0 gives |z| = x, angle(z) = 0.
+        self.proj_real = conv2d(in_channels, in_channels, 1, padding=0, bias=False)
+        self.proj_imag = _zero_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
+        eye = np.eye(in_channels, dtype=np.float32).reshape(in_channels, in_channels, 1, 1)
+        self.proj_real.weight.set_data(ms.Tensor(eye))
+        self.amplitude_enhancer = AmplitudeEnhancer(channels, in_channels)
+        self.phase_adapter = PhaseAdapter(channels, in_channels)
+
+    def construct(self, x: ms.Tensor):
+        zr = self.proj_real(x)
+        zi = self.proj_imag(x)
+        amplitude = wave_magnitude(zr, zi) + self.amplitude_enhancer(x)
+        phase = wave_angle(zr, zi, self.angle_eps) + self.phase_adapter(x)
+        return amplitude * ops.cos(phase), amplitude * ops.sin(phase), phase
+
+
+class WaveOutputTransform(nn.Cell):
+    """(restored real, restored imaginary, phase, input) -> image; PATM-style two-branch fusion."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3) -> None:
+        super().__init__()
+        self.channels = channels
+        self.fc_wave = conv2d(3 * in_channels, channels, 1, padding=0)
+        self.fc_input = conv2d(in_channels, channels, 1, padding=0)
+        hidden = max(channels // 4, 4)
+        self.reweight_fc1 = conv2d(channels, hidden, 1, padding=0)
+        self.reweight_act = gelu()
+        self.reweight_fc2 = conv2d(hidden, 2 * channels, 1, padding=0)
+        self.proj = _zero_init(conv2d(channels, in_channels, 3))
+
+    def construct(self, real: ms.Tensor, imag: ms.Tensor, phase: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        cos_p = ops.cos(phase)
+        sin_p = ops.sin(phase)
+        # Re-formed wave (real + i imag) multiplied by e^{-i phase}: u is the image-space reading.
+        u = real * cos_p + imag * sin_p
+        v = imag * cos_p - real * sin_p
+        wave = self.fc_wave(ops.cat((u, v, wave_magnitude(real, imag)), 1))
+        content = self.fc_input(x)
+        pooled = (wave + content).mean(axis=(2, 3), keep_dims=True)
+        logits = self.reweight_fc2(self.reweight_act(self.reweight_fc1(pooled)))
+        b = logits.shape[0]
+        weights = ops.softmax(logits.reshape(b, self.channels, 2, 1, 1), axis=2)
+        fused = weights[:, :, 0] * content + weights[:, :, 1] * wave
+        return u + self.proj(fused)
+
+
+class OSR(nn.Cell):
+    """Reprogramming wrapper: input transform -> restorer on both wave terms -> output transform.
+
+    ``restorer`` is a registered model name (built with ``restorer_kwargs``) or an
+    ``nn.Cell`` taking and returning (B, 3, H, W).  ``restorer_ckpt`` loads its weights
+    strictly (.ckpt or PyTorch .pth); otherwise it keeps its random initialisation (the
+    paper studies both).  ``freeze_restorer`` sets ``requires_grad=False`` on its
+    parameters: gradients still flow through it to the input transform.
+    """
+
+    def __init__(self, restorer: str | nn.Cell = "osr_resnet", restorer_kwargs: Mapping | None = None,
+                 restorer_ckpt: str | None = None, freeze_restorer: bool = True, adapter_channels: int = 32,
+                 fusion_channels: int = 32, angle_eps: float = 1e-3) -> None:
+        super().__init__()
+        if isinstance(restorer, str):
+            restorer = create_model(restorer, **dict(restorer_kwargs or {}))
+        elif restorer_kwargs:
+            raise ValueError("restorer_kwargs is only used when restorer is a registered name")
+        if not isinstance(restorer, nn.Cell):
+            raise TypeError(f"restorer must be a model name or an nn.Cell, got {type(restorer).__name__}")
+        if isinstance(restorer, OSR):
+            raise ValueError("the OSR restorer must be a plain restorer, not another OSR wrapper")
+        if restorer_ckpt:
+            from ..checkpoint import load_checkpoint
+
+            load_checkpoint(restorer, restorer_ckpt)
+        self.restorer = restorer
+        self.freeze_restorer = freeze_restorer
+        if freeze_restorer:
+            for p in self.restorer.get_parameters():
+                p.requires_grad = False
+        self.size_multiple = int(getattr(restorer, "size_multiple", 1))
+        self.input_transform = WaveInputTransform(adapter_channels, angle_eps=angle_eps)
+        self.output_transform = WaveOutputTransform(fusion_channels)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        real, imag, phase = self.input_transform(x)
+        # Both terms through the same restorer in one batched call.
+        b = x.shape[0]
+        restored = self.restorer(ops.cat((real, imag), 0))
+        return self.output_transform(restored[:b], restored[b:], phase, x)
+
+
+@register_model
+def osr(**kwargs) -> OSR:
+    """OSR wrapper; kwargs: restorer=<name>|Cell, restorer_kwargs={}, restorer_ckpt=None, freeze_restorer=True, ..."""
+    return OSR(**kwargs)
+
+
+register_config("osr_small", "osr", "OSR around osr_resnet_small (quarter-width Net), 16-channel adapters; CPU training",
+                restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16)
+register_config("osr_gdn_small", "osr", "OSR around griddehazenet_small, 16-channel adapters; CPU training",
+                restorer="griddehazenet_small", adapter_channels=16, fusion_channels=16)
+register_config("osr_griddehazenet", "osr", "OSR around the official-size GridDehazeNet, 32-channel adapters",
+                restorer="griddehazenet")

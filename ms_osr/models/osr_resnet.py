@@ -1,0 +1,95 @@
+"""The residual network of the official OSR release (``Net``, "Baseline-Res12"), 738,819 parameters.
+
+Plain full-resolution CNN: stem conv 3->16, residual blocks (conv-ReLU-conv + identity,
+convolutions without bias) between channel-changing 3x3 convs with bias, no global skip,
+no output activation.  Parameter names are the official ones (``conv_input_3``,
+``res_1`` ... ``res_12`` with ``conv1``/``conv2``, ``conv_up_1``, ``conv_up_2``,
+``conv_down_1``, ``conv_down_2``, ``conv_out_3``), so both the authors' MindSpore files
+(PyTorch names copied verbatim with the DataParallel ``module.`` prefix) and plain
+PyTorch state_dicts load strictly through :func:`ms_osr.checkpoint.load_checkpoint`.
+
+The official evaluation feeds inputs normalised with mean 0.5 / std 0.5 ([-1, 1]) and
+scores the raw output against the [0, 1] ground truth; with ``input_norm=True`` (default)
+this model takes [0, 1] images and normalises them itself.  For super-resolution the
+official script nearest-upsamples the normalised LR input to the HR size inside the
+network; here that is :meth:`Net.upsample_input`, applied by the caller before ``construct``
+so that the output keeps the input size (nearest upsampling commutes with the
+normalisation).  Fully convolutional at full resolution: ``size_multiple`` is 1.
+"""
+from __future__ import annotations
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+from ..registry import register_config, register_model
+from .layers import conv2d
+
+
+class ResidualBlock(nn.Cell):
+    """``conv2(ReLU(conv1(x))) + x`` with two bias-free 3x3 convolutions (official ``_Residual_Block``)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv2d(channels, channels, 3, bias=False)
+        self.conv2 = conv2d(channels, channels, 3, bias=False)
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.conv2(ops.relu(self.conv1(x))) + x
+
+
+# (name of the channel-changing conv before the group, its in/out channels, residual blocks after it)
+_STAGES = (("conv_input_3", 3, 16, 2), ("conv_up_1", 16, 64, 2), ("conv_up_2", 64, 64, 4),
+           ("conv_down_1", 64, 64, 2), ("conv_down_2", 64, 32, 2))
+
+
+class Net(nn.Cell):
+    """Official OSR baseline restorer; see module docstring.  ``width`` scales every channel count."""
+
+    size_multiple = 1
+
+    def __init__(self, input_norm: bool = True, width: float = 1.0) -> None:
+        super().__init__()
+        self.input_norm = input_norm
+        block = 0
+        last = 3
+        # Attributes are created in the official order, so the ckpt lists names in the same order.
+        for conv_name, cin, cout, n_blocks in _STAGES:
+            cin = 3 if cin == 3 else max(1, int(round(cin * width)))
+            cout = max(1, int(round(cout * width)))
+            setattr(self, conv_name, conv2d(cin, cout, 3))
+            for _ in range(n_blocks):
+                block += 1
+                setattr(self, f"res_{block}", ResidualBlock(cout))
+            last = cout
+        self.conv_out_3 = conv2d(last, 3, 3)
+
+    @staticmethod
+    def upsample_input(x: ms.Tensor, size: tuple) -> ms.Tensor:
+        """Nearest upsampling of an LR input to ``size`` (the official SR evaluation path)."""
+        return ops.interpolate(x, size=tuple(size), mode="nearest")
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        if self.input_norm:
+            x = (x - 0.5) / 0.5
+        x = self.conv_input_3(x)
+        x = self.res_2(self.res_1(x))
+        x = self.conv_up_1(x)
+        x = self.res_4(self.res_3(x))
+        x = self.conv_up_2(x)
+        x = self.res_8(self.res_7(self.res_6(self.res_5(x))))
+        x = self.conv_down_1(x)
+        x = self.res_10(self.res_9(x))
+        x = self.conv_down_2(x)
+        x = self.res_12(self.res_11(x))
+        return self.conv_out_3(x)
+
+
+@register_model
+def osr_resnet(**kwargs) -> Net:
+    """Official OSR residual network (738,819 parameters at ``width=1``)."""
+    return Net(**kwargs)
+
+
+register_config("osr_resnet_small", "osr_resnet", "Net at quarter width (4/16/16/8 channels), 46k parameters; tests / CPU",
+                width=0.25)
