@@ -1,0 +1,80 @@
+"""Paired crops and the 8 dihedral (flip/rotation) augmentations, on HxWxC numpy images."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+
+class SizeMismatchError(ValueError):
+    """A degraded/clean pair whose sizes differ (never silently cropped)."""
+
+
+def check_same_size(lq: np.ndarray, gt: np.ndarray, lq_name: str, gt_name: str) -> None:
+    if lq.shape[:2] != gt.shape[:2]:
+        raise SizeMismatchError(f"{lq_name}: size {lq.shape[1]}x{lq.shape[0]} differs from its clean image "
+                                f"{gt_name} ({gt.shape[1]}x{gt.shape[0]})")
+
+
+def pad_to_at_least(img: np.ndarray, size: int) -> np.ndarray:
+    """Reflect-pad so both sides are >= ``size`` (small images still give full patches)."""
+    h, w = img.shape[:2]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph == 0 and pw == 0:
+        return img
+    mode = "reflect" if h > 1 and w > 1 and ph < h and pw < w else "symmetric"
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def random_crop_pair(lq: np.ndarray, gt: np.ndarray, size: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Crop the same random ``size`` x ``size`` window from both images (padding small ones)."""
+    lq, gt = pad_to_at_least(lq, size), pad_to_at_least(gt, size)
+    h, w = lq.shape[:2]
+    top = int(rng.integers(0, h - size + 1))
+    left = int(rng.integers(0, w - size + 1))
+    return lq[top:top + size, left:left + size], gt[top:top + size, left:left + size]
+
+
+def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    img = pad_to_at_least(img, size)
+    h, w = img.shape[:2]
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return img[top:top + size, left:left + size]
+
+
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        img = pad_to_at_least(img, size)
+        h, w = img.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return img[top:top + size, left:left + size]
+
+
+def crop_to_multiple(img: np.ndarray, base: int) -> np.ndarray:
+    """Centre crop to a multiple of ``base`` (the all-in-one test protocol uses base 16)."""
+    if base <= 1:
+        return img
+    h, w = img.shape[:2]
+    nh, nw = h - h % base, w - w % base
+    top, left = (h - nh) // 2, (w - nw) // 2
+    return img[top:top + nh, left:left + nw]
+
+
+def dihedral(img: np.ndarray, mode: int) -> np.ndarray:
+    """One of the 8 flip/rotation variants (mode 0 = identity; 1-3 rotations; 4-7 flipped)."""
+    if not 0 <= mode < 8:
+        raise ValueError(f"augmentation mode must be in 0..7, got {mode}")
+    out = np.rot90(img, k=mode % 4, axes=(0, 1))
+    if mode >= 4:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def random_dihedral_pair(lq: np.ndarray, gt: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    mode = int(rng.integers(0, 8))
+    return dihedral(lq, mode), dihedral(gt, mode)
+
+
+def to_chw(img: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(img, (2, 0, 1)).astype(np.float32))
