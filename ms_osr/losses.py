@@ -1,0 +1,44 @@
+"""Restoration losses on (B, C, H, W) MindSpore tensors (graph-mode friendly functions).
+
+Pixel losses used by the training loop: :func:`l1_loss` (Restormer/HAIR/PromptIR),
+:func:`charbonnier_loss` (PTG-RM's base term, BasicSR convention), :func:`psnr_loss`
+(negative PSNR, as BasicSR's PSNRLoss).  Other modules may add model-specific losses below.
+"""
+from __future__ import annotations
+
+import math
+
+from mindspore import ops
+
+
+def l1_loss(pred, target):
+    """Mean absolute error over all elements."""
+    return ops.mean(ops.abs(pred - target))
+
+
+def charbonnier_loss(pred, target, eps: float = 1e-3):
+    """Mean of sqrt((pred - target)^2 + eps^2) (a smooth L1)."""
+    diff = pred - target
+    return ops.mean(ops.sqrt(diff * diff + eps * eps))
+
+
+def psnr_loss(pred, target, eps: float = 1e-8):
+    """-PSNR in dB for [0, 1] images, averaged over the batch (minimise to maximise PSNR)."""
+    diff = pred - target
+    mse = ops.mean(diff * diff, axis=(1, 2, 3))
+    return ops.mean(10.0 / math.log(10.0) * ops.log(mse + eps))
+
+
+PIXEL_LOSSES = {"l1": l1_loss, "charbonnier": charbonnier_loss, "psnr": psnr_loss}
+
+
+def ptg_rm_joint_loss(base_out, refined, target, base_loss=None, lambda1: float = 1.0):
+    """PTG-RM Eq. 8: ``L_g(base_out, target) + lambda1 * L_g(refined, target)`` (lambda1 = 1 in the paper).
+
+    ``base_loss`` is the base restorer's own loss L_g, a function ``(pred, target) -> scalar``
+    (default: L1).  With a frozen base the first term carries no gradient but is still reported.
+    Use with ``base_out, refined = net.forward_train(x)`` of ``ptg_rm_wrapper``.
+    """
+    if base_loss is None:
+        return ops.mean(ops.abs(base_out - target)) + lambda1 * ops.mean(ops.abs(refined - target))
+    return base_loss(base_out, target) + lambda1 * base_loss(refined, target)

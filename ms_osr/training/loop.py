@@ -1,0 +1,316 @@
+"""The training loop behind ``train.py``: config -> data -> compiled step -> logs/checkpoints.
+
+Checkpoints (written atomically by rank 0):
+
+* ``last.ckpt`` every ``save_every`` steps and at the end: the network weights under their own
+  names, plus ``optimizer.exp_avg.*``/``optimizer.exp_avg_sq.*``, ``ema.*`` and ``train_state.*``
+  (step, best PSNR, seed).  ``load_checkpoint(net, 'last.ckpt')`` loads just the weights.
+* ``best.ckpt`` whenever validation PSNR improves: the validated weights only (the EMA weights
+  when EMA is on).
+* ``config.yaml``: the resolved config (test.py reads ``model.name``/``model.kwargs``).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import sys
+import time
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..checkpoint import CheckpointError, load_arrays_into_net, read_ckpt_arrays, save_arrays
+from ..config import ConfigError, save_config
+from ..data import datasets as DS
+from .distributed import init_distributed
+from .logs import TrainLog
+from .optim import AdamW, bias_corrections, build_schedule
+
+log = logging.getLogger("ms_osr.train")
+
+DEFAULTS: Dict = {
+    "model": {"name": None, "kwargs": {}},
+    "data": {"train": None, "val": None, "patch_size": 128, "batch_size": 8, "num_workers": 1,
+             "multiprocessing": False, "augment": True, "skip_bad": False},
+    "train": {"total_steps": None, "epochs": None,
+              "optimizer": {"type": "adamw", "lr": 2e-4, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8},
+              "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0},
+              "loss": {"type": "l1"}, "clip_grad_norm": None, "ema": None, "amp": "O0", "loss_scale": 1024.0,
+              "val_every": 500, "save_every": 500, "log_every": 20},
+    "runtime": {"device": "auto", "mode": "graph", "seed": 0, "threads": None},
+    "out_dir": None,
+}
+
+
+class TrainError(RuntimeError):
+    """A configuration or data problem that stops training (one-line message)."""
+
+
+def _merge(base: Dict, update: Dict) -> Dict:
+    out = copy.deepcopy(base)
+    for k, v in (update or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def resolve_config(cfg: Dict, name: str = "run") -> Dict:
+    """Fill defaults and check the required keys."""
+    cfg = _merge(DEFAULTS, cfg)
+    if not cfg["model"].get("name"):
+        raise ConfigError("config: model.name is required")
+    if not cfg["data"].get("train"):
+        raise ConfigError("config: data.train is required")
+    tr = cfg["train"]
+    if not tr.get("total_steps") and not tr.get("epochs"):
+        raise ConfigError("config: set train.total_steps or train.epochs")
+    if tr["amp"] not in ("O0", "O1", "O2", "O3"):
+        raise ConfigError(f"config: train.amp must be O0 or O2, got {tr['amp']}")
+    if tr["loss"].get("type") not in ("l1", "charbonnier", "psnr", "ptg_joint"):
+        raise ConfigError(f"config: unknown train.loss.type '{tr['loss'].get('type')}'")
+    if tr["optimizer"].get("type", "adamw") not in ("adamw", "adam"):
+        raise ConfigError(f"config: unknown optimizer '{tr['optimizer'].get('type')}' (adamw or adam)")
+    if not cfg.get("out_dir"):
+        cfg["out_dir"] = os.path.join("runs", name)
+    return cfg
+
+
+def _state_arrays(step: int, best: float, best_step: int, seed: int) -> Dict[str, np.ndarray]:
+    return {"train_state.step": np.array(step, np.int64), "train_state.best_psnr": np.array(best, np.float64),
+            "train_state.best_step": np.array(best_step, np.int64), "train_state.seed": np.array(seed, np.int64)}
+
+
+def _data_error_message(exc: BaseException) -> Optional[str]:
+    """Pull the one-line cause out of MindSpore's multi-page dataset pipeline error."""
+    m = re.search(r"(?:ImageReadError|SizeMismatchError|DatasetError|CheckpointError): ([^\n]+)", str(exc))
+    return m.group(1).strip() if m else None
+
+
+class Trainer:
+    """Builds everything from a resolved config; :meth:`fit` runs (or resumes) training."""
+
+    def __init__(self, cfg: Dict, resume: bool = False, progress: bool = True):
+        import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
+        import mindspore as ms
+        from mindspore import Tensor
+
+        from ..registry import create_model
+        from ..runtime import setup_runtime
+        from .step import EMA, LossNet, ScaledLossNet, TrainStep
+
+        self.ms, self.Tensor = ms, Tensor
+        self.cfg = cfg
+        rt, tr, dc = cfg["runtime"], cfg["train"], cfg["data"]
+        self.out_dir = cfg["out_dir"]
+        self.seed = int(rt.get("seed") or 0)
+        info = setup_runtime(rt.get("device"), rt.get("mode", "graph"), seed=self.seed, threads=rt.get("threads"))
+        self.device = info.device
+        self.rank, self.world = init_distributed()
+        self.main = self.rank == 0
+        self.progress = progress and self.main
+
+        # ---- data
+        gb = int(dc["batch_size"])
+        if gb % self.world:
+            raise TrainError(f"data.batch_size {gb} (global) is not divisible by the {self.world} workers")
+        self.global_batch, self.batch = gb, gb // self.world
+        try:
+            src = DS.build_source(dc["train"], train=True)
+            if int(dc["train"].get("repeat", 1)) > 1:
+                src = DS.Concat([(src, int(dc["train"]["repeat"]))])
+            self.val_source = DS.build_source(dc["val"], train=False) if dc.get("val") else None
+        except (DS.DatasetError, KeyError, ValueError) as exc:
+            raise TrainError(f"data: {exc}") from None
+        self.train_source = src
+        self.steps_per_epoch = DS.steps_per_epoch(len(src), gb)
+        if self.steps_per_epoch == 0:
+            raise TrainError(f"data.train has {len(src)} samples, fewer than one global batch ({gb})")
+        self.total_steps = int(tr["total_steps"] or int(tr["epochs"]) * self.steps_per_epoch)
+
+        # ---- model (ms.set_seed already ran in setup_runtime: identical init on every rank)
+        ms.set_seed(self.seed)
+        try:
+            self.net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
+        except KeyError as exc:
+            raise TrainError(f"model: {exc.args[0] if exc.args else exc}") from None
+        self.amp = tr["amp"]
+        if self.amp != "O0" and self.device == "CPU":
+            self._say(f"train.amp={self.amp} requested on CPU: using O0 (fp32); mixed precision needs GPU/Ascend")
+            self.amp = "O0"
+        loss_net = LossNet(self.net, tr["loss"])
+        scale = 1.0
+        if self.amp != "O0":
+            ms.amp.auto_mixed_precision(self.net, self.amp)
+            scale = float(tr.get("loss_scale") or 1024.0)
+            loss_net = ScaledLossNet(loss_net, scale)
+        params = self.net.trainable_params()
+        oc = tr["optimizer"]
+        self.betas = tuple(float(b) for b in oc.get("betas", (0.9, 0.999)))
+        self.optimizer = AdamW(params, self.betas, float(oc.get("eps", 1e-8)), float(oc.get("weight_decay", 0.0)),
+                               decoupled=oc.get("type", "adamw") == "adamw")
+        self.schedule = build_schedule(tr.get("scheduler"), float(oc["lr"]), self.total_steps, self.steps_per_epoch)
+        ema_cfg = tr.get("ema")
+        self.ema = EMA(params, float(ema_cfg["decay"])) if ema_cfg else None
+        self.step_cell = TrainStep(loss_net, self.optimizer, tr.get("clip_grad_norm"), self.ema, self.world, scale)
+        self.step_cell.set_train(True)
+
+        # ---- state
+        self.step, self.best_psnr, self.best_step = 0, -float("inf"), -1
+        self.last_path = os.path.join(self.out_dir, "last.ckpt")
+        self.best_path = os.path.join(self.out_dir, "best.ckpt")
+        resumed = None
+        if resume:
+            if os.path.isfile(self.last_path):
+                self._load_state(self.last_path)
+                resumed = self.step
+                self._say(f"resumed from {self.last_path} at step {self.step}/{self.total_steps}")
+            else:
+                self._say(f"--resume: no {self.last_path} yet, starting from scratch")
+        if self.main:
+            os.makedirs(self.out_dir, exist_ok=True)
+            save_config(cfg, os.path.join(self.out_dir, "config.yaml"))
+        self.tlog = TrainLog(self.out_dir, resume_step=resumed if resumed is not None else (0 if resume else None),
+                             enabled=self.main)
+
+    # ------------------------------------------------------------------ helpers
+    def _say(self, msg: str) -> None:
+        if self.main:
+            print(msg, file=sys.stderr, flush=True)
+        log.info(msg)
+
+    def _load_state(self, path: str) -> None:
+        try:
+            weights = read_ckpt_arrays(path)
+            load_arrays_into_net(self.net, weights, source=path)
+            import mindspore as ms
+
+            raw = {k: v.asnumpy() for k, v in ms.load_checkpoint(path).items()}
+        except CheckpointError as exc:
+            raise TrainError(str(exc)) from None
+        self.optimizer.load_state_arrays(raw, path)
+        if self.ema is not None:
+            if not any(k.startswith("ema.") for k in raw):
+                raise TrainError(f"{path}: train.ema is set but the checkpoint has no ema.* tensors")
+            self.ema.load_arrays(raw)
+        self.step = int(raw["train_state.step"])
+        self.best_psnr = float(raw.get("train_state.best_psnr", -np.inf))
+        self.best_step = int(raw.get("train_state.best_step", -1))
+        ck_seed = int(raw.get("train_state.seed", self.seed))
+        if ck_seed != self.seed:
+            raise TrainError(f"{path}: saved with runtime.seed={ck_seed} but the config has {self.seed}; "
+                             f"the data order would differ")
+
+    def save_last(self) -> None:
+        if not self.main:
+            return
+        arrays = {n: p.asnumpy() for n, p in self.net.parameters_dict().items()}
+        arrays.update(self.optimizer.state_arrays())
+        if self.ema is not None:
+            arrays.update(self.ema.arrays())
+        arrays.update(_state_arrays(self.step, self.best_psnr, self.best_step, self.seed))
+        save_arrays(arrays, self.last_path)
+
+    def eval_weights(self) -> Dict[str, np.ndarray]:
+        """Weights used for validation/best.ckpt: the EMA when enabled."""
+        weights = {n: p.asnumpy() for n, p in self.net.parameters_dict().items()}
+        if self.ema is not None:
+            ema = self.ema.arrays()
+            weights.update({n: ema["ema." + n] for n in weights if "ema." + n in ema})
+        return weights
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> Optional[Dict]:
+        if self.val_source is None or not self.main:
+            return None
+        from .evaluate import evaluate_net
+
+        vc = self.cfg["data"]["val"]
+        view = DS.EvalView(self.val_source, crop=vc.get("crop"), crop_multiple=int(vc.get("crop_multiple", 1)),
+                           max_items=int(vc.get("max_items", 0)))
+        current = None
+        if self.ema is not None:  # evaluate the EMA weights, then put the raw ones back
+            current = {n: p.asnumpy() for n, p in self.net.parameters_dict().items()}
+            load_arrays_into_net(self.net, self.eval_weights(), "ema")
+        try:
+            res = evaluate_net(self.net, view, metrics=vc.get("metrics"))
+        finally:
+            if current is not None:
+                load_arrays_into_net(self.net, current, "weights")
+            self.step_cell.set_train(True)
+        return res
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> Dict:
+        from tqdm import tqdm
+
+        tr, dc = self.cfg["train"], self.cfg["data"]
+        log_every, val_every, save_every = (int(tr["log_every"]), int(tr["val_every"] or 0), int(tr["save_every"] or 0))
+        Tensor, ms = self.Tensor, self.ms
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
+                   mininterval=1.0, desc=os.path.basename(os.path.normpath(self.out_dir)))
+        t_start = time.time()
+        t_int, n_int, loss_acc = time.time(), 0, 0.0
+        last_loss = float("nan")
+        try:
+            while self.step < self.total_steps:
+                epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+                view = DS.EpochView(self.train_source, self.seed, epoch, self.batch, self.rank, self.world,
+                                    start_step=in_epoch, patch_size=dc.get("patch_size"),
+                                    augment=bool(dc.get("augment", True)), skip_bad=bool(dc.get("skip_bad", False)))
+                dset = DS.make_generator_dataset(view, self.batch, int(dc.get("num_workers", 1)),
+                                                 bool(dc.get("multiprocessing", False)))
+                for lq, gt in dset.create_tuple_iterator(output_numpy=True, num_epochs=1):
+                    if self.step >= self.total_steps:
+                        break
+                    lr = self.schedule(self.step)
+                    bc1, bc2 = bias_corrections(self.step, self.betas)
+                    loss = self.step_cell(Tensor(lq), Tensor(gt), Tensor(lr, ms.float32), Tensor(bc1, ms.float32),
+                                          Tensor(bc2, ms.float32))
+                    last_loss = float(loss.asnumpy())
+                    if not np.isfinite(last_loss):
+                        raise TrainError(f"loss became {last_loss} at step {self.step} (lr {lr:.3g}); "
+                                         f"lower train.optimizer.lr or set train.clip_grad_norm")
+                    self.step += 1
+                    loss_acc += last_loss
+                    n_int += 1
+                    bar.update(1)
+                    if self.step % log_every == 0 or self.step == self.total_steps:
+                        dt = max(time.time() - t_int, 1e-9)
+                        ips = n_int * self.global_batch / dt
+                        row = {"step": self.step, "epoch": epoch, "loss": loss_acc / n_int, "lr": lr,
+                               "images_per_s": round(ips, 3), "elapsed_s": round(time.time() - t_start, 2)}
+                        self.tlog.log_train(row)
+                        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
+                        t_int, n_int, loss_acc = time.time(), 0, 0.0
+                    if val_every and (self.step % val_every == 0 or self.step == self.total_steps):
+                        self._validate_and_keep_best(bar)
+                    if save_every and self.step % save_every == 0 and self.step != self.total_steps:
+                        self.save_last()
+                        self.tlog.plot(os.path.join(self.out_dir, "curves.png"))
+            self.save_last()
+            self.tlog.plot(os.path.join(self.out_dir, "curves.png"))
+        except RuntimeError as exc:
+            msg = _data_error_message(exc)
+            if msg and not isinstance(exc, TrainError):
+                raise TrainError(msg) from None
+            raise
+        finally:
+            bar.close()
+        return {"step": self.step, "loss": last_loss, "best_psnr": self.best_psnr, "best_step": self.best_step,
+                "wall_s": time.time() - t_start, "out_dir": self.out_dir}
+
+    def _validate_and_keep_best(self, bar) -> None:
+        res = self.validate()
+        if res is None:
+            return
+        record = {"step": self.step, **{k: v for k, v in res.items() if k != "items"}}
+        self.tlog.log_val(record)
+        if res["psnr"] > self.best_psnr:
+            self.best_psnr, self.best_step = res["psnr"], self.step
+            save_arrays(self.eval_weights(), self.best_path)
+        bar.write(f"[val] step {self.step}: PSNR {res['psnr']:.2f} dB (input {res['input_psnr']:.2f}), "
+                  f"SSIM {res['ssim']:.4f}; best {self.best_psnr:.2f} @ {self.best_step}")

@@ -1,0 +1,131 @@
+"""AdamW/Adam as a graph-compiled cell (PyTorch semantics) and per-step learning-rate schedules.
+
+MindSpore's ``nn.AdamWeightDecay`` has no bias correction, so it does not follow the papers'
+``torch.optim.AdamW``; :class:`AdamW` below does: ``m/(1-b1^t)``, ``sqrt(v/(1-b2^t)) + eps``,
+decoupled decay ``p *= 1 - lr*wd`` (or L2 decay added to the gradient for ``decoupled=False``,
+i.e. ``torch.optim.Adam``).  The learning rate and bias corrections are inputs of the compiled
+step, computed in Python from the step counter, so the schedule is exact and resumable.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import numpy as np
+from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+import mindspore as ms
+
+_adam_update = ops.MultitypeFuncGraph("adam_update")
+
+
+@_adam_update.register("Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Bool",
+                       "Tensor", "Tensor", "Tensor", "Tensor")
+def _update_one(lr, beta1, beta2, eps, wd, bc1, bc2, decoupled, param, m, v, grad):
+    grad = ops.cast(grad, ms.float32)
+    p32 = ops.cast(param, ms.float32)
+    if not decoupled:
+        grad = grad + wd * p32
+    m_new = beta1 * m + (1.0 - beta1) * grad
+    v_new = beta2 * v + (1.0 - beta2) * grad * grad
+    denom = ops.sqrt(v_new / bc2) + eps
+    if decoupled:
+        p32 = p32 * (1.0 - lr * wd)
+    p_new = p32 - lr * (m_new / bc1) / denom
+    ops.assign(m, m_new)
+    ops.assign(v, v_new)
+    ops.assign(param, ops.cast(p_new, param.dtype))
+    return True
+
+
+class AdamW(nn.Cell):
+    """Adam with decoupled weight decay (``decoupled=True``, torch AdamW) or L2 decay (torch Adam)."""
+
+    def __init__(self, params, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
+                 decoupled: bool = True):
+        super().__init__(auto_prefix=False)
+        self.params = ParameterTuple(params)
+        self.exp_avg = self.params.clone(prefix="optimizer.exp_avg", init="zeros")
+        self.exp_avg_sq = self.params.clone(prefix="optimizer.exp_avg_sq", init="zeros")
+        self.beta1 = Tensor(float(betas[0]), ms.float32)
+        self.beta2 = Tensor(float(betas[1]), ms.float32)
+        self.eps = Tensor(float(eps), ms.float32)
+        self.wd = Tensor(float(weight_decay), ms.float32)
+        self.decoupled = bool(decoupled)
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self, grads, lr, bc1, bc2):
+        return self.hyper_map(ops.partial(_adam_update, lr, self.beta1, self.beta2, self.eps, self.wd, bc1, bc2,
+                                          self.decoupled), self.params, self.exp_avg, self.exp_avg_sq, grads)
+
+    def state_arrays(self) -> Dict[str, np.ndarray]:
+        """Moments as ``{'optimizer.exp_avg.<param>': array, ...}`` for the checkpoint."""
+        out = {}
+        for p in list(self.exp_avg) + list(self.exp_avg_sq):
+            out[p.name] = p.asnumpy()
+        return out
+
+    def load_state_arrays(self, arrays: Dict[str, np.ndarray], source: str = "checkpoint") -> None:
+        missing = [p.name for p in list(self.exp_avg) + list(self.exp_avg_sq) if p.name not in arrays]
+        if missing:
+            raise KeyError(f"{source}: optimizer state missing {len(missing)} tensors, e.g. {missing[0]}")
+        for p in list(self.exp_avg) + list(self.exp_avg_sq):
+            p.set_data(Tensor(arrays[p.name], p.dtype))
+
+
+def bias_corrections(step: int, betas) -> tuple:
+    """(1 - b1^t, 1 - b2^t) for the 1-based update count ``t = step + 1``."""
+    t = step + 1
+    return 1.0 - float(betas[0]) ** t, 1.0 - float(betas[1]) ** t
+
+
+class LRSchedule:
+    """Learning rate as a function of the 0-based optimizer step.
+
+    ``cosine``: linear warm-up from ``base/warmup`` to ``base`` over ``warmup_steps``, an optional flat
+    ``hold_steps`` at ``base``, then cosine decay to ``min_lr`` at ``total_steps - 1``; clamped
+    afterwards, so it never rises again (unlike the HAIR repo's 300-epoch default).
+    ``step``: ``base * gamma ** (step // step_size)`` after warm-up.  ``constant``: ``base``.
+    """
+
+    def __init__(self, base_lr: float, total_steps: int, kind: str = "cosine", warmup_steps: int = 0,
+                 min_lr: float = 0.0, hold_steps: int = 0, step_size: int = 0, gamma: float = 0.5,
+                 warmup_start: Optional[float] = None):
+        if kind not in ("cosine", "step", "constant"):
+            raise ValueError(f"unknown scheduler '{kind}': choose cosine, step or constant")
+        self.base, self.total, self.kind = float(base_lr), max(1, int(total_steps)), kind
+        self.warmup, self.min_lr, self.hold = int(warmup_steps), float(min_lr), int(hold_steps)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.warmup_start = warmup_start
+
+    def __call__(self, step: int) -> float:
+        s = min(max(int(step), 0), self.total - 1)
+        if self.warmup > 0 and s < self.warmup:
+            start = self.base / self.warmup if self.warmup_start is None else float(self.warmup_start)
+            return start + (self.base - start) * s / self.warmup
+        if self.kind == "constant":
+            return self.base
+        if self.kind == "step":
+            if self.step_size <= 0:
+                return self.base
+            return self.base * self.gamma ** ((s - self.warmup) // self.step_size)
+        decay_start = self.warmup + self.hold
+        if s < decay_start:
+            return self.base
+        span = max(1, self.total - 1 - decay_start)
+        frac = min(1.0, (s - decay_start) / span)
+        return self.min_lr + 0.5 * (self.base - self.min_lr) * (1.0 + math.cos(math.pi * frac))
+
+
+def build_schedule(cfg: Dict, base_lr: float, total_steps: int, steps_per_epoch: int) -> LRSchedule:
+    """From ``train.scheduler``; ``*_epochs`` keys are converted to steps."""
+    cfg = dict(cfg or {"type": "constant"})
+
+    def steps(key: str) -> int:
+        if cfg.get(f"{key}_steps") is not None:
+            return int(cfg[f"{key}_steps"])
+        if cfg.get(f"{key}_epochs") is not None:
+            return int(round(float(cfg[f"{key}_epochs"]) * steps_per_epoch))
+        return 0
+
+    return LRSchedule(base_lr, total_steps, cfg.get("type", "cosine"), steps("warmup"), float(cfg.get("min_lr", 0.0)),
+                      steps("hold"), steps("step"), float(cfg.get("gamma", 0.5)), cfg.get("warmup_start"))

@@ -1,0 +1,142 @@
+"""The compiled training step: forward, loss, ``value_and_grad``, gradient all-reduce, clipping,
+AdamW update and EMA, all in one graph (``nn.Cell`` run in GRAPH_MODE)."""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import mindspore as ms
+from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+
+from .. import losses as L
+
+_ema_update = ops.MultitypeFuncGraph("ema_update")
+
+
+@_ema_update.register("Tensor", "Tensor", "Tensor")
+def _ema_one(decay, ema, param):
+    ops.assign(ema, decay * ema + (1.0 - decay) * ops.cast(param, ms.float32))
+    return True
+
+
+class EMA(nn.Cell):
+    """Exponential moving average of the weights, stored as ``ema.<param name>``."""
+
+    def __init__(self, params, decay: float):
+        super().__init__(auto_prefix=False)
+        self.params = ParameterTuple(params)
+        self.shadow = self.params.clone(prefix="ema", init="same")
+        self.decay = Tensor(float(decay), ms.float32)
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self):
+        return self.hyper_map(ops.partial(_ema_update, self.decay), self.shadow, self.params)
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        return {p.name: p.asnumpy() for p in self.shadow}
+
+    def load_arrays(self, arrays: Dict[str, np.ndarray]) -> None:
+        for p in self.shadow:
+            p.set_data(Tensor(arrays[p.name], p.dtype))
+
+
+class LossNet(nn.Cell):
+    """``loss(net(x), y)``; for ``ptg_joint`` the net's ``forward_train(x) -> (base, refined)``."""
+
+    def __init__(self, net: nn.Cell, loss_cfg: Dict):
+        super().__init__(auto_prefix=False)
+        self.net = net
+        kind = loss_cfg.get("type", "l1")
+        self.kind = kind
+        self.joint = kind == "ptg_joint"
+        if self.joint:
+            if not hasattr(net, "forward_train"):
+                raise ValueError(f"loss type ptg_joint needs a model with forward_train(x) -> (base, refined); "
+                                 f"{type(net).__name__} has none")
+            from .. import losses as losses_mod
+
+            fn = getattr(losses_mod, "ptg_joint_loss", None)
+            if fn is None:
+                raise ValueError("ms_osr.losses.ptg_joint_loss is not available")
+            kwargs = {k: v for k, v in loss_cfg.items() if k != "type"}
+            self.loss_fn = _bind(fn, kwargs)
+        else:
+            if kind not in L.PIXEL_LOSSES:
+                raise ValueError(f"unknown loss '{kind}': choose one of {', '.join(L.PIXEL_LOSSES)} or ptg_joint")
+            kwargs = {k: v for k, v in loss_cfg.items() if k not in ("type",)}
+            self.loss_fn = _bind(L.PIXEL_LOSSES[kind], kwargs)
+
+    def construct(self, x, y):
+        if self.joint:
+            base, refined = self.net.forward_train(x)
+            return self.loss_fn(base, refined, y)
+        out = self.net(x)
+        return self.loss_fn(ops.cast(out, ms.float32), y)
+
+
+def _bind(fn, kwargs):
+    """A graph-compilable closure with constant keyword arguments."""
+    if not kwargs:
+        return fn
+    import functools
+
+    return functools.partial(fn, **kwargs)
+
+
+class TrainStep(nn.Cell):
+    """One optimisation step; ``construct(x, y, lr, bc1, bc2) -> loss`` (mean over all ranks)."""
+
+    def __init__(self, loss_net: LossNet, optimizer, clip_norm: Optional[float] = None, ema: Optional[EMA] = None,
+                 world: int = 1, loss_scale: float = 1.0):
+        super().__init__(auto_prefix=False)
+        self.loss_net = loss_net
+        self.optimizer = optimizer
+        self.weights = optimizer.params
+        self.grad_fn = ms.value_and_grad(self.loss_net, None, self.weights)
+        self.clip = clip_norm is not None and clip_norm > 0
+        self.clip_norm = float(clip_norm or 0.0)
+        self.ema = ema
+        self.use_ema = ema is not None
+        self.world = int(world)
+        self.distributed = self.world > 1
+        if self.distributed:
+            self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.world)
+            self.allreduce = ops.AllReduce()
+        self.loss_scale = float(loss_scale)
+        self.scaled = self.loss_scale != 1.0
+        self.scale_t = Tensor(self.loss_scale, ms.float32)
+
+    def construct(self, x, y, lr, bc1, bc2):
+        loss, grads = self.grad_fn(x, y)
+        if self.scaled:  # static loss scale for fp16 (O2): the graph scaled the loss inside loss_net
+            grads = ops.HyperMap()(ops.partial(_unscale_fn, self.scale_t), grads)
+            loss = loss / self.scale_t
+        if self.distributed:
+            grads = self.reducer(grads)
+            loss = self.allreduce(loss) / self.world
+        if self.clip:
+            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        loss = ops.depend(loss, self.optimizer(grads, lr, bc1, bc2))
+        if self.use_ema:
+            loss = ops.depend(loss, self.ema())
+        return loss
+
+
+_unscale_fn = ops.MultitypeFuncGraph("unscale")
+
+
+@_unscale_fn.register("Tensor", "Tensor")
+def _unscale(scale, grad):
+    return ops.cast(grad, ms.float32) / scale
+
+
+class ScaledLossNet(nn.Cell):
+    """Multiply the loss by a static scale (fp16 training); gradients are divided back in TrainStep."""
+
+    def __init__(self, loss_net: LossNet, scale: float):
+        super().__init__(auto_prefix=False)
+        self.loss_net = loss_net
+        self.scale = Tensor(float(scale), ms.float32)
+
+    def construct(self, x, y):
+        return self.loss_net(x, y) * self.scale
