@@ -125,7 +125,11 @@ def trained_degradations(cfg: dict) -> list:
                 if isinstance(name, str) and name not in found:
                     found.append(name)
 
-    visit(cfg.get("data", cfg) if isinstance(cfg, dict) else {})
+    if not isinstance(cfg, dict):
+        return found
+    data = cfg.get("data", cfg)
+    # the training split is what the model saw; validation lists may add unseen ones
+    visit(data.get("train", data) if isinstance(data, dict) else data)
     return found
 
 

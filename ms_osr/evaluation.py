@@ -268,10 +268,10 @@ def format_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], titl
     return "\n".join(lines)
 
 
-def markdown_table(rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> str:
+def markdown_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], digits: Optional[int] = None) -> str:
     head = "| " + " | ".join(columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(_fmt(r.get(c), _digits(c)) for c in columns) + " |" for r in rows]
+    body = ["| " + " | ".join(_fmt(r.get(c), digits or _digits(c)) for c in columns) + " |" for r in rows]
     return "\n".join([head, sep] + body) + "\n"
 
 
@@ -409,7 +409,8 @@ def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 5
                     lq, gt, _ = src.load(i, rng=None)
                     return crop(lq, gt)
 
-                rel = os.path.relpath(os.path.dirname(lq_path), root)
+                # name by the folder that holds the input/target pair (GoPro: the sequence)
+                rel = os.path.relpath(os.path.dirname(os.path.dirname(lq_path)), root)
                 stem = _stem(lq_path) if rel in (".", "") else f"{rel.replace(os.sep, '_')}_{_stem(lq_path)}"
                 samples.append(Sample(stem, load, (lq_path, gt_path)))
     except dsets.DatasetError as exc:
@@ -508,19 +509,27 @@ def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], kn
         return f"{deg} ({'known' if deg in known else 'OOS'})"
 
     columns = ["model"] + [col(d) for d in degradations] + ["known", "OOS"]
-    table_rows = []
-    for label in labels:
-        row: Dict[str, object] = {"model": label}
-        by = {r["degradation"]: r for r in long_rows if r["model"] == label}
-        for d in degradations:
-            row[col(d)] = by[d][metric]
-        kv = [by[d][metric] for d in degradations if d in known]
-        ov = [by[d][metric] for d in degradations if d not in known]
-        row["known"] = float(np.mean(kv)) if kv else None
-        row["OOS"] = float(np.mean(ov)) if ov else None
-        table_rows.append(row)
-    md = (f"OSR protocol: {metric.upper()} ({convention} convention), {len(images)} held-out images, seed {seed}\n\n"
-          + markdown_table(table_rows, columns))
+
+    def wide(key):
+        out = []
+        for label in labels:
+            row: Dict[str, object] = {"model": label}
+            by = {r["degradation"]: r for r in long_rows if r["model"] == label}
+            for d in degradations:
+                row[col(d)] = by[d][key]
+            kv = [by[d][key] for d in degradations if d in known]
+            ov = [by[d][key] for d in degradations if d not in known]
+            row["known"] = float(np.mean(kv)) if kv else None
+            row["OOS"] = float(np.mean(ov)) if ov else None
+            out.append(row)
+        return out
+
+    table_rows = wide(metric)
+    other = "ssim" if metric == "psnr" else "psnr"
+    md = (f"OSR protocol ({convention} convention, {len(images)} held-out images, seed {seed}); "
+          f"known = trained degradations, OOS = out-of-sample\n\n"
+          f"{metric.upper()}\n\n" + markdown_table(table_rows, columns, digits=4 if metric == "ssim" else 2)
+          + f"\n{other.upper()}\n\n" + markdown_table(wide(other), columns, digits=4 if other == "ssim" else 2))
     if output_dir:
         atomic_write_text(os.path.join(output_dir, "osr_protocol.md"), md)
         write_csv(os.path.join(output_dir, "osr_protocol.csv"), table_rows, columns)

@@ -72,8 +72,8 @@ class ToyGlobal(nn.Cell):
     def construct(self, x, giv=None):
         if giv is None:
             giv = self.global_vector(x)
-        scale = ops.sigmoid(giv).reshape(giv.shape[0], giv.shape[1], 1, 1)
-        return x + self.tail(self.act(self.body(x)) * scale) * 0.1
+        scale = ops.sigmoid(giv * 8.0).reshape(giv.shape[0], giv.shape[1], 1, 1)
+        return x + self.tail(self.act(self.body(x)) * scale * 4.0) * 0.1
 
 
 @register_model
