@@ -150,7 +150,9 @@ def report(result, out_dir: str, title: str, by: str = "", settings: dict | None
         print(format_table(result.records, cols, title=f"{title}: per image"))
     avg_rows = []
     if has_metrics:
-        avg_rows = result.averages() if not by else result.averages(by) + result.averages()
+        avg_rows = result.averages()
+        if by:  # per group, then the overall mean in the same column
+            avg_rows = result.averages(by) + [{by: r.pop("set"), **r} for r in avg_rows]
         avg_cols = [by or "set", "images"] + metric_cols
         print()
         print(format_table(avg_rows, avg_cols, title=f"{title}: average"))
@@ -353,7 +355,7 @@ def run_demo(args) -> int:
         if rec0 is None:
             continue
         degraded, _, clean = rec0["_images"]
-        row = [(f"{smp.name} {rec0[f'psnr_in{sfx}']:.2f}dB", degraded)]
+        row = [(f"degraded {smp.name} {rec0[f'psnr_in{sfx}']:.2f}dB", degraded)]
         for label in names:
             rec = next(r for r in results[label].records if r["image"] == smp.name)
             row.append((f"{label} {rec[f'psnr{sfx}']:.2f}dB", rec["_images"][1]))

@@ -254,7 +254,8 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def _digits(col: str) -> int:
-    return 4 if col.startswith("ssim") or "ssim" in col.split("/")[-1] else (3 if col.endswith("_s") else 2)
+    col = col.lower()
+    return 4 if "ssim" in col else (3 if col.endswith("_s") else 2)
 
 
 def format_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], title: str = "") -> str:

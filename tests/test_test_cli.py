@@ -256,6 +256,25 @@ def test_cli_single_image_refusals_and_export(folders, toy_ckpt, tmp_path, capsy
     assert os.path.isfile(tmp_path / "toy.mindir") and "max|diff| 0" in out
 
 
+def test_cli_benchmark_bsd68(toy_ckpt, tmp_path, capsys):
+    bsd = tmp_path / "CBSD68"
+    bsd.mkdir()
+    for i in range(2):
+        write_image(str(bsd / f"{i:04d}.png"), _img(40, 36, seed=i))
+    out = tmp_path / "bench"
+    rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "bsd68", "--data-root", str(bsd), "--sigma", "15", "50",
+                   "--metric-convention", "aio", "--output", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    data = json.loads((out / "metrics.json").read_text())
+    groups = {r["group"]: r for r in data["average"]}
+    assert set(groups) == {"sigma15", "sigma50", "all"} and groups["all"]["images"] == 4
+    assert groups["sigma15"]["psnr_in"] > groups["sigma50"]["psnr_in"] + 5
+    assert sorted(os.listdir(out))[:2] == ["0000_sigma15.png", "0000_sigma50.png"]
+    rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "bsd68", "--output", str(out)])
+    assert rc == 1 and "--data-root" in capsys.readouterr().err
+
+
 def test_cli_demo_without_checkpoints_fails_clearly(tmp_path, capsys):
     empty = tmp_path / "ckpt"
     empty.mkdir()
