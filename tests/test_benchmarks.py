@@ -1,0 +1,41 @@
+"""The benchmark scripts run end to end and print their tables (no timing assertions: the CI box is shared)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM = re.compile(r"^\d+(\.\d+)?x?$")
+
+
+def _run(args, timeout):
+    env = dict(os.environ)
+    env.pop("ONEDNN_MAX_CPU_ISA", None)  # the script sets each worker's ISA itself
+    proc = subprocess.run([sys.executable] + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _table_rows(text):
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| case")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
+
+
+@pytest.mark.slow
+def test_conv_cpu_quick_prints_numeric_table(tmp_path):
+    out = _run(["benchmarks/conv_cpu.py", "--quick", "--json", str(tmp_path / "conv.json")], timeout=600)
+    assert "fix cap=AVX2" in out and "no-fix cap=None" in out
+    rows = _table_rows(out)
+    assert len(rows) == 7, out
+    names = [r[0] for r in rows]
+    assert any(n.startswith("conv3x3") for n in names) and any(n.startswith("dw3x3") for n in names)
+    assert any(n.startswith("conv1x1") for n in names) and any(n.startswith("matmul") for n in names)
+    for r in rows:
+        # GFLOP, MS no-fix, MS fix, PyTorch, speed-up, ratio: all numbers; verdict yes/NO.
+        assert all(NUM.match(c) for c in r[1:7]), (r, out)
+        assert r[7] in ("yes", "NO"), (r, out)
+        assert float(r[3]) > 0 and float(r[4]) > 0
+    assert "errors:" not in out, out
+    assert (tmp_path / "conv.json").stat().st_size > 100
