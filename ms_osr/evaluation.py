@@ -452,6 +452,19 @@ def synthetic_samples(images: Dict[str, np.ndarray], degradations: Sequence[str]
 # --------------------------------------------------------------------------------------
 
 
+def library_degradations() -> List[str]:
+    """Every registered degradation, without aliases that apply the same function with the same
+    defaults (``gaussian_noise`` = ``noise_25``, ``bicubic`` = ``bicubic_x2``: the specific name is kept)."""
+    from .data.degradations import get_degradation, list_degradations
+
+    keep: Dict[tuple, str] = {}
+    for name in list_degradations():  # sorted: the later, more specific name wins
+        d = get_degradation(name)
+        keep[(d.fn, tuple(sorted((k, repr(v)) for k, v in d.defaults.items())))] = name
+    chosen = set(keep.values())
+    return [n for n in list_degradations() if n in chosen]
+
+
 @dataclass
 class ProtocolResult:
     long_rows: List[Dict[str, object]]      # one row per (model, degradation)
@@ -479,9 +492,7 @@ def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], kn
     means over the known and out-of-sample degradations.
     """
     if degradations is None:
-        from .data.degradations import list_degradations
-
-        degradations = list_degradations()
+        degradations = library_degradations()
     known = set(known)
     unknown = known - set(degradations)
     if unknown:

@@ -206,6 +206,10 @@ def test_osr_protocol_table(tmp_path):
     with open(tmp_path / "osr_protocol_long.csv") as fh:
         long_rows = list(csv.DictReader(fh))
     assert len(long_rows) == 9 and {r["split"] for r in long_rows} == {"known", "OOS"}
+    from ms_osr.evaluation import library_degradations
+    lib = library_degradations()
+    assert "noise_25" in lib and "gaussian_noise" not in lib and "bicubic_x2" in lib and "bicubic" not in lib
+    assert {"rain", "haze", "jpeg", "low_light", "motion_blur"} <= set(lib)
     with pytest.raises(EvaluationError, match="not in the evaluated set"):
         osr_protocol({"r": identity}, images, known=["jpeg"], degradations=["rain"])
 
