@@ -48,6 +48,9 @@ from ..registry import create_model, register_model
 from .layers import conv2d, pad_to_multiple
 from .restormer import TransformerBlock
 
+# Official default: 4 Restormer blocks at nf=16, 512-d CLIP OSF -> 0.67 M parameters (Table 2).
+DEFAULT_PARAM_COUNT = 671_735
+
 
 class InstanceNorm2d(nn.Cell):
     """``torch.nn.InstanceNorm2d(affine=True)`` (no running stats); MindSpore's op is GPU-only.

@@ -1,0 +1,242 @@
+"""PTG-RM: parameter count, parity with the PyTorch reference, wrapper, OSF providers, Eq. 8 loss."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mindspore as ms
+import mindspore.nn as nn
+
+from ms_osr.checkpoint import load_arrays_into_net
+from ms_osr.convert import convert_state_dict, to_torch_state_dict
+from ms_osr.losses import ptg_rm_joint_loss
+from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, cosine_stats, osf_vectors, replace_osf,
+                               train_distilled_osf)
+from ms_osr.models.ptg_rm import DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, per_pixel_conv
+from ms_osr.registry import create_model
+from torch_ref.ptg_rm_ref import kernel2d_conv, refinement2
+
+MAX_TOL, MEAN_TOL = 1e-4, 1e-6
+
+
+def _random_ref(seed: int = 0, **kwargs) -> refinement2:
+    torch.manual_seed(seed)
+    ref = refinement2(**kwargs).eval()
+    with torch.no_grad():  # perturb every tensor, including norm weights and temperatures
+        for p in ref.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return ref
+
+
+def _ms_from_ref(ref: refinement2, **kwargs) -> PTGRM:
+    net = PTGRM(**kwargs)
+    sd = {k: v.numpy() for k, v in ref.state_dict().items()}
+    load_arrays_into_net(net, convert_state_dict(net, sd, source="refinement2"))
+    net.set_train(False)
+    return net
+
+
+def test_default_param_count_and_breakdown():
+    net = PTGRM()
+    assert count_params(net) == DEFAULT_PARAM_COUNT == 671_735
+    groups = {}
+    for p in net.get_parameters():
+        top = p.name.split(".")[0]
+        groups[top] = groups.get(top, 0) + math.prod(p.shape)
+    assert groups["mapp_space1"] + groups["mapp_space2"] + groups["mapp_space11"] + groups["mapp_space22"] == 294_912
+    assert groups["mapp11"] + groups["mapp12"] == 311_040
+    assert groups["transformer"] == 4 * 4_293
+    assert groups["r1"] + groups["r1norm"] + groups["r2"] + groups["r2norm"] + groups["r22"] == 5_536
+    # the OSF length only enters T_m and T_c
+    assert count_params(PTGRM(osf_dim=96)) == DEFAULT_PARAM_COUNT - 2 * (512 - 96) * 256
+    assert count_params(PTGRM(use_mask=True)) == DEFAULT_PARAM_COUNT + 16 * 9 + 1
+
+
+def test_official_names_map_one_to_one():
+    ref = refinement2()
+    net = PTGRM()
+    torch_names = set(ref.state_dict())
+    assert set(to_torch_state_dict(net)) == torch_names
+    # our InstanceNorm/LayerNorm cells keep PyTorch's weight/bias, so no rename is needed at all
+    assert set(n for n, _ in net.parameters_and_names()) == torch_names
+    assert "transformer.3.ffn.dwconv.weight" in torch_names and "r1norm.weight" in torch_names
+
+
+def test_per_pixel_conv_matches_unfold_reference(rng):
+    feat = rng.standard_normal((2, 4, 5, 7)).astype(np.float32)
+    kern = rng.standard_normal((2, 4 * 9, 5, 7)).astype(np.float32)
+    ours = per_pixel_conv(ms.Tensor(feat), ms.Tensor(kern), 3).asnumpy()
+    ref = kernel2d_conv(torch.from_numpy(feat), torch.from_numpy(kern), 3).numpy()
+    assert np.abs(ours - ref).max() < 1e-5
+
+
+def test_parity_with_torch_reference(rng):
+    """Default config (512-d OSF), random weights; even size, odd sizes (reflect-padded), batch 2."""
+    ref = _random_ref()
+    net = _ms_from_ref(ref)
+    for shape in [(1, 3, 16, 16), (2, 3, 19, 23), (1, 3, 13, 30)]:
+        x = rng.random(shape, dtype=np.float32)
+        base = (x + 0.15 * rng.standard_normal(shape)).astype(np.float32)  # unclamped, as a restorer may emit
+        g = rng.standard_normal((shape[0], 512)).astype(np.float32)
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        out = net(ms.Tensor(base), ms.Tensor(x), ms.Tensor(g)).asnumpy()
+        with torch.no_grad():
+            want = ref(torch.from_numpy(g), torch.from_numpy(base), torch.from_numpy(x)).numpy()
+        assert out.shape == shape
+        diff = np.abs(out - want)
+        assert diff.max() <= MAX_TOL and diff.mean() <= MEAN_TOL, (shape, diff.max(), diff.mean())
+        # the module changes the image (not a pass-through of the clamped base)
+        assert np.abs(out - np.clip(base, 0, 1)).mean() > 1e-3
+
+
+def test_parity_mask_variant_and_small_osf(rng):
+    ref = _random_ref(seed=1, osf_dim=32, use_mask=True)
+    net = _ms_from_ref(ref, osf_dim=32, use_mask=True)
+    x = rng.random((2, 3, 18, 21), dtype=np.float32)
+    base = np.clip(x + 0.1, 0, 1.2).astype(np.float32)
+    g = rng.standard_normal((2, 32)).astype(np.float32)
+    out = net(ms.Tensor(base), ms.Tensor(x), ms.Tensor(g)).asnumpy()
+    with torch.no_grad():
+        want = ref(torch.from_numpy(g), torch.from_numpy(base), torch.from_numpy(x)).numpy()
+    diff = np.abs(out - want)
+    assert diff.max() <= MAX_TOL and diff.mean() <= MEAN_TOL, (diff.max(), diff.mean())
+
+
+def test_joint_loss_is_eq8():
+    base = ms.Tensor(np.full((1, 3, 4, 4), 0.5, np.float32))
+    refined = ms.Tensor(np.full((1, 3, 4, 4), 0.8, np.float32))
+    gt = ms.Tensor(np.full((1, 3, 4, 4), 1.0, np.float32))
+    assert abs(float(ptg_rm_joint_loss(base, refined, gt).asnumpy()) - (0.5 + 0.2)) < 1e-6
+    mse = lambda a, b: ((a - b) ** 2).mean()  # noqa: E731
+    assert abs(float(ptg_rm_joint_loss(base, refined, gt, mse, lambda1=2.0).asnumpy()) - (0.25 + 2 * 0.04)) < 1e-6
+
+
+class _TinyBase(nn.Cell):
+    """Cheap stand-in restorer (one conv + residual) so the wrapper tests compile quickly."""
+
+    size_multiple = 2
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, pad_mode="pad", padding=1, has_bias=True)
+
+    def construct(self, x):
+        return x + 0.1 * self.conv(x)
+
+
+class _TinyGlobal(_TinyBase):
+    """A restorer with a global_vector() but no giv_dim (dimension is probed)."""
+
+    def global_vector(self, x):
+        return ms.ops.concat((x.mean(axis=(2, 3)), self.conv(x).mean(axis=(2, 3))), axis=1)
+
+
+class _JointLoss(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, x, gt):
+        base_out, refined = self.net.forward_train(x)
+        return ptg_rm_joint_loss(base_out, refined, gt)
+
+
+@pytest.mark.slow
+def test_wrapper_paths_and_joint_train_step(rng):
+    """Eval and train paths agree; a graph-mode Eq. 8 step updates PTG-RM only (frozen base and OSF)."""
+    net = PTGRMWrapper(_TinyBase(), DistilledOSF(out_dim=32, width=4, hidden=16))
+    assert net.size_multiple == 4 and net.refinement11.osf_dim == 32
+    assert count_params(net, trainable_only=True) == count_params(net.refinement11)
+    x = rng.random((2, 3, 21, 30), dtype=np.float32)
+    gt = np.clip(x * 1.2, 0, 1).astype(np.float32)
+    net.set_train(False)
+    refined = net(ms.Tensor(x)).asnumpy()
+    base_out, refined_t = (t.asnumpy() for t in net.forward_train(ms.Tensor(x)))
+    assert refined.shape == base_out.shape == x.shape
+    np.testing.assert_array_equal(refined, refined_t)
+
+    before = {n: p.asnumpy().copy() for n, p in net.parameters_and_names()}
+    step = nn.TrainOneStepCell(_JointLoss(net), nn.Adam(net.trainable_params(), learning_rate=1e-3))
+    step.set_train(True)
+    losses = [float(step(ms.Tensor(x), ms.Tensor(gt)).asnumpy()) for _ in range(4)]
+    assert losses[-1] < losses[0]
+    changed = {n.split(".")[0] for n, p in net.parameters_and_names() if not np.array_equal(before[n], p.asnumpy())}
+    assert changed == {"refinement11"}
+
+    head = DistilledOSF(out_dim=32, width=4, hidden=8)
+    replace_osf(net, head)
+    assert net.osf is head and not any(p.requires_grad for p in head.get_parameters())
+    assert any(n.startswith("osf.fc2.") for n, _ in net.parameters_and_names())
+    with pytest.raises(ValueError, match="OSF dims differ"):
+        replace_osf(net, DistilledOSF(out_dim=16, width=4, hidden=16))
+
+
+def test_registered_wrapper_and_unfrozen_base():
+    net = create_model("ptg_rm_wrapper", base="restormer_tiny", osf="distilled",
+                       osf_kwargs={"out_dim": 24, "width": 4, "hidden": 8}, ptg_kwargs={"use_mask": True})
+    assert isinstance(net, PTGRMWrapper) and net.size_multiple == 8
+    assert net.refinement11.osf_dim == 24 and net.refinement11.use_mask
+    assert count_params(net, trainable_only=True) == count_params(net.refinement11)
+    base = create_model("restormer_tiny")
+    net = PTGRMWrapper(base, DistilledOSF(out_dim=8, width=4, hidden=8), freeze_base=False)
+    assert count_params(net, trainable_only=True) == count_params(base) + count_params(net.refinement11)
+    with pytest.raises(ValueError, match="unknown OSF provider"):
+        create_model("ptg_rm_wrapper", base="restormer_tiny", osf="blip")
+
+
+@pytest.mark.slow
+def test_restoration_prior_giv_and_output_stats(rng):
+    x = rng.random((2, 3, 16, 24), dtype=np.float32)
+    with pytest.warns(UserWarning, match="random weights"):
+        giv = RestorationPriorOSF("res_hair_tiny")  # Res-HAIR's Global Information Vector
+    assert giv.use_giv and giv.out_dim == giv.native_dim == giv.prior.giv_dim
+    v = osf_vectors(giv, x, batch_size=2)
+    assert v.shape == (2, giv.prior.giv_dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert np.abs(v[0] - v[1]).max() > 1e-4
+
+    probed = RestorationPriorOSF(_TinyGlobal(), normalize=False)  # any cell with global_vector()
+    assert probed.use_giv and probed.out_dim == 6
+    want = np.concatenate([x.mean(axis=(2, 3)), probed.prior.conv(ms.Tensor(x)).asnumpy().mean(axis=(2, 3))], 1)
+    np.testing.assert_allclose(osf_vectors(probed, x, batch_size=2), want, atol=1e-5)
+
+    stats = RestorationPriorOSF(_TinyBase(), out_dim=64)  # any restorer: output statistics, 15 -> 64
+    assert not stats.use_giv and stats.out_dim == 64 and not stats.proj.requires_grad
+    proj = stats.proj.asnumpy()
+    np.testing.assert_allclose(proj @ proj.T, np.eye(15), atol=1e-5)  # orthonormal rows: angles kept
+    s = osf_vectors(stats, x, batch_size=2)
+    assert s.shape == (2, 64) and np.allclose(np.linalg.norm(s, axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="global_vector"):
+        RestorationPriorOSF(_TinyBase(), feature="global_vector")
+
+
+def test_distillation_improves_agreement(rng):
+    """The head learns a (fixed, non-trivial) teacher: cosine agreement rises on held-out images."""
+
+    class Teacher(nn.Cell):  # image statistics -> fixed random 16-d direction, L2-normalised
+        out_dim = 16
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Dense(6, 16)
+
+        def construct(self, x):
+            m = x.mean(axis=(2, 3))
+            s = ((x - m.reshape(x.shape[0], 3, 1, 1)) ** 2).mean(axis=(2, 3))
+            v = self.fc(ms.ops.concat((m, s * 10), axis=1))
+            return v / ms.ops.norm(v, dim=-1, keepdim=True)
+
+    def images(n):
+        base = rng.random((n, 3, 1, 1)).astype(np.float32)
+        noise = rng.random((n, 1, 1, 1)).astype(np.float32) * 0.3
+        return np.clip(base + noise * rng.standard_normal((n, 3, 24, 24)), 0, 1).astype(np.float32)
+
+    teacher = Teacher()
+    head = DistilledOSF(out_dim=16, width=8, hidden=32)
+    val = images(8)
+    start = cosine_stats(osf_vectors(head, val), osf_vectors(teacher, val))
+    report = train_distilled_osf(head, teacher, images(32), steps=60, batch_size=8, lr=3e-3, val_images=val)
+    assert np.mean(report["loss"][-10:]) < np.mean(report["loss"][:10])
+    assert report["val"]["cos_mean"] > max(start["cos_mean"], 0.0) + 0.1
+    with pytest.raises(ValueError, match="teacher gives"):
+        train_distilled_osf(DistilledOSF(out_dim=8, width=4, hidden=8), teacher, val, steps=1)
