@@ -145,7 +145,8 @@ def report(result, out_dir: str, title: str, by: str = "", settings: dict | None
 
     metric_cols = result.metric_columns
     has_metrics = any(c in r for r in result.records for c in metric_cols)
-    cols = ["image"] + (["group"] if by else []) + ["width", "height"] + (metric_cols if has_metrics else []) + ["time_s"]
+    cols = (["image"] + (["group"] if by else []) + ["width", "height"] + (metric_cols if has_metrics else [])
+            + ["time_s"])
     if result.records:
         print(format_table(result.records, cols, title=f"{title}: per image"))
     avg_rows = []
@@ -227,7 +228,8 @@ def run_files(args) -> int:
     result = evaluate_samples(restorer, samples, out_dir, conventions, args.crop_border, args.y_channel,
                               output_file=output_file, on_record=progress)
     result.errors = errors + result.errors
-    report(result, out_dir if not output_file else None, f"{loaded.name} on {args.input}", settings=_settings(args, loaded))
+    report(result, out_dir if not output_file else None, f"{loaded.name} on {args.input}",
+           settings=_settings(args, loaded))
     if output_file and result.records:
         print(f"\nwrote {output_file}")
     if args.export:
@@ -245,7 +247,8 @@ def run_benchmark(args) -> int:
                                         crop_multiple=args.crop_multiple)
     if args.limit:
         samples = samples[:args.limit]
-    out_dir = args.output or os.path.join("results", f"{args.benchmark}_{os.path.splitext(os.path.basename(args.ckpt))[0]}")
+    stem = os.path.splitext(os.path.basename(args.ckpt))[0]
+    out_dir = args.output or os.path.join("results", f"{args.benchmark}_{stem}")
     check_output_safe(out_dir, samples)
     loaded = load(args)
     restorer = make_restorer(loaded.net, args)
@@ -260,7 +263,8 @@ def run_benchmark(args) -> int:
 def do_export(args, loaded, out_dir) -> None:
     from ms_osr.export import export_mindir
 
-    path = args.export_path or os.path.join(out_dir, f"{loaded.name}_{args.export_size[0]}x{args.export_size[1]}.mindir")
+    h, w = args.export_size
+    path = args.export_path or os.path.join(out_dir, f"{loaded.name}_{h}x{w}.mindir")
     rep = export_mindir(loaded.net, path, tuple(args.export_size))
     print(f"exported {rep.path} ({rep.size_bytes / 1e6:.2f} MB, input {rep.input_shape}); "
           f"MindIR vs network max|diff| {rep.max_abs_diff:.3g}, mean {rep.mean_abs_diff:.3g}")

@@ -183,7 +183,9 @@ class EvalResult:
         return average_records(self.records, self.metric_columns, by)
 
 
-def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str], by: str = "") -> List[Dict[str, object]]:
+def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str],
+                    by: str = "") -> List[Dict[str, object]]:
+    """Mean of ``columns`` over all records (``by=''``, key ``set``) or per value of column ``by``."""
     groups: Dict[str, List[Dict[str, object]]] = {}
     for r in records:
         groups.setdefault(str(r.get(by, "")) if by else "all", []).append(r)

@@ -200,7 +200,8 @@ def test_osr_protocol_table(tmp_path):
     assert list(rows) == ["degraded", "restorer", "reprogrammed"]
     for col in res.table_columns[1:]:
         assert rows["restorer"][col] == pytest.approx(rows["degraded"][col])  # identity = no restoration
-    assert rows["degraded"]["OOS"] == pytest.approx((rows["degraded"]["rain (OOS)"] + rows["degraded"]["haze (OOS)"]) / 2)
+    deg = rows["degraded"]
+    assert deg["OOS"] == pytest.approx((deg["rain (OOS)"] + deg["haze (OOS)"]) / 2)
     md = (tmp_path / "osr_protocol.md").read_text()
     assert md.count("\n| reprogrammed |") == 2 and "\nPSNR\n" in md and "\nSSIM\n" in md
     with open(tmp_path / "osr_protocol_long.csv") as fh:
