@@ -108,7 +108,7 @@ def make_restorer(net, args):
     from ms_osr.inference import Restorer
 
     return Restorer(net, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
-                    global_max_side=args.global_max_side)
+                    global_max_side=args.global_max_side, progress=sys.stderr.isatty())
 
 
 def trained_degradations(cfg: dict) -> list:

@@ -162,10 +162,12 @@ class Restorer:
         global_max_side: for ``global_vector`` models under tiling, the whole image is
             downscaled to at most this side before the global vector is computed.
         clip: clip the output to [0, 1].
+        progress: show a tqdm bar over the tiles of large images (stderr).
     """
 
     def __init__(self, net, tile: Optional[int] = None, tile_overlap: int = 32, self_ensemble: bool = False,
-                 global_max_side: int = 1024, clip: bool = True, size_multiple: Optional[int] = None):
+                 global_max_side: int = 1024, clip: bool = True, size_multiple: Optional[int] = None,
+                 progress: bool = False):
         self.net = net
         net.set_train(False)
         self.size_multiple = int(size_multiple or getattr(net, "size_multiple", 1) or 1)
@@ -174,6 +176,7 @@ class Restorer:
         self.self_ensemble = self_ensemble
         self.global_max_side = global_max_side
         self.clip = clip
+        self.progress = progress
         self.uses_global_vector = has_global_vector(net)
         # Filled by _restore_tiled for inspection (tests, logs): the vector shared by the tiles.
         self.last_global_vector: Optional[np.ndarray] = None
@@ -218,6 +221,11 @@ class Restorer:
         out = np.zeros((ph, pw, padded.shape[2]), np.float32)
         weight = np.zeros((ph, pw), np.float32)
         ny, nx = len(plan.ys), len(plan.xs)
+        bar = None
+        if self.progress and len(plan) > 1:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
         for iy, y0 in enumerate(plan.ys):
             wy = blend_ramp(plan.tile_h, plan.overlap, iy > 0, iy < ny - 1)
             for ix, x0 in enumerate(plan.xs):
@@ -226,6 +234,10 @@ class Restorer:
                 wt = wy[:, None] * wx[None, :]
                 out[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += tile_out * wt[:, :, None]
                 weight[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += wt
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
         out /= weight[:, :, None]
         return out
 
