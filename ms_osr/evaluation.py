@@ -65,8 +65,15 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def clean_name_candidates(path: str) -> List[str]:
+    """Ground-truth stems an input file may pair with, most specific first."""
+    from .data.datasets import _clean_candidates
+
+    return _clean_candidates(path)
+
+
 def collect_samples(inp: str, gt: Optional[str] = None) -> Tuple[List[Sample], List[str], List[str]]:
-    """Pair input files with ground truth by file stem.
+    """Pair input files with ground truth by file stem (or the benchmark naming rules).
 
     Returns ``(samples, errors, notes)``: ``errors`` are one-line messages for files that
     cannot be evaluated (e.g. no matching ground truth), ``notes`` list ignored files
@@ -110,7 +117,8 @@ def collect_samples(inp: str, gt: Optional[str] = None) -> Tuple[List[Sample], L
         ref = None
         if gt is not None:
             if os.path.isdir(gt):
-                ref = gt_by_stem.get(name)
+                # same stem first, then the benchmark naming rules (rain-N -> norain-N, RESIDE <id>_<b>_<A> -> <id>)
+                ref = next((gt_by_stem[c] for c in clean_name_candidates(p) if c in gt_by_stem), None)
                 if ref is None:
                     errors.append(f"{p}: no matching ground truth '{name}.*' in {gt}")
                     continue

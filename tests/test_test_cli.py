@@ -91,6 +91,13 @@ def test_collect_samples_pairs_by_name_and_reports_problems(folders):
         collect_samples(str(inp), str(gt / "im0.png"))
     with pytest.raises(EvaluationError, match="missing: input not found"):
         collect_samples(str(inp / "missing"))
+    rain, norain = inp.parent / "rain", inp.parent / "norain"
+    rain.mkdir()
+    norain.mkdir()
+    write_image(str(rain / "rain-7.png"), _img(8, 8))
+    write_image(str(norain / "norain-7.png"), _img(8, 8))
+    samples, errors, _ = collect_samples(str(rain), str(norain))
+    assert not errors and samples[0].sources[1].endswith("norain-7.png")
     empty = inp.parent / "emptydir"
     empty.mkdir()
     with pytest.raises(EvaluationError, match="no image files"):
