@@ -374,6 +374,8 @@ def run_demo(args) -> int:
     atomic_write_text(os.path.join(out_dir, "metrics.md"), markdown_table(rows, cols))
     for name, img in images.items():
         write_image(os.path.join(out_dir, "clean", f"{name}.png"), img)
+    for smp in samples:
+        write_image(os.path.join(out_dir, "degraded", f"{smp.name}.png"), smp.load()[0])
     print(f"\nwrote restored images, {grid_path} and metrics.csv/.json/.md to {out_dir} "
           f"({time.perf_counter() - t0:.1f} s)")
     return finish(errors)

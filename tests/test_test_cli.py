@@ -311,6 +311,7 @@ def test_cli_demo_and_protocol_with_toy_checkpoints(tmp_path, capsys):
     for model in ("toy_a", "toy_b"):
         files = os.listdir(out / model)
         assert len(files) == 12 and "astronaut_noise.png" in files  # 4 held-out images x 3 degradations
+    assert len(os.listdir(out / "degraded")) == 12 and len(os.listdir(out / "clean")) == 4
     grid = read_image(str(out / "comparison.png"))
     assert grid.shape[0] > 12 * 48 and grid.shape[1] > 4 * 48  # rows: image x degradation; cols: deg|a|b|clean
     with open(out / "metrics.csv") as fh:
