@@ -42,3 +42,18 @@ def ptg_rm_joint_loss(base_out, refined, target, base_loss=None, lambda1: float 
     if base_loss is None:
         return ops.mean(ops.abs(base_out - target)) + lambda1 * ops.mean(ops.abs(refined - target))
     return base_loss(base_out, target) + lambda1 * base_loss(refined, target)
+
+
+def ptg_joint_loss(base_out, refined, target, base_loss: str = "l1", lambda1: float = 1.0):
+    """Eq. 8 with L_g named by a string, for YAML (``loss: {type: ptg_joint, base_loss: charbonnier}``).
+
+    ``base_loss``: 'l1' | 'charbonnier' | 'psnr'.  The name is a compile-time constant, so each
+    branch folds away in GRAPH_MODE.
+    """
+    if base_loss == "l1":
+        return ops.mean(ops.abs(base_out - target)) + lambda1 * ops.mean(ops.abs(refined - target))
+    if base_loss == "charbonnier":
+        return charbonnier_loss(base_out, target) + lambda1 * charbonnier_loss(refined, target)
+    if base_loss == "psnr":
+        return psnr_loss(base_out, target) + lambda1 * psnr_loss(refined, target)
+    raise ValueError("ptg_joint base_loss must be 'l1', 'charbonnier' or 'psnr'")

@@ -10,11 +10,12 @@ import mindspore.nn as nn
 
 from ms_osr.checkpoint import load_arrays_into_net
 from ms_osr.convert import convert_state_dict, to_torch_state_dict
-from ms_osr.losses import ptg_rm_joint_loss
+from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
 from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, cosine_stats, osf_vectors, replace_osf,
                                train_distilled_osf)
 from ms_osr.models.ptg_rm import DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, per_pixel_conv
 from ms_osr.registry import create_model
+from ms_osr.training.step import LossNet
 from torch_ref.ptg_rm_ref import kernel2d_conv, refinement2
 
 MAX_TOL, MEAN_TOL = 1e-4, 1e-6
@@ -110,6 +111,10 @@ def test_joint_loss_is_eq8():
     assert abs(float(ptg_rm_joint_loss(base, refined, gt).asnumpy()) - (0.5 + 0.2)) < 1e-6
     mse = lambda a, b: ((a - b) ** 2).mean()  # noqa: E731
     assert abs(float(ptg_rm_joint_loss(base, refined, gt, mse, lambda1=2.0).asnumpy()) - (0.25 + 2 * 0.04)) < 1e-6
+    want = float((charbonnier_loss(base, gt) + charbonnier_loss(refined, gt)).asnumpy())
+    assert abs(float(ptg_joint_loss(base, refined, gt, base_loss="charbonnier").asnumpy()) - want) < 1e-6
+    with pytest.raises(ValueError, match="base_loss"):
+        ptg_joint_loss(base, refined, gt, base_loss="ssim")
 
 
 class _TinyBase(nn.Cell):
@@ -132,16 +137,6 @@ class _TinyGlobal(_TinyBase):
         return ms.ops.concat((x.mean(axis=(2, 3)), self.conv(x).mean(axis=(2, 3))), axis=1)
 
 
-class _JointLoss(nn.Cell):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def construct(self, x, gt):
-        base_out, refined = self.net.forward_train(x)
-        return ptg_rm_joint_loss(base_out, refined, gt)
-
-
 @pytest.mark.slow
 def test_wrapper_paths_and_joint_train_step(rng):
     """Eval and train paths agree; a graph-mode Eq. 8 step updates PTG-RM only (frozen base and OSF)."""
@@ -157,7 +152,9 @@ def test_wrapper_paths_and_joint_train_step(rng):
     np.testing.assert_array_equal(refined, refined_t)
 
     before = {n: p.asnumpy().copy() for n, p in net.parameters_and_names()}
-    step = nn.TrainOneStepCell(_JointLoss(net), nn.Adam(net.trainable_params(), learning_rate=1e-3))
+    # the training loop's loss cell: loss {type: ptg_joint} -> forward_train + Eq. 8 (L1 base loss)
+    loss_net = LossNet(net, {"type": "ptg_joint"})
+    step = nn.TrainOneStepCell(loss_net, nn.Adam(net.trainable_params(), learning_rate=1e-3))
     step.set_train(True)
     losses = [float(step(ms.Tensor(x), ms.Tensor(gt)).asnumpy()) for _ in range(4)]
     assert losses[-1] < losses[0]
