@@ -74,6 +74,17 @@ def test_parity_full_grid_tiny_channels():
     assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, rep
 
 
+def test_dynamic_shape_one_graph(small_pair):
+    """set_inputs with free batch/H/W: one compiled graph serves odd and even sizes, same numbers."""
+    ref, _ = small_pair
+    net = _ms_from_ref(ref, "griddehazenet_small")
+    net.set_inputs(ms.Tensor(shape=[None, 3, None, None], dtype=ms.float32))
+    for shape in [(1, 3, 15, 22), (2, 3, 24, 19)]:
+        rep = _compare(ref, net, shape, seed=3)
+        assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, rep
+
+
+@pytest.mark.slow
 def test_official_size_names_count_and_dataparallel_cli(tmp_path):
     """Official sizes: 958,051 parameters, names 1:1 with PyTorch; a DataParallel file via the CLI."""
     ref = _torch_ref(3)
