@@ -9,11 +9,12 @@ import mindspore as ms
 import mindspore.nn as nn
 
 from ms_osr.checkpoint import load_arrays_into_net
-from ms_osr.convert import convert_state_dict, to_torch_state_dict
+from ms_osr.convert import ConversionError, convert_state_dict, to_torch_state_dict
 from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
 from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, cosine_stats, osf_vectors, replace_osf,
                                train_distilled_osf)
-from ms_osr.models.ptg_rm import DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, per_pixel_conv
+from ms_osr.models.ptg_rm import (DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, load_official_ptg_rm,
+                                  per_pixel_conv)
 from ms_osr.registry import create_model
 from ms_osr.training.step import LossNet
 from torch_ref.ptg_rm_ref import kernel2d_conv, refinement2
@@ -62,6 +63,20 @@ def test_official_names_map_one_to_one():
     # our InstanceNorm/LayerNorm cells keep PyTorch's weight/bias, so no rename is needed at all
     assert set(n for n, _ in net.parameters_and_names()) == torch_names
     assert "transformer.3.ffn.dwconv.weight" in torch_names and "r1norm.weight" in torch_names
+
+
+def test_load_official_checkpoint_layout(tmp_path):
+    """The released checkpoint holds the whole SNR-aware net; PTG-RM is under ``refinement11.``."""
+    ref = _random_ref(seed=3)
+    state = {"refinement11." + k: v for k, v in ref.state_dict().items()}
+    state["conv_first_1.weight"] = torch.zeros(64, 3, 3, 3)  # a key of the base network
+    path = str(tmp_path / "official.pth")
+    torch.save(state, path)
+    net = PTGRM()
+    load_official_ptg_rm(net, path)
+    np.testing.assert_array_equal(net.mapp12.weight.asnumpy(), ref.mapp12.weight.detach().numpy())
+    with pytest.raises(ConversionError, match=r"no 'ptg\.\*' keys"):
+        load_official_ptg_rm(PTGRM(), path, prefix="ptg.")
 
 
 def test_per_pixel_conv_matches_unfold_reference(rng):
