@@ -164,14 +164,10 @@ class GridDehazeNet(nn.Cell):
         return ops.relu(self.conv_out(out))
 
 
-def _build(**kwargs) -> GridDehazeNet:
-    return GridDehazeNet(**kwargs)
-
-
 @register_model
 def griddehazenet(**kwargs) -> GridDehazeNet:
     """GridDehazeNet with the official sizes (3x6 grid, 4 dense layers, growth rate 16): 958,051 parameters."""
-    return _build(**kwargs)
+    return GridDehazeNet(**kwargs)
 
 
 register_config("griddehazenet_small", "griddehazenet",

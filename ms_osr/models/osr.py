@@ -205,7 +205,8 @@ def osr(**kwargs) -> OSR:
     return OSR(**kwargs)
 
 
-register_config("osr_small", "osr", "OSR around osr_resnet_small (quarter-width Net), 16-channel adapters; CPU training",
+register_config("osr_small", "osr",
+                "OSR around osr_resnet_small (quarter-width Net), 16-channel adapters; CPU training",
                 restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16)
 register_config("osr_gdn_small", "osr", "OSR around griddehazenet_small, 16-channel adapters; CPU training",
                 restorer="griddehazenet_small", adapter_channels=16, fusion_channels=16)

@@ -54,10 +54,9 @@ class Net(nn.Cell):
         block = 0
         last = 3
         # Attributes are created in the official order, so the ckpt lists names in the same order.
-        for conv_name, cin, cout, n_blocks in _STAGES:
-            cin = 3 if cin == 3 else max(1, int(round(cin * width)))
+        for conv_name, _, cout, n_blocks in _STAGES:
             cout = max(1, int(round(cout * width)))
-            setattr(self, conv_name, conv2d(cin, cout, 3))
+            setattr(self, conv_name, conv2d(last, cout, 3))
             for _ in range(n_blocks):
                 block += 1
                 setattr(self, f"res_{block}", ResidualBlock(cout))
@@ -91,5 +90,5 @@ def osr_resnet(**kwargs) -> Net:
     return Net(**kwargs)
 
 
-register_config("osr_resnet_small", "osr_resnet", "Net at quarter width (4/16/16/8 channels), 46k parameters; tests / CPU",
-                width=0.25)
+register_config("osr_resnet_small", "osr_resnet",
+                "Net at quarter width (4/16/16/8 channels), 46k parameters; tests / CPU", width=0.25)
