@@ -11,7 +11,7 @@ The building blocks (LayerNorm, MDTA, GDFN, Downsample/Upsample, input padding) 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import mindspore as ms
 import mindspore.nn as nn
@@ -54,7 +54,28 @@ def pad_input(x: ms.Tensor, multiple: int, min_size: int = 1) -> ms.Tensor:
 
 # ----------------------------------------------------------------------------------------------
 # LayerNorm over channels of an NCHW tensor (Restormer's to_3d -> LN -> to_4d, without transposes)
+#
+# Memory note (MindSpore 2.10, CPU, GRAPH_MODE): binary ops with implicit broadcasting, GeLU and
+# Transpose keep several activation-sized buffers alive for the whole graph (~50 MB per
+# LayerNorm at 128x128, ~20 GB for Restormer at 256x256).  Explicit ``broadcast_to`` and conv /
+# BiasAdd kernels are released normally, so the normalisation below broadcasts explicitly and
+# applies the per-channel affine as a 1x1 depthwise conv; attention rescales the small CxC
+# matrix instead of normalising q and k, and uses transpose_b matmuls.
 # ----------------------------------------------------------------------------------------------
+def _channel_norm(x: ms.Tensor, centre_output: bool) -> ms.Tensor:
+    """(x - mean) / sqrt(var + eps) over axis 1 (or x / sqrt(var + eps)), population variance."""
+    shape = x.shape
+    xc = x - ops.broadcast_to(x.mean(axis=1, keep_dims=True), shape)
+    inv = ops.rsqrt((xc * xc).mean(axis=1, keep_dims=True) + LN_EPS)
+    return (xc if centre_output else x) * ops.broadcast_to(inv, shape)
+
+
+def _channel_affine(x: ms.Tensor, weight: ms.Tensor, bias: Optional[ms.Tensor]) -> ms.Tensor:
+    """x * weight[c] (+ bias[c]) as a grouped 1x1 conv (no implicit broadcasting)."""
+    c = x.shape[1]
+    return ops.conv2d(x, weight.reshape(c, 1, 1, 1), bias, groups=c)
+
+
 class BiasFreeLayerNorm(nn.Cell):
     """``x / sqrt(var + eps) * weight`` (not mean-centred), population variance."""
 
@@ -63,9 +84,7 @@ class BiasFreeLayerNorm(nn.Cell):
         self.weight = Parameter(initializer("ones", (dim,), ms.float32), name="weight")
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        xc = x - x.mean(axis=1, keep_dims=True)
-        var = (xc * xc).mean(axis=1, keep_dims=True)
-        return x / ops.sqrt(var + LN_EPS) * self.weight.reshape(1, -1, 1, 1)
+        return _channel_affine(_channel_norm(x, False), self.weight, None)
 
 
 class WithBiasLayerNorm(nn.Cell):
@@ -77,10 +96,7 @@ class WithBiasLayerNorm(nn.Cell):
         self.bias = Parameter(initializer("zeros", (dim,), ms.float32), name="bias")
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        mu = x.mean(axis=1, keep_dims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=1, keep_dims=True)
-        return xc / ops.sqrt(var + LN_EPS) * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return _channel_affine(_channel_norm(x, True), self.weight, self.bias)
 
 
 class LayerNorm(nn.Cell):
@@ -102,29 +118,39 @@ class LayerNorm(nn.Cell):
 # ----------------------------------------------------------------------------------------------
 # MDTA and GDFN cores, shared with the per-image (hypernetwork) blocks of Res-HAIR
 # ----------------------------------------------------------------------------------------------
-def _l2_normalize(x: ms.Tensor) -> ms.Tensor:
-    """``torch.nn.functional.normalize(x, dim=-1)``: divide by max(||x||, 1e-12)."""
-    norm = ops.sqrt((x * x).sum(axis=-1, keepdims=True))
-    return x / ops.maximum(norm, 1e-12)
+_matmul_nt = ops.BatchMatMul(transpose_b=True)
+
+
+def _inv_norm(x: ms.Tensor) -> ms.Tensor:
+    """1 / max(||x||, 1e-12) over the last axis, as torch.nn.functional.normalize divides."""
+    return 1.0 / ops.maximum(ops.sqrt((x * x).sum(axis=-1, keepdims=True)), 1e-12)
 
 
 def channel_attention(qkv: ms.Tensor, num_heads: int, temperature: ms.Tensor) -> ms.Tensor:
-    """Transposed (channel) self-attention of MDTA on a (B, 3C, H, W) tensor -> (B, C, H, W)."""
+    """Transposed (channel) self-attention of MDTA on a (B, 3C, H, W) tensor -> (B, C, H, W).
+
+    softmax(normalize(q) @ normalize(k)^T * t) is computed as softmax((q @ k^T) * r_q * r_k^T * t)
+    with r = 1/||.||: the rescaling happens on the small (C/h x C/h) matrix.
+    """
     b, c3, h, w = qkv.shape
     c = c3 // 3
     qkv = qkv.reshape(b, 3, num_heads, c // num_heads, h * w)
-    q = _l2_normalize(qkv[:, 0])
-    k = _l2_normalize(qkv[:, 1])
-    v = qkv[:, 2]
-    attn = ops.matmul(q, k.swapaxes(-2, -1)) * temperature
-    attn = ops.softmax(attn, axis=-1)
+    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+    scale = _matmul_nt(_inv_norm(q), _inv_norm(k))  # (b, heads, c/h, c/h) outer product
+    attn = ops.softmax(_matmul_nt(q, k) * scale * temperature, axis=-1)
     return ops.matmul(attn, v).reshape(b, c, h, w)
+
+
+def gelu_erf(x: ms.Tensor) -> ms.Tensor:
+    """Exact GELU, 0.5 x (1 + erf(x / sqrt 2)); written out because the fused CPU GeLU kernel holds
+    extra activation-sized buffers in GRAPH_MODE and is slower."""
+    return 0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476))
 
 
 def gated_gelu(u: ms.Tensor) -> ms.Tensor:
     """GDFN gate: split channels in two halves, exact GELU(first) * second."""
     hidden = u.shape[1] // 2
-    return ops.gelu(u[:, :hidden], approximate="none") * u[:, hidden:]
+    return gelu_erf(u[:, :hidden]) * u[:, hidden:]
 
 
 class Attention(nn.Cell):

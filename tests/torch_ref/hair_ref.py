@@ -206,12 +206,13 @@ class HAIR(nn.Module):
             self.encoder_level1(self.patch_embed(inp_img))))))
         return self.feature(self.down3_4(e3)).mean(dim=(-1, -2))
 
-    def forward(self, inp_img):
+    def forward(self, inp_img, giv=None):
         e1 = self.encoder_level1(self.patch_embed(inp_img))
         e2 = self.encoder_level2(self.down1_2(e1))
         e3 = self.encoder_level3(self.down2_3(e2))
         bott = self.down3_4(e3)
-        giv = self.feature(bott).mean(dim=(-1, -2))
+        if giv is None:  # official behaviour; a given GIV is an ms_osr extension (tiling)
+            giv = self.feature(bott).mean(dim=(-1, -2))
         lat = self.reduce_latent(self.latent(bott, giv))
         d3 = self.decoder_level3(self.reduce_chan_level3(torch.cat([self.up4_3(lat), e3], 1)), giv)
         d2 = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(d3), e2], 1)), giv)

@@ -160,13 +160,22 @@ class Restormer(nn.Module):
         return self.output(self.refinement(d1)) + inp_img
 
 
-def padded_forward(model: nn.Module, x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """Reflect-pad bottom/right to a multiple (as the official demo does), run, crop back."""
+def padded_forward(model: nn.Module, x: torch.Tensor, multiple: int = 8, min_size: int = 1,
+                   **kwargs) -> torch.Tensor:
+    """Pad bottom/right to a multiple (and at least ``min_size``), run, crop back.
+
+    Reflection as in the official demo; sides too small to reflect that far are reflected by
+    ``side - 1`` and the rest is edge-replicated (the behaviour ms_osr documents).
+    """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-    return model(x)[..., :h, :w]
+    ph = max(-(-h // multiple) * multiple, min_size) - h
+    pw = max(-(-w // multiple) * multiple, min_size) - w
+    rh, rw = min(ph, h - 1), min(pw, w - 1)
+    if rh or rw:
+        x = F.pad(x, (0, rw, 0, rh), mode="reflect")
+    if ph > rh or pw > rw:
+        x = F.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
+    return model(x, **kwargs)[..., :h, :w]
 
 
 @torch.no_grad()

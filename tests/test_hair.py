@@ -1,0 +1,178 @@
+"""Res-HAIR: structure, per-image weights, GIV API and parity with the PyTorch reference (GRAPH_MODE)."""
+import numpy as np
+import pytest
+import torch
+
+import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
+import mindspore as ms
+import mindspore.nn as nn
+
+from ms_osr.checkpoint import load_arrays_into_net
+from ms_osr.convert import convert_state_dict, parity_report
+from ms_osr.models.hair import MIN_SIZE, ResHAIR
+from ms_osr.registry import create_model, list_models
+from torch_ref.hair_ref import HAIR
+from torch_ref.restormer_ref import padded_forward, randomize_
+
+TINY = dict(dim=8, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), num_refinement_blocks=1)
+MAX_TOL, MEAN_TOL = 1e-4, 1e-6
+
+
+def _pair(name, torch_kwargs, seed):
+    torch.manual_seed(seed)
+    tm = randomize_(HAIR(**torch_kwargs), seed=seed).eval()
+    net = create_model(name)
+    net.set_train(False)
+    sd = {k: v.numpy() for k, v in tm.state_dict().items()}
+    load_arrays_into_net(net, convert_state_dict(net, sd, source="torch_ref"))
+    return tm, net
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _pair("res_hair_tiny", TINY, seed=1)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(3)
+    a = rng.random((1, 3, 37, 45), dtype=np.float32)
+    # A second image with a different degradation-like look (strong noise) -> different GIV.
+    b = np.clip(a[:, :, ::-1, :] + 0.4 * rng.standard_normal(a.shape).astype(np.float32), 0, 1)
+    return np.concatenate([a, b]).astype(np.float32)
+
+
+def _torch(tm, x, **kw):
+    with torch.no_grad():
+        return padded_forward(tm, torch.from_numpy(x), 8, MIN_SIZE, **kw).numpy()
+
+
+def test_default_structure_matches_official():
+    net = create_model("res_hair")
+    params = net.parameters_dict()
+    assert len(params) == 665
+    assert sum(p.size for p in params.values()) == 28_559_846
+    boxes = {lvl: tuple(params[f"{lvl}.kernel_box"].shape) for lvl in
+             ("latent", "decoder_level3", "decoder_level2", "decoder_level1", "refinement")}
+    assert boxes == {"latent": (9, 1794762), "decoder_level3": (6, 455580), "decoder_level2": (7, 117486),
+                     "decoder_level1": (5, 117486), "refinement": (5, 117486)}
+    assert tuple(params["up4_3.body.0.weight"].shape) == (384, 192, 3, 3)
+    assert tuple(params["reduce_chan_level3.weight"].shape) == (192, 288, 1, 1)
+    assert tuple(params["reduce_latent.bias"].shape) == (192,)
+    assert tuple(params["latent.extracts.7.net.6.weight"].shape) == (9, 12)
+    assert sum(p.size for n, p in params.items() if n.startswith("feature.")) == 1_457_160
+    assert net.size_multiple == 8 and net.giv_dim == 96
+    # Names equal the torch reference's state_dict keys (converter needs no overrides).
+    from ms_osr.convert import torch_name_map
+    assert set(torch_name_map(net).values()) == set(HAIR().state_dict())
+
+
+def test_registry_names():
+    names = list_models()
+    for n in ("res_hair", "res_hair_small", "res_hair_tiny"):
+        assert n in names
+    small = create_model("res_hair_small")
+    assert isinstance(small, ResHAIR)
+    # The small config keeps every structure: DAC, per-block HSN, weight boxes on all dynamic levels.
+    p = small.parameters_dict()
+    assert "feature.mid.attn_1.q.weight" in p and "refinement.extracts.0.net.6.weight" in p
+    assert [tuple(p[f"{lvl}.kernel_box"].shape)[0] for lvl in
+            ("latent", "decoder_level3", "decoder_level2", "decoder_level1", "refinement")] == [5, 4, 5, 5, 5]
+
+
+def test_parity_batch2_odd_size(tiny, images):
+    tm, net = tiny
+    out = net(ms.Tensor(images)).asnumpy()
+    ref = _torch(tm, images)
+    rep = parity_report(out, ref)
+    print("res_hair_tiny 2x3x37x45", rep)
+    assert out.shape == images.shape
+    assert rep["max_abs"] <= MAX_TOL and rep["mean_abs"] <= MEAN_TOL
+    assert np.abs(ref - images).mean() > 0.02  # the network does change the image
+
+
+def test_per_image_weights(tiny, images):
+    """Batch output == images run one by one, and each image really gets its own weights."""
+    _, net = tiny
+    batch = net(ms.Tensor(images)).asnumpy()
+    single = np.concatenate([net(ms.Tensor(images[i:i + 1])).asnumpy() for i in range(2)])
+    assert np.abs(batch - single).max() <= 1e-5
+    giv = net.global_vector(ms.Tensor(images))
+    alpha = net.latent.extracts[0](giv).asnumpy()
+    assert alpha.shape == (2, 5) and np.allclose(alpha.sum(1), 1, atol=1e-6)
+    assert np.abs(alpha[0] - alpha[1]).max() > 1e-3
+    # Image 1 restored with image 0's GIV differs from its own result by far more than float noise.
+    swapped = net(ms.Tensor(images[1:]), giv[:1]).asnumpy()
+    assert np.abs(swapped - single[1:]).max() > 1e-3
+
+
+def test_global_vector_api(tiny, images):
+    tm, net = tiny
+    x = ms.Tensor(images)
+    giv = net.global_vector(x)
+    assert giv.shape == (2, net.giv_dim)
+    with torch.no_grad():
+        giv_ref = tm.global_vector(torch.nn.functional.pad(torch.from_numpy(images), (0, 3, 0, 3), mode="reflect"))
+    assert np.abs(giv.asnumpy() - giv_ref.numpy()).max() <= 1e-5
+    # A precomputed GIV reproduces the normal forward; a (1, D) vector is shared by the batch.
+    assert np.abs(net(x, giv).asnumpy() - net(x).asnumpy()).max() <= 1e-6
+    shared = net(x, giv[:1]).asnumpy()
+    assert np.abs(shared[:1] - net(x).asnumpy()[:1]).max() <= 1e-5
+    ref_shared = _torch(tm, images, giv=torch.from_numpy(giv[:1].asnumpy()).expand(2, -1))
+    assert np.abs(shared - ref_shared).max() <= MAX_TOL
+
+
+def test_tiny_input_pad_path(tiny):
+    """Inputs below the DAC's 32-pixel minimum: reflect as far as possible, then edge replication."""
+    tm, net = tiny
+    x = np.random.default_rng(5).random((1, 3, 9, 20), dtype=np.float32)
+    out = net(ms.Tensor(x)).asnumpy()
+    rep = parity_report(out, _torch(tm, x))
+    print("res_hair_tiny 1x3x9x20", rep)
+    assert out.shape == x.shape and rep["max_abs"] <= MAX_TOL and rep["mean_abs"] <= MEAN_TOL
+
+
+class _Loss(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, x, wt):
+        return (self.net(x) * wt).sum()
+
+
+def test_gradient_parity(tiny, images):
+    """Gradients through the generated weights (boxes, HSN, DAC) match PyTorch autograd."""
+    tm, net = tiny
+    wt = np.random.default_rng(7).standard_normal(images.shape).astype(np.float32)
+    loss = _Loss(net)
+    weights = net.trainable_params()
+    grad_fn = nn.ForwardValueAndGrad(loss, weights=weights, get_by_list=True)
+    _, grads = grad_fn(ms.Tensor(images), ms.Tensor(wt))
+    tm.zero_grad()
+    (padded_forward(tm, torch.from_numpy(images), 8, MIN_SIZE) * torch.from_numpy(wt)).sum().backward()
+    tgrads = dict(tm.named_parameters())
+    from ms_osr.convert import torch_name_map
+    name_map = torch_name_map(net)
+    worst = 0.0
+    for p, g in zip(weights, grads):
+        tg = tgrads[name_map[p.name]].grad.numpy()
+        scale = max(np.abs(tg).max(), 1e-8)
+        worst = max(worst, float(np.abs(g.asnumpy() - tg).max() / scale))
+    print("res_hair_tiny gradient: worst relative max error", worst)
+    assert worst <= 1e-4
+    box = dict(zip([p.name for p in weights], grads))["latent.kernel_box"].asnumpy()
+    assert np.isfinite(box).all() and np.abs(box).max() > 0
+
+
+@pytest.mark.slow
+def test_full_size_parity_64():
+    torch.set_num_threads(2)
+    tm, net = _pair("res_hair", {}, seed=2)
+    x = np.random.default_rng(11).random((1, 3, 64, 64), dtype=np.float32)
+    out = net(ms.Tensor(x)).asnumpy()
+    with torch.no_grad():
+        ref = tm(torch.from_numpy(x)).numpy()
+    rep = parity_report(out, ref)
+    print("res_hair full 1x3x64x64", rep)
+    assert rep["max_abs"] <= MAX_TOL and rep["mean_abs"] <= MEAN_TOL
