@@ -8,7 +8,7 @@ import torch
 import mindspore as ms
 import mindspore.nn as nn
 
-from ms_osr.checkpoint import load_arrays_into_net
+from ms_osr.checkpoint import load_arrays_into_net, save_checkpoint
 from ms_osr.convert import ConversionError, convert_state_dict, to_torch_state_dict
 from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
 from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, cosine_stats, osf_vectors, replace_osf,
@@ -184,9 +184,17 @@ def test_wrapper_paths_and_joint_train_step(rng):
         replace_osf(net, DistilledOSF(out_dim=16, width=4, hidden=16))
 
 
-def test_registered_wrapper_and_unfrozen_base():
-    net = create_model("ptg_rm_wrapper", base="restormer_tiny", osf="distilled",
-                       osf_kwargs={"out_dim": 24, "width": 4, "hidden": 8}, ptg_kwargs={"use_mask": True})
+def test_registered_wrapper_and_unfrozen_base(tmp_path):
+    trained = create_model("restormer_tiny")  # stands in for a trained base checkpoint
+    ckpt = str(tmp_path / "base.ckpt")
+    save_checkpoint(trained, ckpt)
+    net = create_model("ptg_rm_wrapper", base="restormer_tiny", base_ckpt=ckpt, osf="restoration_prior",
+                       osf_kwargs={"model": "restormer_tiny", "ckpt": ckpt, "out_dim": 24},
+                       ptg_kwargs={"use_mask": True})
+    want = trained.output.weight.asnumpy()
+    np.testing.assert_array_equal(net.base.output.weight.asnumpy(), want)
+    np.testing.assert_array_equal(net.osf.prior.output.weight.asnumpy(), want)
+    assert net.osf.prior.output.weight.name == "osf.prior.output.weight"
     assert isinstance(net, PTGRMWrapper) and net.size_multiple == 8
     assert net.refinement11.osf_dim == 24 and net.refinement11.use_mask
     assert count_params(net, trainable_only=True) == count_params(net.refinement11)

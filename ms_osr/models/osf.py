@@ -59,13 +59,15 @@ class RestorationPriorOSF(nn.Cell):
         super().__init__()
         from ..checkpoint import load_checkpoint
 
-        # a registered name, or an already built (and loaded) restorer cell
-        self.prior = create_model(model, **(model_kwargs or {})) if isinstance(model, str) else model
+        # a registered name, or an already built (and loaded) restorer cell; weights are loaded before
+        # the cell becomes an attribute (that renames its parameters to prior.*)
+        prior = create_model(model, **(model_kwargs or {})) if isinstance(model, str) else model
         label = model if isinstance(model, str) else type(model).__name__
         if ckpt:
-            load_checkpoint(self.prior, ckpt)
+            load_checkpoint(prior, ckpt)
         elif isinstance(model, str):
             warnings.warn(f"restoration_prior '{label}' has no checkpoint: random weights", stacklevel=2)
+        self.prior = prior
         if feature == "auto":
             feature = "global_vector" if hasattr(self.prior, "global_vector") else "output_stats"
         if feature == "global_vector":
