@@ -59,7 +59,8 @@ class GridDehazeNetRef(nn.Module):
         self.conv_out = nn.Conv2d(depth_rate, in_channels, 3, padding=1)
         self.rdb_in = ResidualDenseBlock(depth_rate, num_dense_layer, growth_rate)
         self.rdb_out = ResidualDenseBlock(depth_rate, num_dense_layer, growth_rate)
-        self.rdb_module = nn.ModuleDict({f"{i}_{j}": ResidualDenseBlock(depth_rate * 2 ** i, num_dense_layer, growth_rate)
+        rdb = ResidualDenseBlock
+        self.rdb_module = nn.ModuleDict({f"{i}_{j}": rdb(depth_rate * 2 ** i, num_dense_layer, growth_rate)
                                          for i in range(height) for j in range(width - 1)})
         self.downsample_module = nn.ModuleDict({f"{i}_{j}": Down(depth_rate * 2 ** i)
                                                 for i in range(height - 1) for j in range(width // 2)})

@@ -22,18 +22,20 @@ class OSRNetRef(nn.Module):
     PLAN = [("conv_input_3", 3, 16, 2), ("conv_up_1", 16, 64, 2), ("conv_up_2", 64, 64, 4),
             ("conv_down_1", 64, 64, 2), ("conv_down_2", 64, 32, 2)]
 
-    def __init__(self):
+    def __init__(self, width: float = 1.0):
         super().__init__()
         self.seq_names = []
-        k = 0
-        for name, cin, cout, n in self.PLAN:
+        k, cin = 0, 3
+        for name, _, cout, n in self.PLAN:
+            cout = max(1, int(round(cout * width)))  # width < 1: the small test configuration
             self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1))
             self.seq_names.append(name)
             for _ in range(n):
                 k += 1
                 self.add_module(f"res_{k}", ResBlock(cout))
                 self.seq_names.append(f"res_{k}")
-        self.conv_out_3 = nn.Conv2d(32, 3, 3, padding=1)
+            cin = cout
+        self.conv_out_3 = nn.Conv2d(cin, 3, 3, padding=1)
         self.seq_names.append("conv_out_3")
 
     def forward(self, x):
