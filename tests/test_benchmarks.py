@@ -39,3 +39,23 @@ def test_conv_cpu_quick_prints_numeric_table(tmp_path):
         assert float(r[3]) > 0 and float(r[4]) > 0
     assert "errors:" not in out, out
     assert (tmp_path / "conv.json").stat().st_size > 100
+
+
+@pytest.mark.slow
+def test_bench_models_quick_runs_every_model(tmp_path):
+    out = _run(["benchmarks/bench_models.py", "--quick", "--json", str(tmp_path / "models.json")], timeout=900)
+    assert "oneDNN cap AVX2, effective AVX2" in out
+    rows = _table_rows(out)
+    models = {r[0] for r in rows}
+    assert {"Restormer", "Res-HAIR", "GridDehazeNet", "OSR Net", "OSR(OSR Net)",
+            "PTG-RM(GridDehazeNet)+CLIP"} <= models, out
+    for r in rows:
+        assert r[-1] == "", (r, out)  # the note column carries errors / "not available"
+        # params, GFLOP, MS s, PT s, MS/PT, MS GFLOP/s, PT GFLOP/s, x floor, RSS MS, RSS PT: numbers
+        assert all(NUM.match(c) for c in r[2:12]), (r, out)
+        if r[1].startswith("infer"):  # same architecture, same converted weights
+            assert float(r[12]) <= 1e-4, (r, out)
+    import json
+
+    report = json.loads((tmp_path / "models.json").read_text())
+    assert report["quick"] and len(report["rows"]) == 2 * len(models)
