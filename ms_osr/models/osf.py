@@ -22,7 +22,6 @@ from typing import Dict, Optional
 
 import numpy as np
 
-import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
