@@ -70,16 +70,19 @@ def test_missing_visual_key_is_reported():
 
 def test_torchscript_and_state_dict_files(tmp_path, rng):
     """OpenAI ships TorchScript archives; open_clip/HF ship state_dicts: both load and agree."""
-    ref = _random_ref()
+    ref = _random_ref().half().float()  # weights exactly representable in fp16, like OpenAI's file
     x = rng.random((1, 3, 40, 48), dtype=np.float32)
     with torch.no_grad():
         want = ref(torch.from_numpy(x)).numpy()
     scripted = torch.jit.trace(ref, torch.from_numpy(x))
+    scripted.half()  # OpenAI's ViT-B-32.pt stores fp16 tensors; the reader casts them to fp32
     ts_path = str(tmp_path / "ViT-tiny.pt")
     scripted.save(ts_path)
     sd_path = str(tmp_path / "vit_tiny_state.pth")
     torch.save({k: torch.from_numpy(v) for k, v in _openai_like_state_dict(ref).items()}, sd_path)
-    assert "visual.conv1.weight" in read_clip_state_dict(ts_path)
+    ts_state = read_clip_state_dict(ts_path)
+    assert ts_state["visual.conv1.weight"].dtype == np.float32
+    np.testing.assert_array_equal(ts_state["visual.proj"], ref.visual.proj.detach().numpy())
     outs = []
     for path in (ts_path, sd_path):
         net = CLIPImageEncoder(**TINY)
