@@ -22,7 +22,7 @@ from ms_osr.config import ConfigError, apply_overrides, load_config
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", "-c", required=True, help="YAML config (see configs/ and docs/training.md)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.total_steps=100 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.ckpt when it exists")
     p.add_argument("--out-dir", default=None, help="shortcut for --set out_dir=...")

@@ -84,6 +84,10 @@ def _state_arrays(step: int, best: float, best_step: int, seed: int) -> Dict[str
             "train_state.best_step": np.array(best_step, np.int64), "train_state.seed": np.array(seed, np.int64)}
 
 
+def _scalar(value):
+    return np.asarray(value).reshape(-1)[0]
+
+
 def _data_error_message(exc: BaseException) -> Optional[str]:
     """Pull the one-line cause out of MindSpore's multi-page dataset pipeline error."""
     m = re.search(r"(?:ImageReadError|SizeMismatchError|DatasetError|CheckpointError): ([^\n]+)", str(exc))
@@ -172,6 +176,9 @@ class Trainer:
                 self._say(f"--resume: no {self.last_path} yet, starting from scratch")
         if self.main:
             os.makedirs(self.out_dir, exist_ok=True)
+            for stale in os.listdir(self.out_dir):  # temp files of a write cut short by a kill
+                if stale.startswith(".tmp-"):
+                    os.remove(os.path.join(self.out_dir, stale))
             save_config(cfg, os.path.join(self.out_dir, "config.yaml"))
         self.tlog = TrainLog(self.out_dir, resume_step=resumed if resumed is not None else (0 if resume else None),
                              enabled=self.main)
@@ -196,10 +203,12 @@ class Trainer:
             if not any(k.startswith("ema.") for k in raw):
                 raise TrainError(f"{path}: train.ema is set but the checkpoint has no ema.* tensors")
             self.ema.load_arrays(raw)
-        self.step = int(raw["train_state.step"])
-        self.best_psnr = float(raw.get("train_state.best_psnr", -np.inf))
-        self.best_step = int(raw.get("train_state.best_step", -1))
-        ck_seed = int(raw.get("train_state.seed", self.seed))
+        if "train_state.step" not in raw:
+            raise TrainError(f"{path}: no train_state.step: not a train.py checkpoint, cannot resume from it")
+        self.step = int(_scalar(raw["train_state.step"]))
+        self.best_psnr = float(_scalar(raw.get("train_state.best_psnr", -np.inf)))
+        self.best_step = int(_scalar(raw.get("train_state.best_step", -1)))
+        ck_seed = int(_scalar(raw.get("train_state.seed", self.seed)))
         if ck_seed != self.seed:
             raise TrainError(f"{path}: saved with runtime.seed={ck_seed} but the config has {self.seed}; "
                              f"the data order would differ")
@@ -244,7 +253,9 @@ class Trainer:
         return res
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> Dict:
+    def fit(self, stop_at: Optional[int] = None) -> Dict:
+        """Train to ``total_steps`` (or stop early after ``stop_at`` steps, saving last.ckpt, as an
+        interruption would)."""
         from tqdm import tqdm
 
         tr, dc = self.cfg["train"], self.cfg["data"]
@@ -256,7 +267,8 @@ class Trainer:
         t_int, n_int, loss_acc = time.time(), 0, 0.0
         last_loss = float("nan")
         try:
-            while self.step < self.total_steps:
+            end = self.total_steps if stop_at is None else min(int(stop_at), self.total_steps)
+            while self.step < end:
                 epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
                 view = DS.EpochView(self.train_source, self.seed, epoch, self.batch, self.rank, self.world,
                                     start_step=in_epoch, patch_size=dc.get("patch_size"),
@@ -264,7 +276,7 @@ class Trainer:
                 dset = DS.make_generator_dataset(view, self.batch, int(dc.get("num_workers", 1)),
                                                  bool(dc.get("multiprocessing", False)))
                 for lq, gt in dset.create_tuple_iterator(output_numpy=True, num_epochs=1):
-                    if self.step >= self.total_steps:
+                    if self.step >= end:
                         break
                     lr = self.schedule(self.step)
                     bc1, bc2 = bias_corrections(self.step, self.betas)
@@ -293,6 +305,7 @@ class Trainer:
                         self.tlog.plot(os.path.join(self.out_dir, "curves.png"))
             self.save_last()
             self.tlog.plot(os.path.join(self.out_dir, "curves.png"))
+            self._dump_rank_weights()
         except RuntimeError as exc:
             msg = _data_error_message(exc)
             if msg and not isinstance(exc, TrainError):
@@ -302,6 +315,15 @@ class Trainer:
             bar.close()
         return {"step": self.step, "loss": last_loss, "best_psnr": self.best_psnr, "best_step": self.best_step,
                 "wall_s": time.time() - t_start, "out_dir": self.out_dir}
+
+    def _dump_rank_weights(self) -> None:
+        """Debug/test hook: with MS_OSR_DUMP_RANK_WEIGHTS=<dir> every rank writes rank<r>.npz, so the
+        data-parallel test can check that all replicas hold identical weights."""
+        folder = os.environ.get("MS_OSR_DUMP_RANK_WEIGHTS")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            np.savez(os.path.join(folder, f"rank{self.rank}.npz"),
+                     **{n: p.asnumpy() for n, p in self.net.parameters_dict().items()})
 
     def _validate_and_keep_best(self, bar) -> None:
         res = self.validate()

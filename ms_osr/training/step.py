@@ -59,28 +59,33 @@ class LossNet(nn.Cell):
             if fn is None:
                 raise ValueError("ms_osr.losses.ptg_joint_loss is not available")
             kwargs = {k: v for k, v in loss_cfg.items() if k != "type"}
-            self.loss_fn = _bind(fn, kwargs)
+            self.loss_fn, self.extra = fn, _positional(fn, kwargs, 3)
         else:
             if kind not in L.PIXEL_LOSSES:
                 raise ValueError(f"unknown loss '{kind}': choose one of {', '.join(L.PIXEL_LOSSES)} or ptg_joint")
             kwargs = {k: v for k, v in loss_cfg.items() if k not in ("type",)}
-            self.loss_fn = _bind(L.PIXEL_LOSSES[kind], kwargs)
+            self.loss_fn = L.PIXEL_LOSSES[kind]
+            self.extra = _positional(self.loss_fn, kwargs, 2)
 
     def construct(self, x, y):
         if self.joint:
             base, refined = self.net.forward_train(x)
-            return self.loss_fn(base, refined, y)
+            return self.loss_fn(base, refined, y, *self.extra)
         out = self.net(x)
-        return self.loss_fn(ops.cast(out, ms.float32), y)
+        return self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
 
 
-def _bind(fn, kwargs):
-    """A graph-compilable closure with constant keyword arguments."""
-    if not kwargs:
-        return fn
-    import functools
+def _positional(fn, kwargs: Dict, n_tensors: int) -> tuple:
+    """Config keyword arguments of ``fn`` as a constant positional tuple (functools.partial and
+    ``**kwargs`` make GRAPH_MODE fall back to untyped Python execution)."""
+    import inspect
 
-    return functools.partial(fn, **kwargs)
+    params = list(inspect.signature(fn).parameters.values())[n_tensors:]
+    names = [p.name for p in params]
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        raise ValueError(f"loss '{fn.__name__}' has no option(s) {', '.join(unknown)}; it takes {', '.join(names)}")
+    return tuple(kwargs.get(p.name, p.default) for p in params)
 
 
 class TrainStep(nn.Cell):
