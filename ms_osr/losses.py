@@ -29,7 +29,13 @@ def psnr_loss(pred, target, eps: float = 1e-8):
     return ops.mean(10.0 / math.log(10.0) * ops.log(mse + eps))
 
 
-PIXEL_LOSSES = {"l1": l1_loss, "charbonnier": charbonnier_loss, "psnr": psnr_loss}
+def smooth_l1_loss(pred, target, beta: float = 1.0):
+    """Huber / smooth L1 (torch ``F.smooth_l1_loss`` with ``beta``): GridDehazeNet's pixel term."""
+    diff = ops.abs(pred - target)
+    return ops.mean(ops.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta))
+
+
+PIXEL_LOSSES = {"l1": l1_loss, "charbonnier": charbonnier_loss, "psnr": psnr_loss, "smooth_l1": smooth_l1_loss}
 
 
 def ptg_rm_joint_loss(base_out, refined, target, base_loss=None, lambda1: float = 1.0):

@@ -74,6 +74,9 @@ def test_losses_values():
     assert float(L.l1_loss(ta, tb).asnumpy()) == pytest.approx(np.abs(a - b).mean(), rel=1e-5)
     assert float(L.charbonnier_loss(ta, tb, 1e-3).asnumpy()) == pytest.approx(
         np.sqrt((a - b) ** 2 + 1e-6).mean(), rel=1e-5)
+    d = np.abs(a - b)
+    assert float(L.smooth_l1_loss(ta, tb, 0.3).asnumpy()) == pytest.approx(
+        np.where(d < 0.3, 0.5 * d ** 2 / 0.3, d - 0.15).mean(), rel=1e-5)
     mse = ((a - b) ** 2).reshape(2, -1).mean(1)
     assert float(L.psnr_loss(ta, tb).asnumpy()) == pytest.approx(np.mean(10 * np.log10(mse)), rel=1e-4)
 

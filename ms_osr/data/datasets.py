@@ -289,8 +289,18 @@ def heldout_sample_images() -> List[Tuple[str, np.ndarray]]:
 # ------------------------------------------------------------------------------ all-in-one
 DEFAULT_TASK_REPEATS = {"denoise_15": 1, "denoise_25": 1, "denoise_50": 1, "derain": 120, "dehaze": 1,
                         "deblur": 5, "lowlight": 20}
-_TASK_DIRS = {"derain": ("Derain", "rainy", "gt"), "dehaze": ("Dehaze", "hazy", "original"),
-              "deblur": ("Deblur", "blur", "sharp"), "lowlight": ("Enhance", "low", "gt")}
+# task -> (sub-folder, degraded folder names tried, clean folder names tried)
+_TASK_DIRS = {"derain": ("Derain", ("rainy", "input"), ("gt", "target")),
+              "dehaze": ("Dehaze", ("hazy", "synthetic"), ("original", "clear", "gt")),
+              "deblur": ("Deblur", ("blur", "input"), ("sharp", "target", "gt")),
+              "lowlight": ("Enhance", ("low", "input"), ("gt", "high", "target"))}
+
+
+def _first_dir(base: str, names: Sequence[str]) -> str:
+    for n in names:
+        if os.path.isdir(os.path.join(base, n)):
+            return os.path.join(base, n)
+    raise DatasetError(f"{base}: none of the folders {', '.join(names)} exists")
 
 
 def all_in_one_source(root: str, tasks: Sequence[str] = ("denoise_15", "denoise_25", "denoise_50", "derain", "dehaze"),
@@ -298,8 +308,8 @@ def all_in_one_source(root: str, tasks: Sequence[str] = ("denoise_15", "denoise_
     """PromptIR/HAIR training layout under ``root`` (usually ``data/Train``):
 
     ``Denoise/*`` clean images (noise sigma 15/25/50 added on the fly, uint8 like the papers),
-    ``Derain/rainy/rain-N.png`` + ``Derain/gt/norain-N.png``, ``Dehaze/hazy/**/<id>_<b>_<A>.jpg`` +
-    ``Dehaze/original/<id>.*``, and for the 5-task setting ``Deblur/{blur,sharp}`` (GoPro) and
+    ``Derain/rainy/rain-N.png`` + ``Derain/gt/norain-N.png``, ``Dehaze/{hazy|synthetic}/**/<id>_<b>_<A>.jpg``
+    + ``Dehaze/original/<id>.*``, and for the 5-task setting ``Deblur/{blur,sharp}`` (GoPro) and
     ``Enhance/{low,gt}`` (LOL).  ``repeats`` multiplies each task (defaults: derain x120,
     deblur x5, lowlight x20, the rest x1)."""
     reps = dict(DEFAULT_TASK_REPEATS)
@@ -313,8 +323,9 @@ def all_in_one_source(root: str, tasks: Sequence[str] = ("denoise_15", "denoise_
                                          cache=False), reps.get(task, 1)))
         elif task in _TASK_DIRS:
             sub, lq, gt = _TASK_DIRS[task]
-            pairs = match_pairs(os.path.join(root, sub, lq), os.path.join(root, sub, gt),
-                                recursive=(task == "dehaze"), skip_bad=skip_bad)
+            base = os.path.join(root, sub)
+            pairs = match_pairs(_first_dir(base, lq), _first_dir(base, gt), recursive=(task == "dehaze"),
+                                skip_bad=skip_bad)
             parts.append((PairedFiles(pairs, label=task), reps.get(task, 1)))
         else:
             raise DatasetError(f"unknown all-in-one task '{task}'; choose from denoise_<sigma>, "

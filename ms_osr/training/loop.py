@@ -70,7 +70,7 @@ def resolve_config(cfg: Dict, name: str = "run") -> Dict:
         raise ConfigError("config: set train.total_steps or train.epochs")
     if tr["amp"] not in ("O0", "O1", "O2", "O3"):
         raise ConfigError(f"config: train.amp must be O0 or O2, got {tr['amp']}")
-    if tr["loss"].get("type") not in ("l1", "charbonnier", "psnr", "ptg_joint"):
+    if tr["loss"].get("type") not in ("l1", "charbonnier", "psnr", "smooth_l1", "ptg_joint"):
         raise ConfigError(f"config: unknown train.loss.type '{tr['loss'].get('type')}'")
     if tr["optimizer"].get("type", "adamw") not in ("adamw", "adam"):
         raise ConfigError(f"config: unknown optimizer '{tr['optimizer'].get('type')}' (adamw or adam)")
