@@ -16,6 +16,7 @@ a function ``HxWx3 ndarray -> HxWx3 ndarray`` that
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -334,6 +335,35 @@ def model_spec_from_config(cfg: dict, source: str) -> Tuple[str, dict]:
     raise ModelLoadError(f"{source}: config has no 'model: {{name: ..., kwargs: ...}}' entry")
 
 
+def _is_weight_key(key: str) -> bool:
+    return key == "ckpt" or key.endswith("_ckpt")
+
+
+def resolve_weight_paths(kwargs, bases: Sequence[str], dropped: List[str]):
+    """Constructor arguments that name weight files (``ckpt``, ``base_ckpt``, ...), resolved.
+
+    Composite models (PTG-RM around a frozen base, a restoration prior) load sub-network
+    weights at construction.  A shipped checkpoint already holds every parameter, so a path
+    that exists nowhere (a training run folder on another machine) is dropped and recorded in
+    ``dropped``; the strict load that follows still demands every weight from the checkpoint.
+    """
+    if isinstance(kwargs, dict):
+        out = {}
+        for k, v in kwargs.items():
+            if isinstance(v, str) and _is_weight_key(str(k)):
+                cands = [v] if os.path.isabs(v) else [v] + [os.path.join(b, v) for b in bases]
+                found = next((c for c in cands if os.path.isfile(c)), None)
+                if found is None:
+                    dropped.append(v)
+                out[k] = found
+            else:
+                out[k] = resolve_weight_paths(v, bases, dropped)
+        return out
+    if isinstance(kwargs, list):
+        return [resolve_weight_paths(v, bases, dropped) for v in kwargs]
+    return kwargs
+
+
 @dataclass
 class LoadedModel:
     net: object
@@ -342,6 +372,7 @@ class LoadedModel:
     ckpt: str
     config_path: Optional[str]
     config: dict
+    dropped_weight_paths: List[str] = None  # constructor weight files not found (weights came from ckpt)
 
 
 def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = None,
@@ -381,12 +412,19 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
         raise ModelLoadError(f"{ckpt}: no config found beside the checkpoint ({os.path.splitext(ckpt)[0]}.yaml or "
                              f"config.yaml); pass --model NAME or --config FILE")
     kwargs.update(overrides or {})
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bases = [os.path.dirname(os.path.abspath(p)) for p in (cfg_path, ckpt) if p] + [repo_root]
+    dropped: List[str] = []
+    kwargs = resolve_weight_paths(kwargs, bases, dropped)
     try:
         model_kwargs(name, **kwargs)
     except KeyError as exc:
         raise ModelLoadError(f"{cfg_path or ckpt}: {exc.args[0]}") from None
     try:
-        net = create_model(name, **kwargs)
+        with warnings.catch_warnings():
+            if dropped:  # sub-network weights come from the full checkpoint below, not from random init
+                warnings.filterwarnings("ignore", message=".*random weights.*")
+            net = create_model(name, **kwargs)
     except TypeError as exc:
         raise ModelLoadError(f"{cfg_path or ckpt}: bad arguments for model '{name}': {exc}") from None
     try:
@@ -395,4 +433,4 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
         first = str(exc).splitlines()[0]
         raise ModelLoadError(f"{first} (not a checkpoint of '{name}' with these settings?)") from None
     net.set_train(False)
-    return LoadedModel(net, name, kwargs, ckpt, cfg_path, cfg)
+    return LoadedModel(net, name, kwargs, ckpt, cfg_path, cfg, dropped)

@@ -239,3 +239,22 @@ def test_load_model_finds_config_and_rejects_wrong_checkpoints(tmp_path):
     bad.write_bytes(b"garbage" * 10)
     with pytest.raises(ModelLoadError, match="bad.ckpt"):
         load_model(str(bad), model="toy_convnet")
+
+
+def test_load_model_resolves_or_drops_constructor_weight_paths(tmp_path):
+    base = toys.toy_convnet(width=8)
+    save_checkpoint(base, str(tmp_path / "base.ckpt"))
+    net = toys.toy_composite(base_ckpt=str(tmp_path / "base.ckpt"))
+    save_checkpoint(net, str(tmp_path / "full.ckpt"))
+    # relative to the config's folder: found and used
+    save_config({"model": {"name": "toy_composite", "kwargs": {"base_ckpt": "base.ckpt"}}},
+                str(tmp_path / "full.yaml"))
+    loaded = load_model(str(tmp_path / "full.ckpt"))
+    assert loaded.kwargs["base_ckpt"] == str(tmp_path / "base.ckpt") and loaded.dropped_weight_paths == []
+    # a training-run path that does not exist here: dropped, every weight still comes from full.ckpt
+    save_config({"model": {"name": "toy_composite", "kwargs": {"base_ckpt": "runs/gone/last.ckpt"}}},
+                str(tmp_path / "full.yaml"))
+    loaded = load_model(str(tmp_path / "full.ckpt"))
+    assert loaded.dropped_weight_paths == ["runs/gone/last.ckpt"] and loaded.kwargs["base_ckpt"] is None
+    x = ms.Tensor(_img(16, 16).transpose(2, 0, 1)[None].copy())
+    np.testing.assert_array_equal(loaded.net(x).asnumpy(), net(x).asnumpy())

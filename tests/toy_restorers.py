@@ -76,6 +76,30 @@ class ToyGlobal(nn.Cell):
         return x + self.tail(self.act(self.body(x)) * scale * 4.0) * 0.1
 
 
+class ToyComposite(nn.Cell):
+    """A frozen sub-network loaded at construction (like PTG-RM's base) plus a trainable head."""
+
+    size_multiple = 1
+
+    def __init__(self, base_ckpt=None):
+        super().__init__()
+        from ms_osr.checkpoint import load_checkpoint
+
+        base = ToyConvNet(8)
+        if base_ckpt:
+            load_checkpoint(base, base_ckpt)
+        self.base = base
+        self.head = conv2d(3, 3, 1)
+
+    def construct(self, x):
+        return self.head(self.base(x))
+
+
+@register_model
+def toy_composite(base_ckpt=None) -> ToyComposite:
+    return ToyComposite(base_ckpt)
+
+
 @register_model
 def toy_convnet(width: int = 16) -> ToyConvNet:
     return ToyConvNet(width)
