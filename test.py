@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--degradations", nargs="*", default=None, help="--protocol osr: degradations to evaluate")
     g.add_argument("--images", help="--protocol osr: folder of clean images (default: held-out sample images)")
     g.add_argument("--demo-size", type=int, default=256, help="demo/protocol: centre crop of the sample images")
+    g.add_argument("--demo-images", type=int, default=0, help="demo/protocol: use only the first N images (0: all)")
     g.add_argument("--ckpt-dir", default=os.path.join(ROOT, "ckpt"), help="demo: folder of shipped checkpoints")
     add_runtime_args(p)
     return p
@@ -283,15 +284,16 @@ def centre_crop(img, size: int):
     return img[y0:y0 + ch, x0:x0 + cw].copy()
 
 
-def heldout_images(size: int, folder: str | None = None) -> dict:
+def heldout_images(size: int, folder: str | None = None, limit: int = 0) -> dict:
     """Clean evaluation images: a folder, or the scikit-image samples never used for training."""
     from ms_osr.data.io import list_images, read_image
 
     if folder:
-        return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in list_images(folder)}
+        paths = list_images(folder)[:limit or None]
+        return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in paths}
     from ms_osr.data.datasets import heldout_sample_images
 
-    return {name: centre_crop(img, size) for name, img in heldout_sample_images()}
+    return {name: centre_crop(img, size) for name, img in heldout_sample_images()[:limit or None]}
 
 
 def run_demo(args) -> int:
@@ -310,7 +312,7 @@ def run_demo(args) -> int:
         return 2
     out_dir = args.output or os.path.join("results", "demo")
     conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
-    images = heldout_images(args.demo_size, args.images)
+    images = heldout_images(args.demo_size, args.images, args.demo_images)
     degs = [d for _, d in DEMO_DEGRADATIONS]
     label_of = {d: lbl for lbl, d in DEMO_DEGRADATIONS}
     # Degrade once (seeded by image and degradation name), reuse for every model.
@@ -395,7 +397,7 @@ def run_protocol(args) -> int:
     osr = load(args, ckpt=args.osr_ckpt, config=args.osr_config or "", model="")
     known = args.known if args.known is not None else (trained_degradations(osr.config) or
                                                        trained_degradations(base.config))
-    images = heldout_images(args.demo_size, args.images)
+    images = heldout_images(args.demo_size, args.images, args.demo_images)
     out_dir = args.output or os.path.join("results", "osr_protocol")
     print(f"OSR protocol: {base.name} vs {osr.name} on {len(images)} images, known = {known or 'none'}", flush=True)
     res = osr_protocol({base.name: make_restorer(base.net, args), f"{osr.name} (reprogrammed)":
