@@ -314,9 +314,8 @@ def _torch_worker(threads: int):
                     return model(x)
 
             np.save(req["output"], run().numpy())
-            run()
             st["run"] = run
-            return {"flops": count_flops(run)}
+            return {"flops": count_flops(run)}  # second (warm) call, under the counter
         if op == "train_setup":
             model = st["model"].train()
             x = torch.from_numpy(np.load(req["input"]))
@@ -333,7 +332,7 @@ def _torch_worker(threads: int):
 
             run()
             st["run"] = run
-            return {"flops": count_flops(run), "trainable": sum(p.numel() for p in params)}
+            return {"flops": count_flops(run), "trainable": sum(p.numel() for p in params)}  # 2nd call counted
         if op == "time":
             return {"times": timed(st["run"], req.get("reps", 1))}
         raise ValueError(f"unknown request {op}")
@@ -446,14 +445,15 @@ def _pair(threads: int) -> dict:
 
 
 def _close(workers: dict) -> dict:
-    return {k: w.close().get("maxrss_mb") for k, w in workers.items()}
+    return {k: workers[k].close().get("maxrss_mb") for k in ("ms", "torch") if k in workers}
 
 
 def _rounds_for(first_times: list, default: int, quick: bool) -> int:
+    """Fewer repetitions for slow phases (a full-size model at 512^2 takes minutes per call on 2 cores)."""
     if quick:
         return default
     slowest = max(first_times) if first_times else 0.0
-    return 3 if slowest > 8.0 else default
+    return min(default, 2 if slowest > 20.0 else (3 if slowest > 8.0 else default))
 
 
 def measure_peak(threads: int, n: int, rounds: int, workers: dict | None = None) -> dict:
@@ -554,7 +554,7 @@ def run_all(models: list, phases: list, quick: bool, threads: int, rounds: int, 
                     log(f"  {spec.label} {phase}: done")
     finally:
         if shared is not None:
-            rss = _close({k: shared[k] for k in ("ms", "torch")})
+            rss = _close(shared)
             for r in rows:
                 r["maxrss_mb"] = rss
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

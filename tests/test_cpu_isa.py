@@ -116,3 +116,86 @@ def test_apply_is_pure_env_logic_in_process(monkeypatch):
     monkeypatch.setenv("MS_OSR_NO_ISA_CAP", "0")  # "0" means do not opt out
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2_VNNI")
     assert cpu_isa.apply_cpu_isa_cap() == "AVX2_VNNI" and cpu_isa.last_action == "user"
+
+
+# ------------------------------------------------------------------ faster CPU formulations (layers.py)
+class _Fast:
+    """Cells wrapping the layers.py helpers for GRAPH_MODE checks."""
+
+    @staticmethod
+    def cells():
+        import mindspore.nn as nn
+
+        from ms_osr.models import layers
+
+        class Split(nn.Cell):
+            def construct(self, x):
+                a, b, c = layers.split_channels(x, [2, 3, 4])
+                return a, b, c
+
+        class Mean(nn.Cell):
+            def construct(self, x):
+                return layers.channel_mean(x)
+
+        class Norm(nn.Cell):
+            def __init__(self, subtract_mean):
+                super().__init__()
+                self.subtract_mean = subtract_mean
+
+            def construct(self, x):
+                return layers.channel_normalize(x, 1e-5, self.subtract_mean)
+
+        return Split, Mean, Norm
+
+
+def test_split_channels_equals_slices():
+    import mindspore as ms
+    import numpy as np
+
+    split, _, _ = _Fast.cells()
+    x = np.random.default_rng(0).standard_normal((2, 9, 5, 7)).astype(np.float32)
+    a, b, c = split()(ms.Tensor(x))
+    assert np.array_equal(a.asnumpy(), x[:, :2]) and np.array_equal(b.asnumpy(), x[:, 2:5])
+    assert np.array_equal(c.asnumpy(), x[:, 5:])
+
+
+@pytest.mark.parametrize("subtract_mean", [True, False])
+def test_channel_normalize_matches_float64_layernorm(subtract_mean):
+    import mindspore as ms
+    import numpy as np
+
+    _, mean_cell, norm_cell = _Fast.cells()
+    x = (np.random.default_rng(1).standard_normal((2, 48, 13, 17)) * 2 + 0.5).astype(np.float32)
+    x64 = x.astype(np.float64)
+    mu = x64.mean(axis=1, keepdims=True)
+    var = ((x64 - mu) ** 2).mean(axis=1, keepdims=True)
+    ref = ((x64 - mu) if subtract_mean else x64) / np.sqrt(var + 1e-5)
+    out = norm_cell(subtract_mean)(ms.Tensor(x)).asnumpy()
+    assert out.shape == x.shape
+    assert np.abs(out - ref).max() <= 2e-5 and np.abs(out - ref).mean() <= 1e-6
+    m = mean_cell()(ms.Tensor(x)).asnumpy()
+    assert m.shape == (2, 1, 13, 17) and np.abs(m - mu).max() <= 1e-5
+
+
+def test_channel_normalize_gradient_matches_reduce_formulation():
+    import mindspore as ms
+    import mindspore.nn as nn
+    import mindspore.ops as ops
+    import numpy as np
+
+    _, _, norm_cell = _Fast.cells()
+
+    class Reference(nn.Cell):  # the plain ReduceMean formulation
+        def construct(self, x):
+            xc = x - x.mean(axis=1, keep_dims=True)
+            return xc * ops.rsqrt((xc * xc).mean(axis=1, keep_dims=True) + 1e-5)
+
+    x = ms.Tensor(np.random.default_rng(2).standard_normal((1, 16, 6, 5)).astype(np.float32))
+    w = ms.Tensor(np.random.default_rng(3).standard_normal((1, 16, 6, 5)).astype(np.float32))
+
+    def loss_of(cell):
+        return lambda t: (cell(t) * w).sum()
+
+    g_fast = ms.grad(loss_of(norm_cell(True)))(x).asnumpy()
+    g_ref = ms.grad(loss_of(Reference()))(x).asnumpy()
+    assert np.abs(g_fast - g_ref).max() <= 1e-4

@@ -37,3 +37,44 @@ def pad_to_multiple(x: ms.Tensor, multiple: int, mode: str = "reflect"):
     if pad_h or pad_w:
         x = ops.pad(x, (0, pad_w, 0, pad_h), mode=mode)
     return x, h, w
+
+
+# ----------------------------------------------------------------------------------------------
+# Faster CPU formulations (MindSpore 2.10, GRAPH_MODE; numbers from benchmarks/results.md).
+# Measured on (1, 510, 256, 256) / (1, 96, 256, 256) float32, 2 threads:
+#   x[:, :255] and x[:, 255:] (StridedSlice)          ~56 ms   -> split_channels: ~39 ms
+#   x.reshape(1, 2, 255, H*W)[:, 0] (5-D StridedSlice) ~1750 ms -> split_channels on the 4-D tensor
+#   x.mean(axis=1) (ReduceMean over NCHW channels)     ~44 ms   -> channel_mean (1x1 conv): ~4 ms
+#   Restormer-style channel LayerNorm core             ~141 ms  -> channel_normalize: ~65 ms
+# In Restormer at 128x128 the two together cut a forward from ~9.5 s to ~5.8 s (same outputs to ~1e-6).
+# ----------------------------------------------------------------------------------------------
+def split_channels(x: ms.Tensor, sections) -> tuple:
+    """Split a (B, C, ...) tensor along channels: ``sections`` is a part size or a list of sizes.
+
+    Same values as ``x[:, a:b]`` slices, via one ``Split`` kernel.  Never index a reshaped view such
+    as ``qkv.reshape(b, 3, ...)[:, 0]``: on CPU that StridedSlice is ~40x slower; split the 4-D
+    tensor first and reshape the parts.
+    """
+    return ops.split(x, sections, axis=1)
+
+
+def channel_mean(x: ms.Tensor) -> ms.Tensor:
+    """Mean over axis 1 of an NCHW tensor, keepdims: (B, C, H, W) -> (B, 1, H, W).
+
+    A 1x1 convolution with constant weights 1/C (oneDNN GEMM) instead of ReduceMean, whose CPU
+    kernel reduces over the strided channel axis ~10x slower.  Differentiable in ``x``.
+    """
+    c = x.shape[1]
+    return ops.conv2d(x, ops.ones((1, c, 1, 1), x.dtype) / c)
+
+
+def channel_normalize(x: ms.Tensor, eps: float = 1e-5, subtract_mean: bool = True) -> ms.Tensor:
+    """Normalise each pixel over channels (LayerNorm over C of an NCHW tensor, no affine).
+
+    ``(x - mean) / sqrt(var + eps)``, or ``x / sqrt(var + eps)`` with ``subtract_mean=False`` (Restormer's
+    BiasFree LayerNorm); ``var`` is the population variance around the mean in both cases.
+    """
+    shape = x.shape
+    xc = x - ops.broadcast_to(channel_mean(x), shape)
+    inv = ops.rsqrt(channel_mean(xc * xc) + eps)
+    return (xc if subtract_mean else x) * ops.broadcast_to(inv, shape)
