@@ -319,8 +319,8 @@ def run_demo(args) -> int:
     samples = []
     for smp in synthetic_samples(images, degs, seed=args.seed):
         degraded, clean = smp.load()
-        samples.append(Sample(smp.name.replace(smp.group, label_of[smp.group]), (lambda d=degraded, c=clean: (d, c)),
-                              group=label_of[smp.group]))
+        name = smp.name[:-len(smp.group)] + label_of[smp.group]  # <image>_<registry name> -> <image>_<label>
+        samples.append(Sample(name, (lambda d=degraded, c=clean: (d, c)), group=label_of[smp.group]))
     print(f"demo: {len(images)} held-out images ({', '.join(images)}) x {len(degs)} degradations "
           f"({', '.join(label_of[d] for d in degs)}), {len(ckpts)} checkpoint(s) in {args.ckpt_dir}", flush=True)
     errors, results, names, known_of = [], {}, [], {}
