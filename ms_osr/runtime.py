@@ -74,6 +74,25 @@ def seed_everything(seed: int) -> None:
 
 
 _STATE: RuntimeInfo | None = None
+_THREADS_SET: int | None = None
+
+
+def _set_threads(threads: int) -> None:
+    """Cap MindSpore's CPU threads; MindSpore 2.10 accepts the setting once per process."""
+    global _THREADS_SET
+    if _THREADS_SET == threads:
+        return
+    if _THREADS_SET is not None:
+        log.warning("CPU thread count is already %d in this process; MindSpore cannot change it to %d",
+                    _THREADS_SET, threads)
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    cpu_ctx = getattr(getattr(ms, "device_context", None), "cpu", None)
+    if cpu_ctx is not None and hasattr(cpu_ctx, "op_tuning"):
+        cpu_ctx.op_tuning.threads_num(threads)
+    else:  # MindSpore < 2.5
+        ms.set_context(runtime_num_threads=threads)
+    _THREADS_SET = threads
 
 
 def setup_runtime(device: str | None = None, mode: str = "graph", seed: int | None = None,
@@ -98,12 +117,7 @@ def setup_runtime(device: str | None = None, mode: str = "graph", seed: int | No
     if jit_level:
         ms.set_context(jit_config={"jit_level": jit_level})
     if threads:
-        try:
-            ms.runtime.set_cpu_affinity(False)
-        except Exception:
-            pass
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        ms.set_context(runtime_num_threads=int(threads))
+        _set_threads(int(threads))
     if seed is not None:
         seed_everything(seed)
     _STATE = RuntimeInfo(device=target, mode=mode_key, seed=seed, threads=threads,
