@@ -65,11 +65,21 @@ class Worker:
         threading.Thread(target=_drain, daemon=True).start()
 
     def call(self, **request) -> dict:
+        return self.send(**request).receive()
+
+    def send(self, **request) -> "Worker":
+        """Send a request without waiting (pair with :meth:`receive`), e.g. to set two workers up at once."""
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
-            line = self.replies.readline()
         except (BrokenPipeError, OSError):
+            pass
+        return self
+
+    def receive(self) -> dict:
+        try:
+            line = self.replies.readline()
+        except OSError:
             line = ""
         if not line:
             self.proc.wait(timeout=30)

@@ -28,6 +28,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -53,6 +54,7 @@ class ModelSpec:
     ms_kwargs: dict = field(default_factory=dict)
     quick_ms_kwargs: dict = field(default_factory=dict)
     required_files: tuple = ()
+    flops_scale_with_pixels: bool = True  # fully convolutional (+ channel attention): FLOPs ~ H*W
 
 
 def resolve(key: str, quick: bool) -> dict:
@@ -244,7 +246,7 @@ MODELS = [
     ModelSpec("OSR(OSR Net)", "osr", "osr", _torch_osr, quick_ms_kwargs=dict(adapter_channels=16, fusion_channels=16),
               required_files=("ms_osr/models/osr.py", "tests/torch_ref/osr_resnet_ref.py")),
     ModelSpec("PTG-RM(GridDehazeNet)+CLIP", "ptg_rm_wrapper", "ptg_rm_wrapper", _torch_ptg_wrapper,
-              ms_kwargs=dict(base="griddehazenet", osf="clip"),
+              ms_kwargs=dict(base="griddehazenet", osf="clip"), flops_scale_with_pixels=False,
               quick_ms_kwargs=dict(base="griddehazenet_small", osf="clip", osf_kwargs={"config": "clip_tiny"},
                                    ptg_kwargs={"num_blocks": 1}),
               required_files=("ms_osr/models/ptg_rm.py", "ms_osr/models/osf.py", "ms_osr/models/clip.py",
@@ -315,6 +317,8 @@ def _torch_worker(threads: int):
 
             np.save(req["output"], run().numpy())
             st["run"] = run
+            if not req.get("count_flops", True):
+                return {"flops": None}
             return {"flops": count_flops(run)}  # second (warm) call, under the counter
         if op == "train_setup":
             model = st["model"].train()
@@ -401,7 +405,8 @@ def _ms_worker(threads: int):
             compile_s = time.perf_counter() - t0
             np.save(req["output"], out.asnumpy())
             st["run"] = lambda: sync(net(x))
-            st["run"]()
+            if compile_s < 30.0 or req.get("quick"):  # slow graphs: the first call already reached steady state
+                st["run"]()
             return {"compile_s": compile_s}
         if op == "train_setup":
             import time
@@ -474,8 +479,13 @@ def measure_peak(threads: int, n: int, rounds: int, workers: dict | None = None)
     return {"n": n, "gflops": {k: flop / median(t) / 1e9 for k, t in times.items()}, "info": info}
 
 
-def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp: str, workers=None) -> dict:
-    """One model, one phase ('infer<S>' or 'train'); returns a result row."""
+def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp: str, workers=None,
+              flops_hint=None) -> dict:
+    """One model, one phase ('infer<S>' or 'train'); returns a result row.
+
+    ``flops_hint(size)``: FLOPs scaled from an earlier inference phase of the same model, used instead of
+    counting again when the model's FLOPs are proportional to the pixel count (saves a full PyTorch call).
+    """
     import numpy as np
 
     own = workers is None
@@ -500,19 +510,25 @@ def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp:
             inp = os.path.join(tmp, f"{key}-{phase}-x.npy")
             np.save(inp, x)
             outs = {k: os.path.join(tmp, f"{key}-{phase}-{k}.npy") for k in ("ms", "torch")}
-            reps = {k: workers[k].call(op="infer_setup", input=inp, output=outs[k]) for k in ("ms", "torch")}
+            count = not (KEYS[key].flops_scale_with_pixels and flops_hint)
+            for k in ("ms", "torch"):  # untimed set-up (compile, warm-up) of both workers at once
+                workers[k].send(op="infer_setup", input=inp, output=outs[k], quick=quick, count_flops=count)
+            reps = {k: workers[k].receive() for k in ("ms", "torch")}
         else:
             size, batch = (QUICK_SIZE, QUICK_TRAIN_BATCH) if quick else (TRAIN_SIZE, TRAIN_BATCH)
             inp = os.path.join(tmp, f"{key}-train-x.npy")
             tgt = os.path.join(tmp, f"{key}-train-y.npy")
             np.save(inp, rng.random((batch, 3, size, size), dtype=np.float32))
             np.save(tgt, rng.random((batch, 3, size, size), dtype=np.float32))
-            reps = {k: workers[k].call(op="train_setup", input=inp, target=tgt) for k in ("ms", "torch")}
+            for k in ("ms", "torch"):
+                workers[k].send(op="train_setup", input=inp, target=tgt)
+            reps = {k: workers[k].receive() for k in ("ms", "torch")}
             row["trainable"] = reps["ms"].get("trainable")
         for k, rep in reps.items():
             if "error" in rep:
                 return dict(row, error=f"{'MindSpore' if k == 'ms' else 'PyTorch'} {phase}: {rep['error']}")
-        row["flops"] = reps["torch"]["flops"]
+        row["flops"] = reps["torch"].get("flops") or flops_hint(size)
+        row["flops_counted"] = bool(reps["torch"].get("flops"))
         row["compile_s"] = reps["ms"].get("compile_s")
         if phase.startswith("infer"):
             a, b = np.load(outs["ms"]), np.load(outs["torch"])
@@ -534,7 +550,8 @@ def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp:
     return row
 
 
-def run_all(models: list, phases: list, quick: bool, threads: int, rounds: int, log=print) -> dict:
+def run_all(models: list, phases: list, quick: bool, threads: int, rounds: int, log=print,
+            partial: str | None = None) -> dict:
     """Full run: a fresh pair of worker processes per (model, phase), so RSS is per phase.  Quick run: one
     pair for everything (process start-up and import dominate small configs); RSS is then cumulative."""
     shared = _pair(threads) if quick else None
@@ -549,17 +566,30 @@ def run_all(models: list, phases: list, quick: bool, threads: int, rounds: int, 
                     continue
                 if shared is not None:
                     shared.pop("built", None)
+                hint = None
                 for phase in phases:
-                    rows.append(run_phase(spec.ms_name, phase, quick, threads, rounds, tmp, shared))
-                    log(f"  {spec.label} {phase}: done")
+                    t0 = time.perf_counter()
+                    row = run_phase(spec.ms_name, phase, quick, threads, rounds, tmp, shared, hint)
+                    rows.append(row)
+                    if phase.startswith("infer") and row.get("flops_counted"):
+                        base_px = int(phase[5:]) ** 2
+                        hint = (lambda f, px: (lambda size: f * size * size / px))(row["flops"], base_px)
+                    if partial:  # keep what is measured so far (full runs take long)
+                        with open(partial, "w") as fh:
+                            json.dump({"peak": peak, "rows": rows}, fh)
+                    log(f"  {spec.label} {phase}: {time.perf_counter() - t0:.0f} s "
+                        f"{'(' + row['error'][:200] + ')' if 'error' in row else ''}")
     finally:
         if shared is not None:
             rss = _close(shared)
             for r in rows:
                 r["maxrss_mb"] = rss
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine_info(), "python": platform.python_version(), "threads": threads, "quick": quick,
-            "peak": peak, "rows": rows}
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for r in rows:  # a combined report mixes runs: each row keeps its own run's peak
+        r["peak_gflops"] = max(peak["gflops"].values())
+        r["run_date"] = date
+    return {"date": date, "machine": machine_info(), "python": platform.python_version(), "threads": threads,
+            "quick": quick, "peak": peak, "rows": rows}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -575,7 +605,7 @@ def render(report: dict) -> str:
             rows.append([r["model"], r["phase"]] + ["-"] * 11 + [r["error"].splitlines()[0][:90]])
             continue
         gf = r["flops"] / 1e9
-        floor_s = r["flops"] / (peak * 1e9)
+        floor_s = r["flops"] / (r.get("peak_gflops", peak) * 1e9)
         rss = r.get("maxrss_mb") or {}
         rows.append([
             r["model"], r["phase"], f"{r['params'] / 1e6:.3f}", f"{gf:.1f}",
@@ -593,7 +623,10 @@ def header_text(report: dict) -> str:
     p = report["peak"]
     info = p["info"]
     phases = sorted({r["phase"] for r in report["rows"]})
-    return "\n".join([
+    runs = [f"run {i + 1}: {run['date']}, load average at end {run['machine']['load'][0]:.2f}, matmul peak "
+            f"MindSpore {run['peak']['gflops']['ms']:.1f} / PyTorch {run['peak']['gflops']['torch']:.1f} GFLOP/s"
+            for i, run in enumerate(report.get("runs", []))]
+    return "\n".join(runs + [
         f"Date: {report['date']}; CPU: {m['cpu']} ({m['isa']}), {m['cores']} cores; threads {report['threads']}; "
         f"load average at end {m['load'][0]:.2f} / {m['load'][1]:.2f} / {m['load'][2]:.2f} (1/5/15 min)",
         f"MindSpore {info['ms'].get('version')} (GRAPH_MODE, oneDNN cap {info['ms'].get('isa_cap')}, effective "
@@ -620,12 +653,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write a markdown report (default benchmarks/results.md for a "
                                                 "full run, none for --quick)")
     p.add_argument("--json", default=None, help="also write the raw results")
+    p.add_argument("--combine", default=None, help="render one report from several --json files (comma list): "
+                                                    "rows in the given order, header of the first")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--reply-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         serve(_torch_worker(args.threads) if args.worker == "torch" else _ms_worker(args.threads), args.reply_fd)
         return 0
+    if args.combine:
+        parts = []
+        for path in args.combine.split(","):
+            with open(path) as fh:
+                parts.append(json.load(fh))
+        report = dict(parts[0], rows=[r for part in parts for r in part["rows"]],
+                      runs=[{k: part[k] for k in ("date", "machine", "peak")} for part in parts])
+        return _emit(report, args.out or os.path.join(HERE, "results.md"), args.json)
     keys = args.models.split(",") if args.models else list(KEYS)
     unknown = [k for k in keys if k not in KEYS]
     if unknown:
@@ -634,18 +677,38 @@ def main(argv: list[str] | None = None) -> int:
         [f"infer{QUICK_SIZE}", "train"] if args.quick else ["infer256", "infer512", "train"])
     rounds = args.rounds or (2 if args.quick else 5)
     report = run_all([KEYS[k] for k in keys], phases, args.quick, args.threads, rounds,
-                     log=lambda s: print(s, file=sys.stderr, flush=True))
-    text = header_text(report) + "\n\n" + render(report)
-    print(text)
-    out = args.out or (None if args.quick else os.path.join(HERE, "results.md"))
-    sys.path.insert(0, REPO)
+                     log=lambda s: print(s, file=sys.stderr, flush=True),
+                     partial=(args.json + ".partial") if args.json else None)
+    return _emit(report, args.out or (None if args.quick else os.path.join(HERE, "results.md")), args.json)
+
+
+def _emit(report: dict, out: str | None, json_path: str | None) -> int:
     from ms_osr.fileio import atomic_write_text
 
+    text = header_text(report) + "\n\n" + render(report)
+    print(text)
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=1))
     if out:
-        atomic_write_text(out, "# ms_osr model benchmark\n\n" + text.replace("\n", "  \n", 4) + "\n")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=1))
+        atomic_write_text(out, _splice(out, text))
     return 0
+
+
+MARK_BEGIN, MARK_END = "<!-- bench_models:begin -->", "<!-- bench_models:end -->"
+
+
+def _splice(path: str, text: str) -> str:
+    """Replace the generated block of an existing results file, keeping the hand-written analysis around it."""
+    old = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            old = fh.read()
+    lines = text.split("\n")
+    n_head = lines.index("") if "" in lines else 0
+    block = MARK_BEGIN + "\n" + "  \n".join(lines[:n_head]) + "\n" + "\n".join(lines[n_head:]) + "\n" + MARK_END
+    if MARK_BEGIN in old and MARK_END in old:
+        return old[:old.index(MARK_BEGIN)] + block + old[old.index(MARK_END) + len(MARK_END):]
+    return (old.rstrip("\n") + "\n\n" if old else "# ms_osr model benchmark\n\n") + block + "\n"
 
 
 if __name__ == "__main__":
