@@ -188,3 +188,23 @@ def fmt_table(header: list[str], rows: list[list[str]]) -> str:
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep] + [line(r) for r in rows])
+
+
+def splice_block(path: str, name: str, text: str, title: str = "# Benchmarks") -> str:
+    """Contents of ``path`` with the generated block ``name`` replaced by ``text`` (appended if absent).
+
+    Results files mix generated tables and hand-written analysis; only the block between
+    ``<!-- name:begin -->`` and ``<!-- name:end -->`` is rewritten.  Header lines (before the first blank
+    line of ``text``) get markdown line breaks.
+    """
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    old = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            old = fh.read()
+    lines = text.split("\n")
+    n_head = lines.index("") if "" in lines else 0
+    block = begin + "\n" + "  \n".join(lines[:n_head]) + "\n" + "\n".join(lines[n_head:]) + "\n" + end
+    if begin in old and end in old:
+        return old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    return (old.rstrip("\n") + "\n\n" if old else title + "\n\n") + block + "\n"

@@ -36,7 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
-from _workers import Worker, fmt_table, interleave, machine_info, median, serve, timed  # noqa: E402
+from _workers import (Worker, fmt_table, interleave, machine_info, median, serve, splice_block,  # noqa: E402
+                      timed)
 
 TRAIN_SIZE, TRAIN_BATCH = 128, 4
 QUICK_SIZE, QUICK_TRAIN_BATCH = 64, 2
@@ -690,25 +691,8 @@ def _emit(report: dict, out: str | None, json_path: str | None) -> int:
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=1))
     if out:
-        atomic_write_text(out, _splice(out, text))
+        atomic_write_text(out, splice_block(out, "bench_models", text))
     return 0
-
-
-MARK_BEGIN, MARK_END = "<!-- bench_models:begin -->", "<!-- bench_models:end -->"
-
-
-def _splice(path: str, text: str) -> str:
-    """Replace the generated block of an existing results file, keeping the hand-written analysis around it."""
-    old = ""
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as fh:
-            old = fh.read()
-    lines = text.split("\n")
-    n_head = lines.index("") if "" in lines else 0
-    block = MARK_BEGIN + "\n" + "  \n".join(lines[:n_head]) + "\n" + "\n".join(lines[n_head:]) + "\n" + MARK_END
-    if MARK_BEGIN in old and MARK_END in old:
-        return old[:old.index(MARK_BEGIN)] + block + old[old.index(MARK_END) + len(MARK_END):]
-    return (old.rstrip("\n") + "\n\n" if old else "# ms_osr model benchmark\n\n") + block + "\n"
 
 
 if __name__ == "__main__":

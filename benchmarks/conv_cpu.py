@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _workers import (ISA_ENV, Worker, fmt_table, interleave, machine_info, median, serve,  # noqa: E402
-                      timed)
+                      splice_block, timed)
 
 # name -> (kind, spec).  Restormer's gated FFN at dim 48: hidden int(48*2.66)=127, dw conv on 2*127 channels.
 CASES = {
@@ -179,10 +179,13 @@ def render(report: dict) -> str:
         rows.append([r["case"], f"{r['flop'] / 1e9:.3f}", _g(nofix), _g(fix), _g(pt), speedup, ratio_s, ok])
     m = report["machine"]
     w = report["workers"]
-    head = (f"CPU: {m['cpu']} ({m['isa']}), {m['cores']} cores; threads {report['threads']}; "
+    import datetime
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (f"Date: {date}; CPU: {m['cpu']} ({m['isa']}), {m['cores']} cores; threads {report['threads']}; "
             f"{report['rounds']} interleaved repetitions, median; load avg at end {m['load'][0]:.2f}\n"
             f"MindSpore {w['ms'].get('version')}: no-fix cap={w['ms-nofix'].get('isa_cap')}, "
-            f"fix cap={w['ms'].get('isa_cap')}; PyTorch {w['torch'].get('version')}\n")
+            f"fix cap={w['ms'].get('isa_cap')}; PyTorch {w['torch'].get('version')}\n\n")
     table = fmt_table(["case", "GFLOP", "MS no-fix GFLOP/s", "MS fix GFLOP/s", "PyTorch GFLOP/s",
                        "fix speed-up", "MS/PT", f">= {TARGET_RATIO}"], rows)
     errors = [f"{r['case']} [{k}]: {r[k]['error']}" for r in report["results"]
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="threads for both frameworks")
     p.add_argument("--case", default=None, help="only cases whose name contains this text")
     p.add_argument("--json", default=None, help="also write the raw results here")
+    p.add_argument("--out", default=None, help="write the table into this markdown file (block conv_cpu), "
+                                               "e.g. benchmarks/results.md")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--reply-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -206,12 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rounds = args.rounds or (2 if args.quick else 7)
     report = run_benchmark(rounds, args.threads, args.case)
-    print(render(report))
-    if args.json:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from ms_osr.fileio import atomic_write_text
+    text = render(report)
+    print(text)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from ms_osr.fileio import atomic_write_text
 
+    if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=1))
+    if args.out:
+        atomic_write_text(args.out, splice_block(args.out, "conv_cpu", text))
     return 0
 
 

@@ -59,3 +59,34 @@ def test_bench_models_quick_runs_every_model(tmp_path):
 
     report = json.loads((tmp_path / "models.json").read_text())
     assert report["quick"] and len(report["rows"]) == 2 * len(models)
+
+
+def _bench_module(name):
+    import importlib
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+
+
+def test_missing_model_files_are_reported_not_available():
+    bm = _bench_module("bench_models")
+    spec = bm.ModelSpec("Ghost", "ghost", "ghost", lambda kw, subs: None,
+                        required_files=("ms_osr/models/does_not_exist.py",))
+    assert bm.availability(spec).startswith("not available (missing ms_osr/models/does_not_exist.py")
+    assert all(bm.availability(m) is None for m in bm.MODELS)  # every benchmarked model is present
+    report = {"peak": {"gflops": {"ms": 1.0, "torch": 2.0}},
+              "rows": [{"model": "Ghost", "phase": "infer64", "error": bm.availability(spec)}]}
+    assert "not available" in bm.render(report)
+
+
+def test_results_block_is_spliced_without_touching_the_analysis(tmp_path):
+    w = _bench_module("_workers")
+    path = tmp_path / "results.md"
+    path.write_text("# R\n\nintro\n\n<!-- t:begin -->\nold\n<!-- t:end -->\n\nanalysis\n")
+    new = w.splice_block(str(path), "t", "head 1\nhead 2\n\n| a |\n|---|")
+    assert new.startswith("# R\n\nintro\n\n<!-- t:begin -->\nhead 1  \nhead 2\n\n| a |")
+    assert new.endswith("<!-- t:end -->\n\nanalysis\n") and "old" not in new
+    assert w.splice_block(str(tmp_path / "none.md"), "t", "x").count("<!-- t:begin -->") == 1
