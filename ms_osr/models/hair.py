@@ -91,7 +91,12 @@ class DownsampleConv(nn.Cell):
         self.conv = conv2d(channels, channels, 3, stride=2, padding=0)
 
     def construct(self, x: Tensor) -> Tensor:
-        return self.conv(ops.pad(x, (0, 1, 0, 1)))
+        # Zero column/row appended with concat: the backward of ops.pad (constant, asymmetric)
+        # hangs intermittently in MindSpore 2.10 CPU GRAPH_MODE training after a few steps.
+        b, c, h, w = x.shape
+        x = ops.cat((x, ops.zeros((b, c, h, 1), x.dtype)), axis=3)
+        x = ops.cat((x, ops.zeros((b, c, 1, w + 1), x.dtype)), axis=2)
+        return self.conv(x)
 
 
 class DownLevel(nn.Cell):
