@@ -598,12 +598,19 @@ def _f(x, fmt="{:.3g}") -> str:
     return "-" if x is None or x != x else fmt.format(x)
 
 
+def _short_error(text: str, limit: int = 160) -> str:
+    """One line from a (MindSpore) multi-line error: drop rulers and the C++ call stack."""
+    text = text.split("C++ Call Stack")[0]
+    parts = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= set("-")]
+    return " ".join(parts).replace("|", "/")[:limit]
+
+
 def render(report: dict) -> str:
     peak = max(report["peak"]["gflops"].values())
     rows = []
     for r in report["rows"]:
         if "error" in r:
-            rows.append([r["model"], r["phase"]] + ["-"] * 11 + [r["error"].splitlines()[0][:90]])
+            rows.append([r["model"], r["phase"]] + ["-"] * 11 + [_short_error(r["error"])])
             continue
         gf = r["flops"] / 1e9
         floor_s = r["flops"] / (r.get("peak_gflops", peak) * 1e9)
