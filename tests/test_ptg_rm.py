@@ -87,6 +87,7 @@ def test_per_pixel_conv_matches_unfold_reference(rng):
     assert np.abs(ours - ref).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_parity_with_torch_reference(rng):
     """Default config (512-d OSF), random weights; even size, odd sizes (reflect-padded), batch 2."""
     ref = _random_ref()
