@@ -26,7 +26,7 @@ from ..config import ConfigError, save_config
 from ..data import datasets as DS
 from .distributed import init_distributed
 from .logs import TrainLog
-from .optim import AdamW, bias_corrections, build_schedule
+from .optim import AdamW, HostAdamW, bias_corrections, build_schedule
 
 log = logging.getLogger("ms_osr.train")
 
@@ -38,6 +38,7 @@ DEFAULTS: Dict = {
               "optimizer": {"type": "adamw", "lr": 2e-4, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8},
               "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0},
               "loss": {"type": "l1"}, "clip_grad_norm": None, "ema": None, "amp": "O0", "loss_scale": 1024.0,
+              "update": "device",
               "val_every": 500, "save_every": 500, "log_every": 20},
     "runtime": {"device": "auto", "mode": "graph", "seed": 0, "threads": None},
     "out_dir": None,
@@ -104,7 +105,7 @@ class Trainer:
 
         from ..registry import create_model
         from ..runtime import setup_runtime
-        from .step import EMA, LossNet, ScaledLossNet, TrainStep
+        from .step import EMA, GradStep, LossNet, ScaledLossNet, TrainStep
 
         self.ms, self.Tensor = ms, Tensor
         self.cfg = cfg
@@ -154,12 +155,19 @@ class Trainer:
         params = self.net.trainable_params()
         oc = tr["optimizer"]
         self.betas = tuple(float(b) for b in oc.get("betas", (0.9, 0.999)))
-        self.optimizer = AdamW(params, self.betas, float(oc.get("eps", 1e-8)), float(oc.get("weight_decay", 0.0)),
-                               decoupled=oc.get("type", "adamw") == "adamw")
+        self.host_update = tr.get("update", "device") == "host"
+        opt_cls = HostAdamW if self.host_update else AdamW
+        self.optimizer = opt_cls(params, self.betas, float(oc.get("eps", 1e-8)), float(oc.get("weight_decay", 0.0)),
+                                 decoupled=oc.get("type", "adamw") == "adamw")
         self.schedule = build_schedule(tr.get("scheduler"), float(oc["lr"]), self.total_steps, self.steps_per_epoch)
         ema_cfg = tr.get("ema")
+        if ema_cfg and self.host_update:
+            raise TrainError("train.ema is not supported with train.update: host")
         self.ema = EMA(params, float(ema_cfg["decay"])) if ema_cfg else None
-        self.step_cell = TrainStep(loss_net, self.optimizer, tr.get("clip_grad_norm"), self.ema, self.world, scale)
+        if self.host_update:
+            self.step_cell = GradStep(loss_net, params, tr.get("clip_grad_norm"), self.world, scale)
+        else:
+            self.step_cell = TrainStep(loss_net, self.optimizer, tr.get("clip_grad_norm"), self.ema, self.world, scale)
         self.step_cell.set_train(True)
 
         # ---- state
@@ -280,8 +288,12 @@ class Trainer:
                         break
                     lr = self.schedule(self.step)
                     bc1, bc2 = bias_corrections(self.step, self.betas)
-                    loss = self.step_cell(Tensor(lq), Tensor(gt), Tensor(lr, ms.float32), Tensor(bc1, ms.float32),
-                                          Tensor(bc2, ms.float32))
+                    if self.host_update:
+                        loss, grads = self.step_cell(Tensor(lq), Tensor(gt))
+                        self.optimizer.update(grads, lr, bc1, bc2)
+                    else:
+                        loss = self.step_cell(Tensor(lq), Tensor(gt), Tensor(lr, ms.float32),
+                                              Tensor(bc1, ms.float32), Tensor(bc2, ms.float32))
                     last_loss = float(loss.asnumpy())
                     if not np.isfinite(last_loss):
                         raise TrainError(f"loss became {last_loss} at step {self.step} (lr {lr:.3g}); "

@@ -129,3 +129,53 @@ def build_schedule(cfg: Dict, base_lr: float, total_steps: int, steps_per_epoch:
 
     return LRSchedule(base_lr, total_steps, cfg.get("type", "cosine"), steps("warmup"), float(cfg.get("min_lr", 0.0)),
                       steps("hold"), steps("step"), float(cfg.get("gamma", 0.5)), cfg.get("warmup_start"))
+
+
+class HostAdamW:
+    """The same AdamW update done in NumPy on the host, for ``train.update: host``.
+
+    Work-around for graphs whose fused in-graph update runs into a MindSpore CPU runtime stall
+    (seen with Res-HAIR in 2.10: the 6th execution of the fused step never finishes); the forward
+    and backward stay one compiled graph.  Moments are named like :class:`AdamW`'s."""
+
+    def __init__(self, params, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
+                 decoupled: bool = True):
+        self.params = list(params)
+        self.betas, self.eps, self.wd, self.decoupled = tuple(betas), float(eps), float(weight_decay), decoupled
+        self.exp_avg = {p.name: np.zeros(p.shape, np.float32) for p in self.params}
+        self.exp_avg_sq = {p.name: np.zeros(p.shape, np.float32) for p in self.params}
+        self.values = {p.name: p.asnumpy().astype(np.float32) for p in self.params}
+
+    def update(self, grads, lr: float, bc1: float, bc2: float) -> None:
+        b1, b2 = self.betas
+        for p, g in zip(self.params, grads):
+            g = g.asnumpy().astype(np.float32) if hasattr(g, "asnumpy") else np.asarray(g, np.float32)
+            w = self.values[p.name]
+            if not self.decoupled and self.wd:
+                g = g + self.wd * w
+            m, v = self.exp_avg[p.name], self.exp_avg_sq[p.name]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * g * g
+            if self.decoupled and self.wd:
+                w *= 1.0 - lr * self.wd
+            w -= (lr / bc1) * m / (np.sqrt(v / bc2) + self.eps)
+            p.set_data(Tensor(w, p.dtype))
+
+    def state_arrays(self) -> Dict[str, np.ndarray]:
+        out = {f"optimizer.exp_avg.{n}": a.copy() for n, a in self.exp_avg.items()}
+        out.update({f"optimizer.exp_avg_sq.{n}": a.copy() for n, a in self.exp_avg_sq.items()})
+        return out
+
+    def load_state_arrays(self, arrays: Dict[str, np.ndarray], source: str = "checkpoint") -> None:
+        for p in self.params:
+            for key, store in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq)):
+                full = f"optimizer.{key}.{p.name}"
+                if full not in arrays:
+                    raise KeyError(f"{source}: optimizer state missing {full}")
+                store[p.name] = np.asarray(arrays[full], np.float32).copy()
+        self.sync_from_params()
+
+    def sync_from_params(self) -> None:
+        self.values = {p.name: p.asnumpy().astype(np.float32) for p in self.params}

@@ -145,3 +145,36 @@ class ScaledLossNet(nn.Cell):
 
     def construct(self, x, y):
         return self.loss_net(x, y) * self.scale
+
+
+class GradStep(nn.Cell):
+    """Forward + backward (+ all-reduce, clipping) as one graph returning ``(loss, grads)``; the update
+    is then done on the host (``train.update: host``, see :class:`~ms_osr.training.optim.HostAdamW`)."""
+
+    def __init__(self, loss_net: nn.Cell, weights, clip_norm: Optional[float] = None, world: int = 1,
+                 loss_scale: float = 1.0):
+        super().__init__(auto_prefix=False)
+        self.loss_net = loss_net
+        self.weights = ParameterTuple(weights)
+        self.grad_fn = ms.value_and_grad(self.loss_net, None, self.weights)
+        self.clip = clip_norm is not None and clip_norm > 0
+        self.clip_norm = float(clip_norm or 0.0)
+        self.world = int(world)
+        self.distributed = self.world > 1
+        if self.distributed:
+            self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.world)
+            self.allreduce = ops.AllReduce()
+        self.scaled = float(loss_scale) != 1.0
+        self.scale_t = Tensor(float(loss_scale), ms.float32)
+
+    def construct(self, x, y):
+        loss, grads = self.grad_fn(x, y)
+        if self.scaled:
+            grads = ops.HyperMap()(ops.partial(_unscale_fn, self.scale_t), grads)
+            loss = loss / self.scale_t
+        if self.distributed:
+            grads = self.reducer(grads)
+            loss = self.allreduce(loss) / self.world
+        if self.clip:
+            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        return loss, grads
