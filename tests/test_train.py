@@ -151,6 +151,17 @@ def test_resume_in_process_is_exact(tmp_path):
     assert [r.split(",")[:3] for r in la] == [r.split(",")[:3] for r in lb]
 
 
+def test_host_update_matches_device_update(tmp_path):
+    dev, host = tmp_path / "dev", tmp_path / "host"
+    Trainer(_cfg(tmp_path, dev, steps=5, val_every=0), progress=False).fit()
+    Trainer(_cfg(tmp_path, host, steps=5, val_every=0, update="host"), progress=False).fit()
+    a = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(dev / "last.ckpt")).items()}
+    b = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(host / "last.ckpt")).items()}
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=2e-6, err_msg=k)
+
+
 def _run_cli(args, env=None, **kw):
     return subprocess.run([PY, os.path.join(ROOT, "train.py"), *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, **kw)
