@@ -19,8 +19,9 @@ def _run(args, timeout):
 
 
 def _table_rows(text):
-    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| case")]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
+    """Body rows of the (single) markdown table in ``text``: header and separator lines dropped."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines[2:]]
 
 
 @pytest.mark.slow
