@@ -20,7 +20,7 @@ from mindspore import Parameter
 from mindspore.common.initializer import initializer
 
 from ..registry import register_config, register_model
-from .layers import conv2d
+from .layers import conv2d, split_channels
 
 LN_EPS = 1e-5  # Restormer's LayerNorm epsilon (population variance)
 
@@ -134,8 +134,10 @@ def channel_attention(qkv: ms.Tensor, num_heads: int, temperature: ms.Tensor) ->
     """
     b, c3, h, w = qkv.shape
     c = c3 // 3
-    qkv = qkv.reshape(b, 3, num_heads, c // num_heads, h * w)
-    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+    # split the 4-D tensor first: indexing a reshaped view is a very slow StridedSlice on CPU
+    q, k, v = split_channels(qkv, c)
+    shape = (b, num_heads, c // num_heads, h * w)
+    q, k, v = q.reshape(shape), k.reshape(shape), v.reshape(shape)
     scale = _matmul_nt(_inv_norm(q), _inv_norm(k))  # (b, heads, c/h, c/h) outer product
     attn = ops.softmax(_matmul_nt(q, k) * scale * temperature, axis=-1)
     return ops.matmul(attn, v).reshape(b, c, h, w)
@@ -149,8 +151,8 @@ def gelu_erf(x: ms.Tensor) -> ms.Tensor:
 
 def gated_gelu(u: ms.Tensor) -> ms.Tensor:
     """GDFN gate: split channels in two halves, exact GELU(first) * second."""
-    hidden = u.shape[1] // 2
-    return gelu_erf(u[:, :hidden]) * u[:, hidden:]
+    a, g = split_channels(u, u.shape[1] // 2)
+    return gelu_erf(a) * g
 
 
 class Attention(nn.Cell):
