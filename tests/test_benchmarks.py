@@ -20,8 +20,16 @@ def _run(args, timeout):
 
 def _table_rows(text):
     """Body rows of the (single) markdown table in ``text``: header and separator lines dropped."""
-    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
-    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines[2:]]
+    lines = text.splitlines()
+    # rows after the last separator line (|---|...), up to the end of that table
+    seps = [i for i, ln in enumerate(lines) if ln.startswith("|") and set(ln.replace("|", "").strip()) <= {"-", ":"}]
+    assert seps, text
+    body = []
+    for ln in lines[seps[-1] + 1:]:
+        if not ln.startswith("|"):
+            break
+        body.append([c.strip() for c in ln.strip().strip("|").split("|")])
+    return body
 
 
 @pytest.mark.slow
