@@ -89,38 +89,21 @@ def _positional(fn, kwargs: Dict, n_tensors: int) -> tuple:
 
 
 class TrainStep(nn.Cell):
-    """One optimisation step; ``construct(x, y, lr, bc1, bc2) -> loss`` (mean over all ranks)."""
+    """One optimisation step; ``construct(x, y, lr, bc1, bc2) -> loss`` (mean over all ranks).
+
+    The gradient part (unscale, all-reduce, clipping) is :class:`GradStep`; this cell adds the
+    AdamW update and EMA inside the same graph."""
 
     def __init__(self, loss_net: LossNet, optimizer, clip_norm: Optional[float] = None, ema: Optional[EMA] = None,
                  world: int = 1, loss_scale: float = 1.0):
         super().__init__(auto_prefix=False)
-        self.loss_net = loss_net
+        self.grad_step = GradStep(loss_net, optimizer.params, clip_norm, world, loss_scale)
         self.optimizer = optimizer
-        self.weights = optimizer.params
-        self.grad_fn = ms.value_and_grad(self.loss_net, None, self.weights)
-        self.clip = clip_norm is not None and clip_norm > 0
-        self.clip_norm = float(clip_norm or 0.0)
         self.ema = ema
         self.use_ema = ema is not None
-        self.world = int(world)
-        self.distributed = self.world > 1
-        if self.distributed:
-            self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.world)
-            self.allreduce = ops.AllReduce()
-        self.loss_scale = float(loss_scale)
-        self.scaled = self.loss_scale != 1.0
-        self.scale_t = Tensor(self.loss_scale, ms.float32)
 
     def construct(self, x, y, lr, bc1, bc2):
-        loss, grads = self.grad_fn(x, y)
-        if self.scaled:  # static loss scale for fp16 (O2): the graph scaled the loss inside loss_net
-            grads = ops.HyperMap()(ops.partial(_unscale_fn, self.scale_t), grads)
-            loss = loss / self.scale_t
-        if self.distributed:
-            grads = self.reducer(grads)
-            loss = self.allreduce(loss) / self.world
-        if self.clip:
-            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        loss, grads = self.grad_step(x, y)
         loss = ops.depend(loss, self.optimizer(grads, lr, bc1, bc2))
         if self.use_ema:
             loss = ops.depend(loss, self.ema())
