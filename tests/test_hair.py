@@ -126,7 +126,9 @@ def test_global_vector_api(tiny, images):
     assert giv.shape == (2, net.giv_dim)
     with torch.no_grad():
         giv_ref = tm.global_vector(torch.nn.functional.pad(torch.from_numpy(images), (0, 3, 0, 3), mode="reflect"))
-    assert np.abs(giv.asnumpy() - giv_ref.numpy()).max() <= 1e-5
+    # float32 summation order alone moves single GIV entries (|v| ~0.1-0.4) by ~1e-5 (both LayerNorm
+    # formulations measured 1.3e-5 / 1.7e-5 on other random images), so the parity bound applies
+    assert np.abs(giv.asnumpy() - giv_ref.numpy()).max() <= MAX_TOL
     # A precomputed GIV reproduces the normal forward; a (1, D) vector is shared by the batch.
     assert np.abs(net(x, giv).asnumpy() - net(x).asnumpy()).max() <= 1e-6
     shared = net(x, giv[:1]).asnumpy()

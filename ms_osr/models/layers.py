@@ -65,7 +65,9 @@ def channel_mean(x: ms.Tensor) -> ms.Tensor:
     kernel reduces over the strided channel axis ~10x slower.  Differentiable in ``x``.
     """
     c = x.shape[1]
-    return ops.conv2d(x, ops.ones((1, c, 1, 1), x.dtype) / c)
+    # sum with exact unit weights, then scale the 1-channel result: weights of 1/C would round each
+    # term and cost ~10x the error of a plain sum
+    return ops.conv2d(x, ops.ones((1, c, 1, 1), x.dtype)) * (1.0 / c)
 
 
 def channel_normalize(x: ms.Tensor, eps: float = 1e-5, subtract_mean: bool = True) -> ms.Tensor:
@@ -76,5 +78,8 @@ def channel_normalize(x: ms.Tensor, eps: float = 1e-5, subtract_mean: bool = Tru
     """
     shape = x.shape
     xc = x - ops.broadcast_to(channel_mean(x), shape)
+    # the GEMM sums the C terms sequentially in float32; a second pass on the (small) residuals removes
+    # that error, which LayerNorm would otherwise amplify by 1/std for inputs with a large offset
+    xc = xc - ops.broadcast_to(channel_mean(xc), shape)
     inv = ops.rsqrt(channel_mean(xc * xc) + eps)
     return (xc if subtract_mean else x) * ops.broadcast_to(inv, shape)

@@ -20,7 +20,7 @@ from mindspore import Parameter
 from mindspore.common.initializer import initializer
 
 from ..registry import register_config, register_model
-from .layers import conv2d, split_channels
+from .layers import channel_normalize, conv2d, split_channels
 
 LN_EPS = 1e-5  # Restormer's LayerNorm epsilon (population variance)
 
@@ -64,10 +64,7 @@ def pad_input(x: ms.Tensor, multiple: int, min_size: int = 1) -> ms.Tensor:
 # ----------------------------------------------------------------------------------------------
 def _channel_norm(x: ms.Tensor, centre_output: bool) -> ms.Tensor:
     """(x - mean) / sqrt(var + eps) over axis 1 (or x / sqrt(var + eps)), population variance."""
-    shape = x.shape
-    xc = x - ops.broadcast_to(x.mean(axis=1, keep_dims=True), shape)
-    inv = ops.rsqrt((xc * xc).mean(axis=1, keep_dims=True) + LN_EPS)
-    return (xc if centre_output else x) * ops.broadcast_to(inv, shape)
+    return channel_normalize(x, LN_EPS, centre_output)
 
 
 def _channel_affine(x: ms.Tensor, weight: ms.Tensor, bias: Optional[ms.Tensor]) -> ms.Tensor:
