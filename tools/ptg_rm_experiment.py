@@ -9,8 +9,15 @@
 3. Trains a :class:`~ms_osr.models.osf.DistilledOSF` head to reproduce the wrapper's OSF provider on
    random training patches (cosine loss), swaps it in and validates again: the quality cost of
    inference without the prior G.  The head is saved next to the checkpoint (``distilled_osf.ckpt``).
-4. Per-image inference time (val crop, batch 1, steady state) of each variant.
+4. Ablation "g = mean": the OSF provider is replaced by a constant, the mean of the prior's vectors over
+   the validation images, and the trained wrapper validated again.  If PSNR/SSIM do not move, the
+   trained module does not use the image-specific part of the prior (``mean |delta out|`` shows by how
+   much the refined images change at all).
+5. Per-image inference time (val crop, batch 1, steady state) of each variant.
 Prints a Markdown table.
+
+``--dump-val DIR`` only writes the config's validation pairs as 16-bit PNGs (``DIR/lq``, ``DIR/gt``) and
+exits, so that ``test.py --ckpt ... --input DIR/lq --gt DIR/gt`` scores the same images.
 """
 from __future__ import annotations
 
@@ -39,6 +46,55 @@ def _timed_eval(net, view, metrics):
     return res, float(np.median(times)) if times else float("nan")
 
 
+def _constant_osf(vector):
+    """An OSF provider that ignores the image and returns ``vector`` (out_dim,) for every batch element."""
+    import mindspore.nn as nn
+    import mindspore.ops as ops
+    from mindspore import Parameter, Tensor
+
+    class ConstantOSF(nn.Cell):
+        def __init__(self, v):
+            super().__init__()
+            self.out_dim = int(v.shape[-1])
+            self.g = Parameter(Tensor(v.reshape(1, -1).astype("float32")), name="g", requires_grad=False)
+
+        def construct(self, x):
+            return ops.broadcast_to(self.g, (x.shape[0], self.out_dim))
+
+    return ConstantOSF(vector)
+
+
+def _outputs(net, view):
+    from ms_osr.training.evaluate import restore
+
+    return [restore(net, view.get(i)[0]) for i in range(len(view))]
+
+
+def _mean_abs_delta(a, b) -> float:
+    import numpy as np
+
+    return float(np.mean([np.abs(x - y).mean() for x, y in zip(a, b)]))
+
+
+def _dump_val(view, folder: str) -> int:
+    """The validation pairs as 16-bit PNGs: ``NN_<name>.png`` in ``folder/lq`` and ``folder/gt``."""
+    import numpy as np
+
+    from ms_osr.data.io import write_image
+
+    for sub in ("lq", "gt"):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    lo, hi = np.inf, -np.inf
+    for i in range(len(view)):
+        lq, gt, name = view.get(i)
+        lo, hi = min(lo, float(lq.min())), max(hi, float(lq.max()))
+        stem = f"{i:02d}_{os.path.splitext(os.path.basename(str(name)))[0]}.png"
+        write_image(os.path.join(folder, "lq", stem), lq, bit_depth=16)
+        write_image(os.path.join(folder, "gt", stem), gt, bit_depth=16)
+    print(f"{len(view)} pairs written to {folder}/lq and {folder}/gt (degraded input range [{lo:.3f}, {hi:.3f}])")
+    return 0
+
+
 def _patches(source, n: int, size: int, seed: int):
     import numpy as np
 
@@ -55,11 +111,12 @@ def _patches(source, n: int, size: int, seed: int):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
-    p.add_argument("--ckpt", required=True, help="trained wrapper weights (train.py last.ckpt / best.ckpt)")
+    p.add_argument("--ckpt", help="trained wrapper weights (train.py last.ckpt / best.ckpt)")
     p.add_argument("--distill-steps", type=int, default=300)
     p.add_argument("--distill-images", type=int, default=64, help="random training patches for the head")
     p.add_argument("--distill-width", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dump-val", metavar="DIR", help="write the val pairs to DIR/lq, DIR/gt (16-bit PNG) and exit")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides as in train.py")
     args = p.parse_args(argv)
@@ -75,42 +132,61 @@ def main(argv=None) -> int:
 
     cfg = apply_overrides(load_config(args.config), args.overrides, strict=False)
     cfg = resolve_config(cfg, os.path.splitext(os.path.basename(args.config))[0])
+    vc = cfg["data"]["val"]
+    view = DS.EvalView(DS.build_source(vc, train=False), crop=vc.get("crop"))
+    if args.dump_val:
+        return _dump_val(view, args.dump_val)
+    if not args.ckpt:
+        p.error("--ckpt is required (unless --dump-val)")
     setup_runtime("cpu", "graph", seed=int(cfg["runtime"].get("seed") or 0), threads=args.threads)
     net = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"])
     load_checkpoint(net, args.ckpt)
-    vc = cfg["data"]["val"]
-    view = DS.EvalView(DS.build_source(vc, train=False), crop=vc.get("crop"))
     metrics = vc.get("metrics")
     rows = []
     base_res, base_t = _timed_eval(net.base, view, metrics)
+    base_out = _outputs(net.base, view)
     rows.append(("base alone", base_res, base_t, count_params(net.base), 0))
     ptg_res, ptg_t = _timed_eval(net, view, metrics)
     rows.append(("base + PTG-RM (prior OSF)", ptg_res, ptg_t, count_params(net), count_params(net.osf)))
+    import numpy as np
+
+    from ms_osr.models.osf import cosine_stats
+
+    prior = net.osf
+    full_val = np.stack([view.get(i)[0].transpose(2, 0, 1) for i in range(len(view))]).astype(np.float32)
+    teacher_val = osf_vectors(prior, full_val, batch_size=1)
+    ptg_out = _outputs(net, view)
+    # ablation: the image-specific part of g removed (g = its mean over the validation images)
+    g_mean = teacher_val.mean(axis=0)
+    g_spread = cosine_stats(teacher_val, np.broadcast_to(g_mean, teacher_val.shape))
+    replace_osf(net, _constant_osf(g_mean))
+    abl_res, abl_t = _timed_eval(net, view, metrics)
+    abl_delta = _mean_abs_delta(_outputs(net, view), ptg_out)
+    rows.append(("base + PTG-RM, g = mean over val (ablation)", abl_res, abl_t, count_params(net), 0))
+    replace_osf(net, prior)
 
     train_src = DS.build_source(cfg["data"]["train"], train=True)
     imgs = _patches(train_src, args.distill_images, int(cfg["data"]["patch_size"]), seed=1)
     val_imgs = _patches(DS.build_source(vc, train=False), 16, int(cfg["data"]["patch_size"]), seed=2)
     head = DistilledOSF(out_dim=int(net.osf.out_dim), width=args.distill_width, hidden=256)
     t0 = time.perf_counter()
-    rep = train_distilled_osf(head, net.osf, imgs, steps=args.distill_steps, batch_size=8, lr=1e-3,
+    rep = train_distilled_osf(head, prior, imgs, steps=args.distill_steps, batch_size=8, lr=1e-3,
                               val_images=val_imgs, log_every=max(1, args.distill_steps // 5))
     distill_s = time.perf_counter() - t0
     save_checkpoint(head, os.path.join(os.path.dirname(args.ckpt), "distilled_osf.ckpt"))
-    import numpy as np
-
-    full_val = np.stack([view.get(i)[0].transpose(2, 0, 1) for i in range(len(view))]).astype(np.float32)
-    from ms_osr.models.osf import cosine_stats
-
-    teacher_val = osf_vectors(net.osf, full_val, batch_size=1)
     replace_osf(net, head)
     rep["val_full"] = cosine_stats(osf_vectors(head, full_val, batch_size=1), teacher_val)
     dis_res, dis_t = _timed_eval(net, view, metrics)
+    dis_delta = _mean_abs_delta(_outputs(net, view), ptg_out)
     rows.append(("base + PTG-RM (distilled OSF)", dis_res, dis_t, count_params(net), count_params(head)))
 
     print(f"\nconfig {args.config}, ckpt {args.ckpt}; val: {len(view)} images")
     print(f"distillation: {args.distill_steps} steps on {len(imgs)} patches in {distill_s:.0f} s; cosine to the "
           f"prior: train {rep['train']['cos_mean']:.3f}, val patches {rep['val']['cos_mean']:.3f}, "
-          f"val images {rep['val_full']['cos_mean']:.3f} (min {rep['val_full']['cos_min']:.3f})\n")
+          f"val images {rep['val_full']['cos_mean']:.3f} (min {rep['val_full']['cos_min']:.3f})")
+    print(f"prior vectors on the val images vs their mean: cosine {g_spread['cos_mean']:.3f} "
+          f"(min {g_spread['cos_min']:.3f}); mean |delta out| vs prior OSF (0..1 scale): g = mean "
+          f"{abl_delta:.2e}, distilled {dis_delta:.2e}; base vs PTG-RM {_mean_abs_delta(base_out, ptg_out):.2e}\n")
     print("| variant | PSNR | SSIM | params (all) | OSF params | s / image |")
     print("|---|---|---|---|---|---|")
     for name, res, t, n_all, n_osf in rows:
@@ -118,7 +194,7 @@ def main(argv=None) -> int:
     print(f"| (degraded input) | {base_res['input_psnr']:.2f} | {base_res['input_ssim']:.4f} | | | |")
     print("\nper degradation (PSNR): " + "; ".join(
         f"{g}: base {base_res['groups'][g]['psnr']:.2f} / PTG-RM {ptg_res['groups'][g]['psnr']:.2f} / "
-        f"distilled {dis_res['groups'][g]['psnr']:.2f}" for g in base_res["groups"]))
+        f"distilled {dis_res['groups'][g]['psnr']:.2f} / g = mean {abl_res['groups'][g]['psnr']:.2f}" for g in base_res["groups"]))
     return 0
 
 

@@ -17,6 +17,7 @@ applies ``stop_gradient`` to g.
 """
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Dict, Optional
 
@@ -234,10 +235,16 @@ def train_distilled_osf(head: DistilledOSF, teacher: nn.Cell, images: np.ndarray
 
 
 def replace_osf(wrapper: nn.Cell, provider: nn.Cell) -> nn.Cell:
-    """Swap the OSF provider of a trained PTGRMWrapper (e.g. CLIP -> its distilled head)."""
+    """Swap the OSF provider of a trained PTGRMWrapper (e.g. CLIP -> its distilled head).
+
+    In GRAPH_MODE a compiled cell is cached under (phase, create time, id): assigning a new sub-cell
+    alone would keep running the old graph (with the old provider), so the wrapper's create time is
+    renewed to force a recompile.  A compiled cell that *contains* the wrapper must be rebuilt.
+    """
     if int(provider.out_dim) != int(wrapper.osf.out_dim):
         raise ValueError(f"OSF dims differ: wrapper uses {wrapper.osf.out_dim}, new provider {provider.out_dim}")
     for p in provider.get_parameters():
         p.requires_grad = False
     wrapper.osf = provider
+    object.__setattr__(wrapper, "_create_time", time.time_ns())
     return wrapper
