@@ -202,6 +202,21 @@ def test_amp_forced_off_on_cpu(tmp_path, capsys):
     assert "using O0" in capsys.readouterr().err
 
 
+def test_recompute_config_same_weights(tmp_path, capsys):
+    """train.recompute: true gives the same trained weights; a model without blocks is a config error."""
+    finals = []
+    for flag in (False, True):
+        cfg = _cfg(tmp_path, tmp_path / f"rc_{flag}", steps=2, val_every=0, recompute=flag)
+        cfg["model"] = {"name": "restormer_tiny", "kwargs": {}}
+        Trainer(cfg, progress=False).fit()
+        finals.append(_final_weights(tmp_path / f"rc_{flag}"))
+    assert "blocks recompute their activations" in capsys.readouterr().err
+    assert finals[0].keys() == finals[1].keys()
+    assert max(np.abs(finals[0][k] - finals[1][k]).max() for k in finals[0]) <= 1e-5
+    with pytest.raises(Exception, match="no block marked for recomputation"):
+        Trainer(_cfg(tmp_path, tmp_path / "rc_toy", steps=1, val_every=0, recompute=True), progress=False)
+
+
 def test_ptg_joint_loss_switch(tmp_path):
     cfg = _cfg(tmp_path, tmp_path / "ptg", steps=2, val_every=0, loss={"type": "ptg_joint", "base_loss": "l1"})
     cfg["model"] = {"name": "ptg_rm_wrapper", "kwargs": {

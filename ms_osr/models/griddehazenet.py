@@ -39,6 +39,8 @@ class MakeDense(nn.Cell):
 class RDB(nn.Cell):
     """Residual dense block: dense layers, 1x1 fusion back to ``in_channels``, identity skip."""
 
+    recompute_unit = True  # see ms_osr.training.recompute
+
     def __init__(self, in_channels: int, num_dense_layer: int, growth_rate: int) -> None:
         super().__init__()
         layers = []

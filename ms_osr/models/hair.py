@@ -207,6 +207,8 @@ class HyAttention(nn.Cell):
 class HyTransformerBlock(nn.Cell):
     """Restormer block whose six conv kernels come from the hypernetwork (LayerNorms stay static)."""
 
+    recompute_unit = True  # see ms_osr.training.recompute
+
     def __init__(self, dim: int, num_heads: int, hidden: int, LayerNorm_type: str):
         super().__init__()
         self.norm1 = LayerNorm(dim, LayerNorm_type)

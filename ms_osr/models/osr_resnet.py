@@ -29,6 +29,8 @@ from .layers import conv2d
 class ResidualBlock(nn.Cell):
     """``conv2(ReLU(conv1(x))) + x`` with two bias-free 3x3 convolutions (official ``_Residual_Block``)."""
 
+    recompute_unit = True  # see ms_osr.training.recompute
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = conv2d(channels, channels, 3, bias=False)

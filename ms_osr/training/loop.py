@@ -27,6 +27,7 @@ from ..data import datasets as DS
 from .distributed import init_distributed
 from .logs import TrainLog
 from .optim import AdamW, HostAdamW, bias_corrections, build_schedule
+from .recompute import enable_recompute
 
 log = logging.getLogger("ms_osr.train")
 
@@ -38,7 +39,7 @@ DEFAULTS: Dict = {
               "optimizer": {"type": "adamw", "lr": 2e-4, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8},
               "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0},
               "loss": {"type": "l1"}, "clip_grad_norm": None, "ema": None, "amp": "O0", "loss_scale": 1024.0,
-              "update": "device",
+              "update": "device", "recompute": False,
               "val_every": 500, "save_every": 500, "log_every": 20},
     "runtime": {"device": "auto", "mode": "graph", "seed": 0, "threads": None},
     "out_dir": None,
@@ -142,6 +143,12 @@ class Trainer:
             self.net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
         except KeyError as exc:
             raise TrainError(f"model: {exc.args[0] if exc.args else exc}") from None
+        if tr.get("recompute"):
+            try:
+                self._say(f"train.recompute: {enable_recompute(self.net)} blocks recompute their activations "
+                          f"in the backward pass")
+            except ValueError as exc:
+                raise TrainError(f"config: {exc}") from None
         self.amp = tr["amp"]
         if self.amp != "O0" and self.device == "CPU":
             self._say(f"train.amp={self.amp} requested on CPU: using O0 (fp32); mixed precision needs GPU/Ascend")
