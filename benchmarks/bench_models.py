@@ -56,6 +56,8 @@ class ModelSpec:
     quick_ms_kwargs: dict = field(default_factory=dict)
     required_files: tuple = ()
     flops_scale_with_pixels: bool = True  # fully convolutional (+ channel attention): FLOPs ~ H*W
+    # full-size train phase with MindSpore's train.recompute: the plain step needs > 20 GB on this machine
+    ms_train_recompute: bool = False
 
 
 def resolve(key: str, quick: bool) -> dict:
@@ -236,9 +238,9 @@ TORCH_RESTORERS = {"restormer": _torch_restormer, "restormer_small": _torch_rest
                    "osr_resnet": _torch_osr_resnet}
 
 MODELS = [
-    ModelSpec("Restormer", "restormer", "restormer_tiny", _torch_restormer,
+    ModelSpec("Restormer", "restormer", "restormer_tiny", _torch_restormer, ms_train_recompute=True,
               required_files=("ms_osr/models/restormer.py", "tests/torch_ref/restormer_ref.py")),
-    ModelSpec("Res-HAIR", "res_hair", "res_hair_tiny", _torch_hair,
+    ModelSpec("Res-HAIR", "res_hair", "res_hair_tiny", _torch_hair, ms_train_recompute=True,
               required_files=("ms_osr/models/hair.py", "tests/torch_ref/hair_ref.py")),
     ModelSpec("GridDehazeNet", "griddehazenet", "griddehazenet_small", _torch_gdn,
               required_files=("ms_osr/models/griddehazenet.py", "tests/torch_ref/griddehazenet_ref.py")),
@@ -417,6 +419,10 @@ def _ms_worker(threads: int):
 
             net = st["net"]
             net.set_train(True)
+            if req.get("recompute"):
+                from ms_osr.training.recompute import enable_recompute
+
+                enable_recompute(net)
             opt = AdamW(net.trainable_params(), weight_decay=1e-4)
             step = TrainStep(LossNet(net, {"type": "l1"}), opt)
             step.set_train(True)
@@ -521,10 +527,13 @@ def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp:
             tgt = os.path.join(tmp, f"{key}-train-y.npy")
             np.save(inp, rng.random((batch, 3, size, size), dtype=np.float32))
             np.save(tgt, rng.random((batch, 3, size, size), dtype=np.float32))
+            recompute = KEYS[key].ms_train_recompute and not quick
             for k in ("ms", "torch"):
-                workers[k].send(op="train_setup", input=inp, target=tgt)
+                workers[k].send(op="train_setup", input=inp, target=tgt, recompute=recompute)
             reps = {k: workers[k].receive() for k in ("ms", "torch")}
             row["trainable"] = reps["ms"].get("trainable")
+            if recompute:
+                row["note"] = "MindSpore with train.recompute (the plain step needs > 20 GB); PyTorch plain"
         for k, rep in reps.items():
             if "error" in rep:
                 return dict(row, error=f"{'MindSpore' if k == 'ms' else 'PyTorch'} {phase}: {rep['error']}")
@@ -619,7 +628,8 @@ def render(report: dict) -> str:
             r["model"], r["phase"], f"{r['params'] / 1e6:.3f}", f"{gf:.1f}",
             _f(r["ms_s"], "{:.3f}"), _f(r["torch_s"], "{:.3f}"), f"{r['ms_s'] / r['torch_s']:.2f}",
             _f(gf / r["ms_s"], "{:.1f}"), _f(gf / r["torch_s"], "{:.1f}"), f"{r['ms_s'] / floor_s:.1f}",
-            _f(rss.get("ms"), "{:.0f}"), _f(rss.get("torch"), "{:.0f}"), _f(r.get("max_abs_diff"), "{:.1e}"), "",
+            _f(rss.get("ms"), "{:.0f}"), _f(rss.get("torch"), "{:.0f}"), _f(r.get("max_abs_diff"), "{:.1e}"),
+            r.get("note", ""),
         ])
     header = ["model", "phase", "params (M)", "GFLOP", "MS s", "PT s", "MS/PT", "MS GFLOP/s", "PT GFLOP/s",
               "MS x floor", "MS RSS MB", "PT RSS MB", "max abs diff", "note"]
