@@ -1,5 +1,6 @@
 """PTG-RM: parameter count, parity with the PyTorch reference, wrapper, OSF providers, Eq. 8 loss."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ import mindspore.nn as nn
 from ms_osr.checkpoint import load_arrays_into_net, save_checkpoint
 from ms_osr.convert import ConversionError, convert_state_dict, to_torch_state_dict
 from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
-from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, cosine_stats, osf_vectors, replace_osf,
-                               train_distilled_osf)
+from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, calibrate_standardization, cosine_stats,
+                               osf_vectors, replace_osf, train_distilled_osf)
 from ms_osr.models.ptg_rm import (DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, load_official_ptg_rm,
                                   per_pixel_conv)
 from ms_osr.registry import create_model
@@ -261,3 +262,73 @@ def test_distillation_improves_agreement(rng):
     assert report["val"]["cos_mean"] > max(start["cos_mean"], 0.0) + 0.1
     with pytest.raises(ValueError, match="teacher gives"):
         train_distilled_osf(DistilledOSF(out_dim=8, width=4, hidden=8), teacher, val, steps=1)
+
+
+def _varied_images(rng, n: int, size: int = 16) -> np.ndarray:
+    """Images that differ in brightness and contrast (so every output statistic varies)."""
+    level = rng.random((n, 3, 1, 1)) * 0.6 + 0.2
+    amp = rng.random((n, 1, 1, 1)) * 0.3
+    return np.clip(level + amp * rng.standard_normal((n, 3, size, size)), 0, 1).astype(np.float32)
+
+
+def test_standardized_prior_and_bad_files(rng, tmp_path):
+    """Frozen z-scores from a calibration file: mean 0 / std 1 on the calibration images; bad files fail clearly."""
+    base = _TinyBase()
+    imgs = _varied_images(rng, 16)
+    path = str(tmp_path / "osf_std.npz")
+    st = calibrate_standardization(imgs, path, batch_size=8, model=base, out_dim=64, standardize="ignored.npz")
+    with np.load(path) as data:
+        assert data["mean"].shape == data["std"].shape == (15,) and int(data["n"]) == 16
+    assert st["raw"].shape == (16, 15) and not list(tmp_path.glob(".tmp-*"))  # raw 15 values, no temp left
+
+    z_osf = RestorationPriorOSF(base, normalize=False, standardize=path)
+    assert z_osf.has_std and not z_osf.std_mean.requires_grad and z_osf.out_dim == 15
+    z = osf_vectors(z_osf, imgs, batch_size=8)
+    np.testing.assert_allclose(z, (st["raw"] - st["mean"]) / st["std"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-3)
+    # with the projection and L2 normalisation: unit vectors, the same z-scores rotated (angles kept)
+    g = osf_vectors(RestorationPriorOSF(base, out_dim=64, standardize=path), imgs, batch_size=8)
+    zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+    assert np.allclose(np.linalg.norm(g, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(g @ g.T, zn @ zn.T, atol=1e-4)
+    assert not RestorationPriorOSF(base).has_std  # default unchanged: no standardisation, no extra parameters
+
+    np.savez(tmp_path / "short.npz", mean=np.zeros(7, np.float32), std=np.ones(7, np.float32))
+    np.savez(tmp_path / "nostd.npz", mean=np.zeros(15, np.float32))
+    np.savez(tmp_path / "zero.npz", mean=np.zeros(15, np.float32), std=np.zeros(15, np.float32))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    for name, msg in [("missing.npz", "not found"), ("junk.npz", "unreadable"), ("nostd.npz", "missing array"),
+                      ("short.npz", "has 15 values"), ("zero.npz", "std <= 0")]:
+        bad = str(tmp_path / name)
+        with pytest.raises(ValueError, match=f"file {re.escape(bad)}: .*{msg}"):
+            RestorationPriorOSF(base, standardize=bad)
+
+
+class _ConstOSF(nn.Cell):
+    def __init__(self, v: np.ndarray):
+        super().__init__()
+        self.out_dim = int(v.size)
+        self.g = ms.Parameter(ms.Tensor(v.reshape(1, -1).astype(np.float32)), name="g", requires_grad=False)
+
+    def construct(self, x):
+        return ms.ops.broadcast_to(self.g, (x.shape[0], self.out_dim))
+
+
+def test_replace_osf_after_compiled_call_changes_output(rng):
+    """Regression: swapping the provider of an already compiled GRAPH_MODE wrapper must take effect
+    (MindSpore used to keep running the graph compiled with the old provider)."""
+    ga, gb = 20 * rng.standard_normal((2, 8)).astype(np.float32)  # large g: a clearly visible modulation
+    net = PTGRMWrapper(_TinyBase(), _ConstOSF(ga), nf=4, osf_hidden=8, num_blocks=1)
+    net.set_train(False)
+    x = ms.Tensor(rng.random((1, 3, 12, 12), dtype=np.float32))
+    out_a = net(x).asnumpy()  # compiled with provider A
+    replace_osf(net, _ConstOSF(gb))
+    out_b = net(x).asnumpy()
+    # what the module computes with g_b, through a separately compiled path
+    want_b = net.refinement11(net.base(x), x, ms.Tensor(gb[None])).asnumpy()
+    effect = np.abs(want_b - out_a).max()
+    assert effect > 1e-3
+    assert np.abs(out_b - want_b).max() < 1e-2 * effect  # the new provider runs, not the cached graph
+    replace_osf(net, _ConstOSF(ga))
+    np.testing.assert_array_equal(net(x).asnumpy(), out_a)  # swapping back restores the first output

@@ -12,12 +12,17 @@
 4. Ablation "g = mean": the OSF provider is replaced by a constant, the mean of the prior's vectors over
    the validation images, and the trained wrapper validated again.  If PSNR/SSIM do not move, the
    trained module does not use the image-specific part of the prior (``mean |delta out|`` shows by how
-   much the refined images change at all).
+   much the refined images change at all).  Ablation "g of another image": each validation image gets the
+   prior vector of another one (fixed derangement) - g stays a genuine prior vector, only the wrong one.
 5. Per-image inference time (val crop, batch 1, steady state) of each variant.
 Prints a Markdown table.
 
 ``--dump-val DIR`` only writes the config's validation pairs as 16-bit PNGs (``DIR/lq``, ``DIR/gt``) and
 exits, so that ``test.py --ckpt ... --input DIR/lq --gt DIR/gt`` scores the same images.
+
+``--calibrate-osf OUT.npz [--calibrate-images N]`` only writes the per-dimension mean/std of the config's
+restoration prior (its raw vector, ``osf_kwargs`` without ``standardize``) over N random training patches
+and exits; a config then uses them with ``osf_kwargs: {..., standardize: OUT.npz}``.
 """
 from __future__ import annotations
 
@@ -64,6 +69,34 @@ def _constant_osf(vector):
     return ConstantOSF(vector)
 
 
+def _shuffled_eval(net, view, vectors, metrics, perm):
+    """Scores of ``net`` when image i gets the prior vector of image ``perm[i]`` (a constant provider whose
+    value is set per image: a parameter, so no recompile); also the outputs, for |delta out|."""
+    import numpy as np
+    from mindspore import Tensor
+
+    from ms_osr.metrics import calculate_psnr, calculate_ssim
+    from ms_osr.models.osf import replace_osf
+    from ms_osr.training.evaluate import restore
+
+    const = _constant_osf(vectors[0])
+    replace_osf(net, const)
+    mc = dict(metrics or {})
+    kw = dict(crop_border=int(mc.get("crop_border", 0)), test_y_channel=bool(mc.get("test_y_channel", False)),
+              convention=mc.get("convention", "aio"))
+    rows, outs = [], []
+    for i in range(len(view)):
+        lq, gt, name = view.get(i)
+        const.g.set_data(Tensor(vectors[perm[i]].reshape(1, -1).astype(np.float32)))
+        out = restore(net, lq)
+        outs.append(out)
+        n = str(name)
+        rows.append((n.split("__", 1)[1] if "__" in n else "all", calculate_psnr(out, gt, **kw), calculate_ssim(out, gt, **kw)))
+    groups = {g: {"psnr": float(np.mean([r[1] for r in rows if r[0] == g]))} for g in sorted({r[0] for r in rows})}
+    return {"psnr": float(np.mean([r[1] for r in rows])), "ssim": float(np.mean([r[2] for r in rows])),
+            "groups": groups}, outs
+
+
 def _outputs(net, view):
     from ms_osr.training.evaluate import restore
 
@@ -108,6 +141,33 @@ def _patches(source, n: int, size: int, seed: int):
     return np.stack(out).astype(np.float32)
 
 
+def _calibrate(cfg: dict, out: str, n: int) -> int:
+    """Standardisation statistics of the config's restoration prior on ``n`` random training patches."""
+    import numpy as np
+
+    from ms_osr.data import datasets as DS
+    from ms_osr.models.osf import calibrate_standardization
+
+    kw = cfg["model"]["kwargs"]
+    if kw.get("osf") != "restoration_prior":
+        raise SystemExit(f"--calibrate-osf needs osf: restoration_prior in the config, got {kw.get('osf')!r}")
+    imgs = _patches(DS.build_source(cfg["data"]["train"], train=True), n, int(cfg["data"]["patch_size"]), seed=3)
+    t0 = time.perf_counter()
+    st = calibrate_standardization(imgs, out, **(kw.get("osf_kwargs") or {}))
+    raw = st["raw"]
+    z = (raw - st["mean"]) / st["std"]
+
+    def spread(v):  # cosine of the L2-normalised vectors to their mean direction
+        u = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        m = u.mean(axis=0)
+        c = u @ (m / max(np.linalg.norm(m), 1e-12))
+        return f"{c.mean():.3f} (min {c.min():.3f})"
+
+    print(f"{out}: {raw.shape[1]}-d, {len(raw)} training patches in {time.perf_counter() - t0:.0f} s; cosine to the "
+          f"mean direction: raw {spread(raw)}, standardised {spread(z)}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
@@ -117,6 +177,9 @@ def main(argv=None) -> int:
     p.add_argument("--distill-width", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dump-val", metavar="DIR", help="write the val pairs to DIR/lq, DIR/gt (16-bit PNG) and exit")
+    p.add_argument("--calibrate-osf", metavar="OUT.npz",
+                   help="write the restoration prior's per-dimension mean/std (training patches) and exit")
+    p.add_argument("--calibrate-images", type=int, default=128, help="random training patches for --calibrate-osf")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides as in train.py")
     args = p.parse_args(argv)
@@ -136,9 +199,11 @@ def main(argv=None) -> int:
     view = DS.EvalView(DS.build_source(vc, train=False), crop=vc.get("crop"))
     if args.dump_val:
         return _dump_val(view, args.dump_val)
-    if not args.ckpt:
-        p.error("--ckpt is required (unless --dump-val)")
     setup_runtime("cpu", "graph", seed=int(cfg["runtime"].get("seed") or 0), threads=args.threads)
+    if args.calibrate_osf:
+        return _calibrate(cfg, args.calibrate_osf, args.calibrate_images)
+    if not args.ckpt:
+        p.error("--ckpt is required (unless --dump-val or --calibrate-osf)")
     net = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"])
     load_checkpoint(net, args.ckpt)
     metrics = vc.get("metrics")
@@ -163,6 +228,17 @@ def main(argv=None) -> int:
     abl_res, abl_t = _timed_eval(net, view, metrics)
     abl_delta = _mean_abs_delta(_outputs(net, view), ptg_out)
     rows.append(("base + PTG-RM, g = mean over val (ablation)", abl_res, abl_t, count_params(net), 0))
+    # ablation 2: every image gets the prior vector of another validation image (a fixed derangement),
+    # so g stays a real prior vector (on the unit sphere, unlike the mean) but belongs to the wrong image
+    n_val = len(view)
+    perm = np.random.default_rng(0).permutation(n_val)
+    while n_val > 1 and (perm == np.arange(n_val)).any():
+        perm = np.random.default_rng(int(perm[0]) + 7 * n_val).permutation(n_val)
+    own_res, own_out = _shuffled_eval(net, view, teacher_val, metrics, np.arange(n_val))
+    own_check = max(float(np.abs(a - b).max()) for a, b in zip(own_out, ptg_out))
+    shuf_res, shuf_out = _shuffled_eval(net, view, teacher_val, metrics, perm)
+    shuf_delta = _mean_abs_delta(shuf_out, ptg_out)
+    rows.append(("base + PTG-RM, g of another val image (ablation)", shuf_res, float("nan"), count_params(net), 0))
     replace_osf(net, prior)
 
     train_src = DS.build_source(cfg["data"]["train"], train=True)
@@ -186,7 +262,9 @@ def main(argv=None) -> int:
           f"val images {rep['val_full']['cos_mean']:.3f} (min {rep['val_full']['cos_min']:.3f})")
     print(f"prior vectors on the val images vs their mean: cosine {g_spread['cos_mean']:.3f} "
           f"(min {g_spread['cos_min']:.3f}); mean |delta out| vs prior OSF (0..1 scale): g = mean "
-          f"{abl_delta:.2e}, distilled {dis_delta:.2e}; base vs PTG-RM {_mean_abs_delta(base_out, ptg_out):.2e}\n")
+          f"{abl_delta:.2e}, g of another image {shuf_delta:.2e}, distilled {dis_delta:.2e}; base vs PTG-RM "
+          f"{_mean_abs_delta(base_out, ptg_out):.2e} (own g through the constant provider: max |delta| "
+          f"{own_check:.1e})\n")
     print("| variant | PSNR | SSIM | params (all) | OSF params | s / image |")
     print("|---|---|---|---|---|---|")
     for name, res, t, n_all, n_osf in rows:
@@ -194,7 +272,8 @@ def main(argv=None) -> int:
     print(f"| (degraded input) | {base_res['input_psnr']:.2f} | {base_res['input_ssim']:.4f} | | | |")
     print("\nper degradation (PSNR): " + "; ".join(
         f"{g}: base {base_res['groups'][g]['psnr']:.2f} / PTG-RM {ptg_res['groups'][g]['psnr']:.2f} / "
-        f"distilled {dis_res['groups'][g]['psnr']:.2f} / g = mean {abl_res['groups'][g]['psnr']:.2f}" for g in base_res["groups"]))
+        f"distilled {dis_res['groups'][g]['psnr']:.2f} / g = mean {abl_res['groups'][g]['psnr']:.2f} / "
+        f"g of another image {shuf_res['groups'][g]['psnr']:.2f}" for g in base_res["groups"]))
     return 0
 
 

@@ -50,12 +50,15 @@ class RestorationPriorOSF(nn.Cell):
     correction r = y - x, and the mean |r| (15 values: what it changed and by how much).
     ``'auto'`` picks ``global_vector`` when the model has it.  ``out_dim`` applies a fixed random
     orthonormal projection (seeded, stored as a non-trainable parameter ``proj``); the learned
-    adaptation is PTG-RM's own T_m / T_c MLPs.
+    adaptation is PTG-RM's own T_m / T_c MLPs.  ``standardize``: a ``.npz`` from
+    :func:`calibrate_standardization` (per-dimension mean/std of the native vector on training images,
+    frozen as ``std_mean`` / ``std_scale``): z-scores replace the raw values, so that g varies between
+    images instead of being dominated by the part shared by all of them.
     """
 
     def __init__(self, model="res_hair_small", model_kwargs: Optional[dict] = None,
                  ckpt: Optional[str] = None, feature: str = "auto", out_dim: Optional[int] = None,
-                 normalize: bool = True, seed: int = 0):
+                 normalize: bool = True, seed: int = 0, standardize: Optional[str] = None):
         super().__init__()
         from ..checkpoint import load_checkpoint
 
@@ -89,6 +92,11 @@ class RestorationPriorOSF(nn.Cell):
             q = q if native >= self.out_dim else q.T
             self.proj = Parameter(Tensor(q[:native, :self.out_dim].astype(np.float32)), name="proj",
                                   requires_grad=False)
+        self.has_std = bool(standardize)
+        if self.has_std:
+            mean, std = load_standardization(standardize, native)
+            self.std_mean = Parameter(Tensor(mean), name="std_mean", requires_grad=False)
+            self.std_scale = Parameter(Tensor(std), name="std_scale", requires_grad=False)
         self.prior.set_train(False)
 
     def _probe_dim(self) -> int:
@@ -107,11 +115,56 @@ class RestorationPriorOSF(nn.Cell):
     def construct(self, x: Tensor) -> Tensor:
         x = ops.clamp(x, 0.0, 1.0)
         v = self.prior.global_vector(x) if self.use_giv else self._output_stats(x)
+        # z-scores per native dimension, before the projection (the statistics do not depend on out_dim
+        # or seed) and before the L2 normalisation, which is kept: it bounds |g| like CLIP's unit vectors
+        # (T_m / T_c have no bias, so |g| scales the modulation) while the direction, no longer dominated
+        # by the mean shared by all images, carries the per-image information
+        if self.has_std:
+            v = (v - self.std_mean) / self.std_scale
         if self.has_proj:
             v = ops.matmul(v, self.proj)
         if self.normalize:
             v = _l2_normalize(v)
         return v
+
+
+def load_standardization(path: str, dim: int):
+    """(mean, std) float32 (dim,) arrays from a :func:`calibrate_standardization` file; one-line errors."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mean, std = (np.asarray(data[k], np.float32) for k in ("mean", "std"))
+    except FileNotFoundError:
+        raise ValueError(f"OSF standardisation file {path}: not found (write it with tools/ptg_rm_experiment.py "
+                         f"--calibrate-osf)") from None
+    except KeyError as e:
+        raise ValueError(f"OSF standardisation file {path}: missing array {e} (needs 'mean' and 'std')") from None
+    except Exception as e:  # noqa: BLE001 (truncated / not an npz)
+        raise ValueError(f"OSF standardisation file {path}: unreadable ({type(e).__name__}: {e})") from None
+    if mean.shape != (dim,) or std.shape != (dim,):
+        raise ValueError(f"OSF standardisation file {path}: mean/std shapes {mean.shape}/{std.shape}, "
+                         f"this prior's native vector has {dim} values")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ValueError(f"OSF standardisation file {path}: non-finite mean/std or std <= 0")
+    return mean, std
+
+
+def calibrate_standardization(images: np.ndarray, path: str, batch_size: int = 8, **osf_kwargs) -> dict:
+    """Per-dimension mean/std of a restoration prior's native vector over ``images`` (N, 3, H, W).
+
+    ``osf_kwargs`` are RestorationPriorOSF's (e.g. a config's ``osf_kwargs``); ``out_dim``,
+    ``normalize``, ``standardize`` and ``seed`` are ignored: the statistics are those of the raw
+    vector.  Written atomically to ``path`` (``.npz``: mean, std, n); returns them with the raw vectors.
+    """
+    from ..fileio import atomic_path
+
+    kw = {k: v for k, v in osf_kwargs.items() if k not in ("out_dim", "normalize", "standardize", "seed")}
+    raw = osf_vectors(RestorationPriorOSF(normalize=False, **kw), images, batch_size)
+    mean, std = raw.mean(axis=0), raw.std(axis=0)
+    # a (near-)constant dimension would turn rounding noise into large z-scores
+    std = np.maximum(std, 1e-3 * float(std.mean()) + 1e-8)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, mean=mean.astype(np.float32), std=std.astype(np.float32), n=np.int64(len(raw)))
+    return {"mean": mean, "std": std, "raw": raw}
 
 
 class DistilledOSF(nn.Cell):
