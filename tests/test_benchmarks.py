@@ -99,3 +99,24 @@ def test_results_block_is_spliced_without_touching_the_analysis(tmp_path):
     assert new.startswith("# R\n\nintro\n\n<!-- t:begin -->\nhead 1  \nhead 2\n\n| a |")
     assert new.endswith("<!-- t:end -->\n\nanalysis\n") and "old" not in new
     assert w.splice_block(str(tmp_path / "none.md"), "t", "x").count("<!-- t:begin -->") == 1
+
+
+def test_profile_ops_train_table(tmp_path):
+    """One profiled training step of a tiny Restormer: op types and layers, shares adding up."""
+    out_md = tmp_path / "prof.md"
+    out = _run(["benchmarks/profile_ops.py", "--model", "restormer_tiny", "--size", "32", "--phase", "train",
+                "--top", "40", "--out", str(out_md)], timeout=600)
+    assert out_md.read_text() in out
+    lines = out.splitlines()
+    types_start = lines.index("| op type | calls | kernel ms | share |")
+    types = []
+    for ln in lines[types_start + 2:]:
+        if not ln.startswith("|"):
+            break
+        types.append([c.strip() for c in ln.strip("|").split("|")])
+    names = {t[0] for t in types}
+    assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"} <= names, out  # backward really profiled
+    shares = [float(t[3].rstrip("%")) for t in types]
+    assert shares == sorted(shares, reverse=True) and 95.0 <= sum(shares) <= 100.5, out
+    layers = _table_rows(out)
+    assert any("dwconv" in r[1] for r in layers), out
