@@ -672,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "full run, none for --quick)")
     p.add_argument("--json", default=None, help="also write the raw results")
     p.add_argument("--combine", default=None, help="render one report from several --json files (comma list): "
-                                                    "rows in the given order, header of the first")
+                                                    "rows in the given order, a later file's (model, phase) "
+                                                    "row replacing an earlier one; header of the first")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--reply-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -684,7 +685,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.combine.split(","):
             with open(path) as fh:
                 parts.append(json.load(fh))
-        report = dict(parts[0], rows=[r for part in parts for r in part["rows"]],
+        rows: dict = {}  # (model, phase) -> row; a later file re-measures and replaces an earlier row
+        for part in parts:
+            rows.update({(r["key"], r["phase"]): r for r in part["rows"]})
+        report = dict(parts[0], rows=list(rows.values()),
                       runs=[{k: part[k] for k in ("date", "machine", "peak")} for part in parts])
         return _emit(report, args.out or os.path.join(HERE, "results.md"), args.json)
     keys = args.models.split(",") if args.models else list(KEYS)

@@ -120,3 +120,30 @@ def test_profile_ops_train_table(tmp_path):
     assert shares == sorted(shares, reverse=True) and 95.0 <= sum(shares) <= 100.5, out
     layers = _table_rows(out)
     assert any("dwconv" in r[1] for r in layers), out
+
+
+def test_combine_later_run_replaces_same_model_and_phase(tmp_path):
+    import json
+
+    bm = _bench_module("bench_models")
+
+    def report(date, rows):
+        info = {"ms": {"version": "2.10.0", "isa_cap": "AVX2", "effective_isa": "AVX2", "rss_start_mb": 490},
+                "torch": {"version": "2.13.0", "rss_start_mb": 330}}
+        return {"date": date, "machine": {"cpu": "cpu", "isa": "avx512", "cores": 2, "load": [1.0, 1.0, 1.0]},
+                "python": "3.11", "threads": 2, "quick": False,
+                "peak": {"n": 2048, "gflops": {"ms": 90.0, "torch": 150.0}, "info": info}, "rows": rows}
+
+    def row(key, phase, ms_s):
+        return {"model": key.upper(), "key": key, "phase": phase, "params": 1e6, "flops": 1e9, "ms_s": ms_s,
+                "torch_s": 1.0, "maxrss_mb": {"ms": 100.0, "torch": 50.0}, "max_abs_diff": 1e-7}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(report("day 1", [row("gdn", "infer256", 5.0), row("gdn", "train", 3.0)])))
+    b.write_text(json.dumps(report("day 2", [row("gdn", "infer256", 2.0), row("osr", "infer256", 4.0)])))
+    out = tmp_path / "results.md"
+    assert bm.main(["--combine", f"{a},{b}", "--out", str(out)]) == 0
+    body = _table_rows(out.read_text().split("<!-- bench_models:end -->")[0])
+    assert [(r[0], r[1], r[6]) for r in body] == [("GDN", "infer256", "2.00"), ("GDN", "train", "3.00"),
+                                                 ("OSR", "infer256", "4.00")]
+    assert "run 1: day 1" in out.read_text() and "run 2: day 2" in out.read_text()
