@@ -56,8 +56,9 @@ class ModelSpec:
     quick_ms_kwargs: dict = field(default_factory=dict)
     required_files: tuple = ()
     flops_scale_with_pixels: bool = True  # fully convolutional (+ channel attention): FLOPs ~ H*W
-    # full-size train phase with MindSpore's train.recompute: the plain step needs > 20 GB on this machine
-    ms_train_recompute: bool = False
+    # full-size train phase: both frameworks recompute the transformer blocks' activations (MindSpore
+    # train.recompute, torch.utils.checkpoint), else the two workers' steps do not fit in 24 GB together
+    train_recompute: bool = False
 
 
 def resolve(key: str, quick: bool) -> dict:
@@ -237,10 +238,13 @@ TORCH_RESTORERS = {"restormer": _torch_restormer, "restormer_small": _torch_rest
                    "res_hair_tiny": _torch_hair, "griddehazenet": _torch_gdn, "griddehazenet_small": _torch_gdn,
                    "osr_resnet": _torch_osr_resnet}
 
+# PyTorch reference classes matching the MindSpore cells with ``recompute_unit = True``
+TORCH_RECOMPUTE_UNITS = ("TransformerBlock", "Hytrans")
+
 MODELS = [
-    ModelSpec("Restormer", "restormer", "restormer_tiny", _torch_restormer, ms_train_recompute=True,
+    ModelSpec("Restormer", "restormer", "restormer_tiny", _torch_restormer, train_recompute=True,
               required_files=("ms_osr/models/restormer.py", "tests/torch_ref/restormer_ref.py")),
-    ModelSpec("Res-HAIR", "res_hair", "res_hair_tiny", _torch_hair, ms_train_recompute=True,
+    ModelSpec("Res-HAIR", "res_hair", "res_hair_tiny", _torch_hair, train_recompute=True,
               required_files=("ms_osr/models/hair.py", "tests/torch_ref/hair_ref.py")),
     ModelSpec("GridDehazeNet", "griddehazenet", "griddehazenet_small", _torch_gdn,
               required_files=("ms_osr/models/griddehazenet.py", "tests/torch_ref/griddehazenet_ref.py")),
@@ -327,6 +331,16 @@ def _torch_worker(threads: int):
             model = st["model"].train()
             x = torch.from_numpy(np.load(req["input"]))
             y = torch.from_numpy(np.load(req["target"]))
+            # forward + backward = 3x the forward FLOPs (FlopCounterMode counts grouped-conv backward as
+            # dense, ~8x too much for Restormer, and over-counts checkpointed blocks)
+            with torch.no_grad():
+                flops = 3 * count_flops(lambda: model(x))
+            if req.get("recompute"):  # the same blocks as ms_osr's recompute units
+                from torch.utils.checkpoint import checkpoint
+
+                for m in model.modules():
+                    if type(m).__name__ in TORCH_RECOMPUTE_UNITS:
+                        m.forward = (lambda f: lambda *a: checkpoint(f, *a, use_reentrant=False))(m.forward)
             params = [p for p in model.parameters() if p.requires_grad]
             opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
 
@@ -339,7 +353,7 @@ def _torch_worker(threads: int):
 
             run()
             st["run"] = run
-            return {"flops": count_flops(run), "trainable": sum(p.numel() for p in params)}  # 2nd call counted
+            return {"flops": flops, "trainable": sum(p.numel() for p in params)}
         if op == "time":
             return {"times": timed(st["run"], req.get("reps", 1))}
         raise ValueError(f"unknown request {op}")
@@ -527,13 +541,13 @@ def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp:
             tgt = os.path.join(tmp, f"{key}-train-y.npy")
             np.save(inp, rng.random((batch, 3, size, size), dtype=np.float32))
             np.save(tgt, rng.random((batch, 3, size, size), dtype=np.float32))
-            recompute = KEYS[key].ms_train_recompute and not quick
+            recompute = KEYS[key].train_recompute and not quick
             for k in ("ms", "torch"):
                 workers[k].send(op="train_setup", input=inp, target=tgt, recompute=recompute)
             reps = {k: workers[k].receive() for k in ("ms", "torch")}
             row["trainable"] = reps["ms"].get("trainable")
             if recompute:
-                row["note"] = "MindSpore with train.recompute (the plain step needs > 20 GB); PyTorch plain"
+                row["note"] = "both recompute block activations (train.recompute / torch.utils.checkpoint)"
         for k, rep in reps.items():
             if "error" in rep:
                 return dict(row, error=f"{'MindSpore' if k == 'ms' else 'PyTorch'} {phase}: {rep['error']}")
@@ -655,7 +669,7 @@ def header_text(report: dict) -> str:
         f"{info['torch'].get('rss_start_mb', 0):.0f} MB",
         ("RSS: peak of one process that ran every model (quick mode)\n" if report["quick"] else
          "RSS: peak resident memory of a fresh process per model and phase (ru_maxrss)\n") +
-        f"Phases: {', '.join(phases)}; train = forward+L1+backward+AdamW, batch "
+        f"Phases: {', '.join(phases)}; train = forward+L1+backward+AdamW (FLOPs: 3x forward), batch "
         f"{QUICK_TRAIN_BATCH if report['quick'] else TRAIN_BATCH} at "
         f"{QUICK_SIZE if report['quick'] else TRAIN_SIZE}^2; times are medians of interleaved repetitions",
     ])

@@ -199,3 +199,28 @@ def test_channel_normalize_gradient_matches_reduce_formulation():
     g_fast = ms.grad(loss_of(norm_cell(True)))(x).asnumpy()
     g_ref = ms.grad(loss_of(Reference()))(x).asnumpy()
     assert np.abs(g_fast - g_ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("window", [(0, 0, 11, 13), (1, 1, 9, 10), (0, 2, 5, 11), (3, 0, 8, 13), (2, 4, 1, 1)])
+def test_crop_equals_slicing_and_passes_gradients(window):
+    import mindspore as ms
+    import mindspore.nn as nn
+    import numpy as np
+
+    from ms_osr.models.layers import crop
+
+    class Crop(nn.Cell):
+        def construct(self, x):
+            return crop(x, *window)
+
+    top, left, h, w = window
+    x = np.random.default_rng(4).standard_normal((2, 3, 11, 13)).astype(np.float32)
+    assert np.array_equal(Crop()(ms.Tensor(x)).asnumpy(), x[:, :, top:top + h, left:left + w])
+    class Loss(nn.Cell):
+        def construct(self, t):
+            return crop(t, *window).sum()
+
+    grad = ms.grad(Loss())(ms.Tensor(x)).asnumpy()
+    expected = np.zeros_like(x)
+    expected[:, :, top:top + h, left:left + w] = 1.0
+    assert np.array_equal(grad, expected)

@@ -31,7 +31,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import Normal, initializer
 
 from ..registry import register_config, register_model
-from .layers import conv2d, layer_norm
+from .layers import conv2d, crop, layer_norm
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -161,7 +161,7 @@ class CLIPImageEncoder(nn.Cell):
         if self.antialias:
             factor = min(h, w) // self.resolution
             if factor >= 2:
-                x = x[:, :, :h - h % factor, :w - w % factor]
+                x = crop(x, 0, 0, h - h % factor, w - w % factor)
                 x = ops.avg_pool2d(x, factor, factor)
         if h != self.resolution or w != self.resolution:
             x = ops.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)

@@ -22,7 +22,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import register_config, register_model
-from .layers import conv2d
+from .layers import conv2d, crop
 
 
 class MakeDense(nn.Cell):
@@ -86,7 +86,7 @@ class UpSample(nn.Cell):
 
     def construct(self, x: ms.Tensor, out_h: int, out_w: int) -> ms.Tensor:
         full = self.deconv(x)
-        out = full[:, :, 1:1 + out_h, 1:1 + out_w]  # torch padding=1 removes the first row/col
+        out = crop(full, 1, 1, out_h, out_w)  # torch padding=1 removes the first row/col
         return ops.relu(self.conv(ops.relu(out)))
 
 

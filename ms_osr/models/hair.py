@@ -28,7 +28,7 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
 from ..registry import register_config, register_model
-from .layers import conv2d, gelu
+from .layers import conv2d, crop, gelu
 from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, gated_gelu,
                         pad_input, transformer_level)
 
@@ -371,7 +371,7 @@ class ResHAIR(nn.Cell):
         d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1), giv)
         d1 = self.refinement(d1, giv)
         out = self.output(d1) + x
-        return out[:, :, :h, :w]
+        return crop(out, 0, 0, h, w)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -60,6 +60,26 @@ def split_channels(x: ms.Tensor, sections) -> tuple:
     return ops.split(x, sections, axis=1)
 
 
+def _take(x: ms.Tensor, axis: int, start: int, length: int) -> ms.Tensor:
+    """``x`` narrowed to ``start:start + length`` along ``axis`` (compile-time ints) with one Split."""
+    size = x.shape[axis]
+    if start == 0 and length == size:
+        return x
+    sections = [n for n in (start, length, size - start - length) if n > 0]
+    return ops.split(x, sections, axis=axis)[1 if start > 0 else 0]
+
+
+def crop(x: ms.Tensor, top: int, left: int, height: int, width: int) -> ms.Tensor:
+    """``x[:, :, top:top + height, left:left + width]`` of an NCHW tensor.
+
+    Via ``Split`` kernels: the CPU StridedSlice of a spatial window is ~6x slower (GridDehazeNet's
+    up-sampling crop: 84 ms -> 14 ms at 256x256 with 32 channels, transposed conv included).
+    """
+    if ops.is_sequence_value_unknown(x.shape):  # dynamic shape (set_inputs with None): sizes unknown here
+        return x[:, :, top:top + height, left:left + width]
+    return _take(_take(x, 2, top, height), 3, left, width)
+
+
 def channel_mean(x: ms.Tensor) -> ms.Tensor:
     """Mean over axis 1 of an NCHW tensor, keepdims: (B, C, H, W) -> (B, 1, H, W).
 

@@ -45,7 +45,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from ..registry import create_model, register_model
-from .layers import conv2d, pad_to_multiple
+from .layers import conv2d, crop, pad_to_multiple
 from .restormer import TransformerBlock
 
 # Official default: 4 Restormer blocks at nf=16, 512-d CLIP OSF -> 0.67 M parameters (Table 2).
@@ -115,7 +115,7 @@ def per_pixel_conv(feat: Tensor, kernel: Tensor, ksize: int) -> Tensor:
     out = None
     for dy in range(ksize):
         for dx in range(ksize):
-            term = padded[:, :, dy:dy + h, dx:dx + w] * kernel[:, :, dy * ksize + dx]
+            term = crop(padded, dy, dx, h, w) * kernel[:, :, dy * ksize + dx]
             out = term if out is None else out + term
     return out
 
@@ -226,7 +226,7 @@ class PTGRM(nn.Cell):
             out = inp_p + (base_c - inp_p) * self.sigmoid(y[:, 3:4]) + y[:, :3]
         else:
             out = base_c + y
-        return out[:, :, :h, :w]
+        return crop(out, 0, 0, h, w)
 
 
 def count_params(net: nn.Cell, trainable_only: bool = False) -> int:

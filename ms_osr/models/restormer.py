@@ -20,7 +20,7 @@ from mindspore import Parameter
 from mindspore.common.initializer import initializer
 
 from ..registry import register_config, register_model
-from .layers import channel_normalize, conv2d, split_channels
+from .layers import channel_normalize, conv2d, crop, split_channels
 
 LN_EPS = 1e-5  # Restormer's LayerNorm epsilon (population variance)
 
@@ -288,7 +288,7 @@ class Restormer(nn.Cell):
         d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1))
         d1 = self.refinement(d1)
         out = self.output(d1) + x
-        return out[:, :, :h, :w]
+        return crop(out, 0, 0, h, w)
 
 
 # ----------------------------------------------------------------------------------------------
