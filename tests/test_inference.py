@@ -114,6 +114,7 @@ class _Spy:
 
 
 def test_global_vector_is_computed_once_from_the_whole_image_and_shared():
+    ms.set_seed(5)  # the toy's random weights must not depend on which tests ran before
     net = toys.toy_global()
     img = _img(150, 110, seed=3)
     img[:75] *= 0.1  # a dark top half: a tile's own statistics differ from the whole image's
@@ -130,7 +131,7 @@ def test_global_vector_is_computed_once_from_the_whole_image_and_shared():
     # per-tile vectors would change the result: the sharing is what keeps tiles consistent
     own = [net(ms.Tensor(img[:48, :48].transpose(2, 0, 1)[None].copy())).asnumpy(),
            net(ms.Tensor(img[:48, :48].transpose(2, 0, 1)[None].copy()), ms.Tensor(whole_giv)).asnumpy()]
-    assert np.abs(own[0] - own[1]).max() > 1e-3
+    assert np.abs(own[0] - own[1]).max() > 1e-4  # far above float noise (~1e-6)
 
 
 def test_global_vector_downscaled_for_large_images():
