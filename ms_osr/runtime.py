@@ -15,6 +15,8 @@ from . import cpu_isa  # noqa: F401  (applies the oneDNN cap before mindspore lo
 
 import mindspore as ms  # noqa: E402
 
+from . import kernels  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 DEVICE_NAMES = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
@@ -92,6 +94,7 @@ def _set_threads(threads: int) -> None:
         cpu_ctx.op_tuning.threads_num(threads)
     else:  # MindSpore < 2.5
         ms.set_context(runtime_num_threads=threads)
+    kernels.set_threads(threads)
     _THREADS_SET = threads
 
 

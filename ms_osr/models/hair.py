@@ -27,6 +27,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
+from ..kernels import Depthwise3x3
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, gelu
 from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, gated_gelu,
@@ -185,16 +186,21 @@ def _pointwise(x: Tensor, w: Tensor) -> Tensor:
     return y.reshape(b, o, h, wd)
 
 
-def _depthwise3x3(x: Tensor, w: Tensor) -> Tensor:
+class PerImageDepthwise3x3(nn.Cell):
     """Per-image depthwise 3x3 conv (pad 1): x (B, C, H, W), w (B, C*9) -> (B, C, H, W).
 
-    The batch is folded into the channels, so a single grouped conv with B*C groups applies
-    each image's own kernels.
+    The batch is folded into the channels, so one depthwise conv over B*C channels applies each
+    image's own kernels (the CPU kernel of ``ms_osr.kernels`` where available).
     """
-    b, c, h, wd = x.shape
-    y = ops.conv2d(x.reshape(1, b * c, h, wd), w.reshape(b * c, 1, 3, 3), pad_mode="pad", padding=1,
-                   groups=b * c)
-    return y.reshape(b, c, h, wd)
+
+    def __init__(self):
+        super().__init__()
+        self.depthwise = Depthwise3x3()
+
+    def construct(self, x: Tensor, w: Tensor) -> Tensor:
+        b, c, h, wd = x.shape
+        y = self.depthwise(x.reshape(1, b * c, h, wd), w.reshape(b * c, 1, 3, 3))
+        return y.reshape(b, c, h, wd)
 
 
 class HyAttention(nn.Cell):
@@ -204,9 +210,10 @@ class HyAttention(nn.Cell):
         super().__init__()
         self.num_heads = num_heads
         self.temperature = Parameter(Tensor(np.ones((num_heads, 1, 1), np.float32)), name="temperature")
+        self.qkv_dwconv = PerImageDepthwise3x3()
 
     def construct(self, x: Tensor, w_qkv: Tensor, w_dw: Tensor, w_proj: Tensor) -> Tensor:
-        qkv = _depthwise3x3(_pointwise(x, w_qkv), w_dw)
+        qkv = self.qkv_dwconv(_pointwise(x, w_qkv), w_dw)
         return _pointwise(channel_attention(qkv, self.num_heads, self.temperature), w_proj)
 
 
@@ -220,6 +227,7 @@ class HyTransformerBlock(nn.Cell):
         self.norm1 = LayerNorm(dim, LayerNorm_type)
         self.attn = HyAttention(num_heads)
         self.norm2 = LayerNorm(dim, LayerNorm_type)
+        self.dwconv = PerImageDepthwise3x3()
         self.dim, self.hidden = dim, hidden
 
     def construct(self, x: Tensor, w: Tensor) -> Tensor:
@@ -232,7 +240,7 @@ class HyTransformerBlock(nn.Cell):
         o5 = o4 + 2 * hd * 9
         x = x + self.attn(self.norm1(x), w[:, :o1].reshape(b, 3 * d, d), w[:, o1:o2],
                           w[:, o2:o3].reshape(b, d, d))
-        u = _depthwise3x3(_pointwise(self.norm2(x), w[:, o3:o4].reshape(b, 2 * hd, d)), w[:, o4:o5])
+        u = self.dwconv(_pointwise(self.norm2(x), w[:, o3:o4].reshape(b, 2 * hd, d)), w[:, o4:o5])
         return x + _pointwise(gated_gelu(u), w[:, o5:].reshape(b, d, hd))
 
 

@@ -1,0 +1,157 @@
+"""Hand-written CPU kernels, run as MindSpore "aot" Custom operators.
+
+MindSpore 2.10's CPU grouped convolution is oneDNN's per-group im2col + GEMM, 2-5 GFLOP/s for the
+depthwise 3x3 convs of Restormer-style blocks (38% of a Restormer training step, see
+``benchmarks/results.md``).  ``depthwise3x3.cc`` computes the same convolution and both of its
+gradients as a stencil over one image plane at a time.
+
+The C++ source is compiled on first use with the system's ``g++`` (``$CXX`` overrides) into a
+per-user cache (``$MS_OSR_KERNEL_CACHE``, default ``~/.cache/ms_osr/kernels``), keyed by the source,
+the flags and the CPU's feature flags, so a shared home directory never runs a binary built for
+another CPU.  The kernels are used only when the device target is CPU at the time a cell is built,
+and only for float32; ``MS_OSR_CPU_KERNELS=0`` turns them off.  Without a compiler, or if the build
+fails, a one-line warning is logged once and MindSpore's own grouped convolution is used: same
+results, slower.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("depthwise3x3.cc")
+ENV_SWITCH = "MS_OSR_CPU_KERNELS"
+ENV_CACHE = "MS_OSR_KERNEL_CACHE"
+CXX_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+
+_library: Optional[Path] = None
+_build_failed = False
+_threads: Optional[int] = None
+
+
+class KernelBuildError(RuntimeError):
+    """The C++ kernels could not be compiled."""
+
+
+def _cpu_fingerprint() -> str:
+    """The CPU feature flags, so a cached ``-march=native`` binary is never run on another CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ms_osr" / "kernels")
+
+
+def build_library(force: bool = False) -> Path:
+    """Compile ``depthwise3x3.cc`` (once per source/flags/CPU) and return the shared library's path."""
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise KernelBuildError(f"no C++ compiler '{cxx}' on PATH (set $CXX)")
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([cxx] + CXX_FLAGS).encode() + _cpu_fingerprint().encode())
+    target = _cache_dir() / f"depthwise3x3-{key.hexdigest()[:16]}.so"
+    if target.is_file() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename, so a concurrent process never loads a half-written file.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        proc = subprocess.run([cxx, *CXX_FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise KernelBuildError(f"{SOURCE}: {cxx} failed: {first}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def library() -> Optional[Path]:
+    """The compiled library, or None (after one warning) when it cannot be built."""
+    global _library, _build_failed
+    if _library is None and not _build_failed:
+        try:
+            _library = build_library()
+            if _threads:
+                _apply_threads(_threads)
+        except (KernelBuildError, OSError) as exc:
+            _build_failed = True
+            log.warning("ms_osr CPU kernels unavailable (%s); using MindSpore's grouped convolution", exc)
+    return _library
+
+
+def _apply_threads(n: int) -> None:
+    import ctypes
+
+    ctypes.CDLL(str(_library)).MsOsrSetThreads(int(n))
+
+
+def set_threads(n: Optional[int]) -> None:
+    """Worker threads of the kernels (default: all cores); ``setup_runtime(threads=...)`` calls this."""
+    global _threads
+    _threads = n
+    if _library is not None:
+        _apply_threads(n or 0)
+
+
+def enabled() -> bool:
+    """True when cells built now will run the C++ kernels (CPU target, not switched off, built)."""
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if ms.get_context("device_target") != "CPU":
+        return False
+    return library() is not None
+
+
+def _custom(name: str, out_shape, bprop=None) -> ops.Custom:
+    return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=lambda *dtypes: dtypes[0],
+                      func_type="aot", bprop=bprop)
+
+
+def _depthwise_ops() -> ops.Custom:
+    """The forward op; its bprop runs the flipped-kernel and filter-gradient ops."""
+    grad_input = _custom("MsOsrDw3x3Flipped", lambda dy, w: dy)
+    grad_filter = _custom("MsOsrDw3x3Filter", lambda x, dy: [x[1], 1, 3, 3])
+
+    def bprop(x, w, out, dout):
+        return grad_input(dout, w), grad_filter(x, dout)
+
+    return _custom("MsOsrDw3x3", lambda x, w: x, bprop=bprop)
+
+
+class Depthwise3x3(nn.Cell):
+    """``conv2d(x, w, padding=1, groups=C)`` for x (N, C, H, W) and w (C, 1, 3, 3), no bias.
+
+    On CPU (when :func:`enabled` at construction) float32 inputs run the C++ kernel; anything else
+    runs MindSpore's grouped convolution.  Holds no parameters.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.use_kernel = enabled()
+        self.kernel = _depthwise_ops() if self.use_kernel else None
+
+    def construct(self, x: ms.Tensor, w: ms.Tensor) -> ms.Tensor:
+        if self.use_kernel and x.dtype == ms.float32:
+            return self.kernel(x, w)
+        return ops.conv2d(x, w, pad_mode="pad", padding=1, groups=x.shape[1])

@@ -1,0 +1,128 @@
+"""The C++ depthwise 3x3 kernel (ms_osr.kernels) against MindSpore's grouped convolution."""
+import logging
+
+import numpy as np
+import pytest
+
+import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore import Tensor
+
+from ms_osr import kernels
+from ms_osr.models.layers import DepthwiseConv3x3, conv2d
+
+
+
+def test_kernels_build_and_are_enabled_on_cpu():
+    assert ms.get_context("device_target") == "CPU"
+    assert kernels.enabled(), "the C++ kernels did not build (is g++ installed?)"
+
+
+class GroupedConv(nn.Cell):
+    def construct(self, x, w):
+        return ops.conv2d(x, w, pad_mode="pad", padding=1, groups=x.shape[1])
+
+
+class WithGrads(nn.Cell):
+    """(y, dx, dw) of a (x, w) -> y cell for the upstream gradient g."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.grad = ops.GradOperation(get_all=True, sens_param=True)(net)
+
+    def construct(self, x, w, g):
+        dx, dw = self.grad(x, w, g)
+        return self.net(x, w), dx, dw
+
+
+def _case(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[1], 1, 3, 3)).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    return Tensor(x), Tensor(w), Tensor(g)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 3, 1, 1), (1, 2, 1, 6), (3, 4, 16, 33), (1, 64, 40, 24)])
+def test_forward_and_gradients_match_grouped_conv(shape):
+    x, w, g = _case(shape)
+    ours = WithGrads(kernels.Depthwise3x3())
+    assert ours.net.use_kernel
+    for a, b, name in zip(ours(x, w, g), WithGrads(GroupedConv())(x, w, g), ("y", "dx", "dw")):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert a.shape == b.shape, name
+        scale = max(1.0, float(np.abs(b).max()))
+        assert np.abs(a - b).max() <= 2e-6 * scale, f"{name}: {np.abs(a - b).max()} (scale {scale})"
+
+
+def test_single_thread_gives_the_same_result():
+    x, w, g = _case((2, 6, 19, 23), seed=1)
+    net = WithGrads(kernels.Depthwise3x3())
+    before = [t.asnumpy() for t in net(x, w, g)]
+    kernels.set_threads(1)
+    try:
+        after = [t.asnumpy() for t in WithGrads(kernels.Depthwise3x3())(x, w, g)]
+    finally:
+        kernels.set_threads(None)
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_layer_keeps_conv2d_parameters_and_bias():
+    layer = conv2d(8, 8, 3, bias=True, groups=8)
+    assert isinstance(layer, DepthwiseConv3x3)
+    assert sorted(p.name for p in layer.get_parameters()) == ["bias", "weight"]
+    assert layer.weight.shape == (8, 1, 3, 3)
+    assert not isinstance(conv2d(8, 8, 3, groups=8, stride=2), DepthwiseConv3x3)
+    assert not isinstance(conv2d(8, 16, 3, groups=8), DepthwiseConv3x3)
+    x = Tensor(np.random.default_rng(2).standard_normal((2, 8, 11, 13)).astype(np.float32))
+    layer.bias.set_data(Tensor(np.arange(8, dtype=np.float32)))
+    expected = ops.conv2d(x, layer.weight, layer.bias, pad_mode="pad", padding=1, groups=8)
+    np.testing.assert_allclose(layer(x).asnumpy(), expected.asnumpy(), atol=2e-6)
+
+
+def test_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+    assert not kernels.enabled()
+    net = kernels.Depthwise3x3()
+    assert not net.use_kernel
+    x, w, _ = _case((1, 4, 9, 9))
+    np.testing.assert_allclose(net(x, w).asnumpy(), GroupedConv()(x, w).asnumpy(), atol=1e-6)
+
+
+def test_build_is_cached_and_keyed(tmp_path, monkeypatch):
+    monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path))
+    first = kernels.build_library()
+    assert first.parent == tmp_path and first.suffix == ".so"
+    mtime = first.stat().st_mtime_ns
+    assert kernels.build_library() == first and first.stat().st_mtime_ns == mtime
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary file left behind
+
+
+def test_missing_compiler_falls_back_with_one_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler-xyz")
+    with pytest.raises(kernels.KernelBuildError, match="no-such-compiler-xyz"):
+        kernels.build_library()
+    monkeypatch.setattr(kernels, "_library", None)
+    monkeypatch.setattr(kernels, "_build_failed", False)
+    with caplog.at_level(logging.WARNING, logger="ms_osr.kernels"):
+        assert kernels.library() is None
+        assert not kernels.enabled()
+        assert kernels.library() is None
+    warnings = [r for r in caplog.records if "CPU kernels unavailable" in r.getMessage()]
+    assert len(warnings) == 1 and "no-such-compiler-xyz" in warnings[0].getMessage()
+    assert not list(tmp_path.iterdir())
+
+
+def test_compile_error_names_the_source(tmp_path, monkeypatch):
+    bad = tmp_path / "broken.cc"
+    bad.write_text("this is not C++\n")
+    monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setattr(kernels, "SOURCE", bad)
+    with pytest.raises(kernels.KernelBuildError, match="broken.cc"):
+        kernels.build_library()
+    assert not list((tmp_path / "cache").iterdir())  # the temporary output was removed
