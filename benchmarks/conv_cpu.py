@@ -25,6 +25,8 @@ CASES = {
     "conv3x3 64->64 128x128": ("conv", dict(cin=64, cout=64, k=3, groups=1, h=128, w=128)),
     "dw3x3 128ch 128x128": ("conv", dict(cin=128, cout=128, k=3, groups=128, h=128, w=128)),
     "dw3x3 254ch 128x128 (Restormer FFN)": ("conv", dict(cin=254, cout=254, k=3, groups=254, h=128, w=128)),
+    # MindSpore columns: ms_osr's C++ depthwise kernel (ms_osr.kernels; the ISA cap does not affect it).
+    "dw3x3 254ch 128x128, ms_osr kernel": ("dwkernel", dict(cin=254, cout=254, k=3, groups=254, h=128, w=128)),
     "conv1x1 48->254 128x128": ("conv", dict(cin=48, cout=254, k=1, groups=1, h=128, w=128)),
     "conv1x1 127->48 128x128": ("conv", dict(cin=127, cout=48, k=1, groups=1, h=128, w=128)),
     "conv1x1 64->64 128x128": ("conv", dict(cin=64, cout=64, k=1, groups=1, h=128, w=128)),
@@ -65,6 +67,11 @@ def _ms_handler(threads: int):
                 net = MatMul()
                 args = (ms.Tensor(rng.random((spec["m"], spec["k"]), dtype=np.float32)),
                         ms.Tensor(rng.random((spec["k"], spec["n"]), dtype=np.float32)))
+            elif kind == "dwkernel":
+                from ms_osr.models.layers import DepthwiseConv3x3
+
+                net = DepthwiseConv3x3(spec["cin"], bias=True)
+                args = (ms.Tensor(rng.random((1, spec["cin"], spec["h"], spec["w"]), dtype=np.float32)),)
             else:
                 pad = spec["k"] // 2
                 net = nn.Conv2d(spec["cin"], spec["cout"], spec["k"], pad_mode="pad", padding=pad, has_bias=True,

@@ -58,6 +58,49 @@ def test_forward_and_gradients_match_grouped_conv(shape):
         assert np.abs(a - b).max() <= 2e-6 * scale, f"{name}: {np.abs(a - b).max()} (scale {scale})"
 
 
+class GateFormula(nn.Cell):
+    """GELU(a) * g with MindSpore's exact erf."""
+
+    def construct(self, u):
+        a, g = ops.split(u, u.shape[1] // 2, axis=1)
+        return 0.5 * a * (1.0 + ops.erf(a * 0.7071067811865476)) * g
+
+
+class GateKernel(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.op = kernels.gated_gelu_op()
+
+    def construct(self, u):
+        return self.op(u)
+
+
+class GateWithGrad(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.grad = ops.GradOperation(sens_param=True)(net)
+
+    def construct(self, u, g):
+        return self.net(u), self.grad(u, g)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 7, 9), (1, 2, 1, 1), (3, 6, 16, 21)])
+def test_gated_gelu_matches_erf_formula(shape):
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal(shape).astype(np.float32) * 3
+    u.reshape(-1)[:8] = [0.0, -0.0, 1e-4, -1e-4, 9.0, -9.0, 40.0, -40.0][: u.size]  # tails and zero
+    g = rng.standard_normal((shape[0], shape[1] // 2) + shape[2:]).astype(np.float32)
+    ours = GateWithGrad(GateKernel())(Tensor(u), Tensor(g))
+    ref = GateWithGrad(GateFormula())(Tensor(u), Tensor(g))
+    for a, b, name in zip(ours, ref, ("y", "du")):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert a.shape == b.shape, name
+        assert np.isfinite(a).all(), name
+        err = np.abs(a - b).max()
+        assert err <= 1e-6 * max(1.0, float(np.abs(b).max())), f"{name}: {err}"
+
+
 def test_single_thread_gives_the_same_result():
     x, w, g = _case((2, 6, 19, 23), seed=1)
     net = WithGrads(kernels.Depthwise3x3())
@@ -119,10 +162,10 @@ def test_missing_compiler_falls_back_with_one_warning(tmp_path, monkeypatch, cap
 
 
 def test_compile_error_names_the_source(tmp_path, monkeypatch):
-    bad = tmp_path / "broken.cc"
-    bad.write_text("this is not C++\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "broken.cc").write_text("this is not C++\n")
     monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(kernels, "SOURCE", bad)
+    monkeypatch.setattr(kernels, "SOURCE_DIR", tmp_path / "src")
     with pytest.raises(kernels.KernelBuildError, match="broken.cc"):
         kernels.build_library()
     assert not list((tmp_path / "cache").iterdir())  # the temporary output was removed

@@ -1,11 +1,14 @@
 """Hand-written CPU kernels, run as MindSpore "aot" Custom operators.
 
-MindSpore 2.10's CPU grouped convolution is oneDNN's per-group im2col + GEMM, 2-5 GFLOP/s for the
-depthwise 3x3 convs of Restormer-style blocks (38% of a Restormer training step, see
-``benchmarks/results.md``).  ``depthwise3x3.cc`` computes the same convolution and both of its
-gradients as a stencil over one image plane at a time.
+Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
 
-The C++ source is compiled on first use with the system's ``g++`` (``$CXX`` overrides) into a
+* the depthwise 3x3 convolution: oneDNN's per-group im2col + GEMM at 2-5 GFLOP/s (38% of a Restormer
+  training step, see ``benchmarks/results.md``).  ``depthwise3x3.cc`` computes it and both of its
+  gradients as a stencil over one image plane at a time (:class:`Depthwise3x3`);
+* the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
+  ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
+
+The C++ sources are compiled on first use with the system's ``g++`` (``$CXX`` overrides) into a
 per-user cache (``$MS_OSR_KERNEL_CACHE``, default ``~/.cache/ms_osr/kernels``), keyed by the source,
 the flags and the CPU's feature flags, so a shared home directory never runs a binary built for
 another CPU.  The kernels are used only when the device target is CPU at the time a cell is built,
@@ -31,7 +34,7 @@ import mindspore.ops as ops
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("depthwise3x3.cc")
+SOURCE_DIR = Path(__file__).parent
 ENV_SWITCH = "MS_OSR_CPU_KERNELS"
 ENV_CACHE = "MS_OSR_KERNEL_CACHE"
 CXX_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread"]
@@ -61,13 +64,16 @@ def _cache_dir() -> Path:
 
 
 def build_library(force: bool = False) -> Path:
-    """Compile ``depthwise3x3.cc`` (once per source/flags/CPU) and return the shared library's path."""
+    """Compile the ``*.cc`` files beside this module (once per sources/flags/CPU) into one shared
+    library and return its path."""
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
         raise KernelBuildError(f"no C++ compiler '{cxx}' on PATH (set $CXX)")
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([cxx] + CXX_FLAGS).encode() + _cpu_fingerprint().encode())
-    target = _cache_dir() / f"depthwise3x3-{key.hexdigest()[:16]}.so"
+    sources = sorted(SOURCE_DIR.glob("*.cc"))
+    key = hashlib.sha256(" ".join([cxx] + CXX_FLAGS).encode() + _cpu_fingerprint().encode())
+    for path in sorted(SOURCE_DIR.glob("*.[ch]*")):
+        key.update(path.name.encode() + path.read_bytes())
+    target = _cache_dir() / f"ms_osr_kernels-{key.hexdigest()[:16]}.so"
     if target.is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +81,10 @@ def build_library(force: bool = False) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        proc = subprocess.run([cxx, *CXX_FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        proc = subprocess.run([cxx, *CXX_FLAGS, "-o", tmp, *map(str, sources)], capture_output=True, text=True)
         if proc.returncode != 0:
             first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
-            raise KernelBuildError(f"{SOURCE}: {cxx} failed: {first}")
+            raise KernelBuildError(f"{cxx} failed: {first}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -137,6 +143,16 @@ def _depthwise_ops() -> ops.Custom:
         return grad_input(dout, w), grad_filter(x, dout)
 
     return _custom("MsOsrDw3x3", lambda x, w: x, bprop=bprop)
+
+
+def gated_gelu_op() -> ops.Custom:
+    """u (N, 2C, H, W) -> GELU(u[:, :C]) * u[:, C:] (exact GELU to 1e-7), with its fused gradient."""
+    grad = _custom("MsOsrGatedGeluGrad", lambda u, dy: u)
+
+    def bprop(u, out, dout):
+        return (grad(u, dout),)
+
+    return _custom("MsOsrGatedGelu", lambda u: [u[0], u[1] // 2, u[2], u[3]], bprop=bprop)
 
 
 class Depthwise3x3(nn.Cell):

@@ -7,43 +7,14 @@
 //   MsOsrDw3x3        (x (N,C,H,W), w (C,1,3,3))  -> y (N,C,H,W)     correlation, as torch conv2d
 //   MsOsrDw3x3Flipped (dy (N,C,H,W), w (C,1,3,3)) -> dx (N,C,H,W)    grad wrt x: 180-degree flipped w
 //   MsOsrDw3x3Filter  (x (N,C,H,W), dy (N,C,H,W)) -> dw (C,1,3,3)    grad wrt w, summed over N
-//   MsOsrSetThreads(int)                                             worker threads (default: all cores)
-// Build: g++ -O3 -march=native -fopenmp-simd -std=c++17 -shared -fPIC (see ms_osr/kernels/__init__.py).
-#include <algorithm>
+// Built with the other kernels into one library by ms_osr/kernels/__init__.py.
 #include <cstdint>
 #include <cstring>
-#include <functional>
-#include <thread>
 #include <vector>
 
+#include "parallel.h"
+
 namespace {
-
-int g_threads = 0;  // 0: std::thread::hardware_concurrency()
-
-int thread_count() {
-  int n = g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency());
-  return std::max(1, n);
-}
-
-// Runs body(begin, end) over [0, total) in contiguous chunks on up to thread_count() threads.  Plain
-// threads rather than OpenMP: OpenMP workers spin after a region and would steal the cores from
-// MindSpore's own thread pool running the next kernel.
-void parallel_for(int64_t total, const std::function<void(int64_t, int64_t)>& body) {
-  const int64_t workers = std::min<int64_t>(thread_count(), total);
-  if (workers <= 1) {
-    body(0, total);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  const int64_t chunk = (total + workers - 1) / workers;
-  for (int64_t t = 1; t < workers; ++t) {
-    const int64_t begin = t * chunk, end = std::min(total, begin + chunk);
-    if (begin < end) pool.emplace_back(body, begin, end);
-  }
-  body(0, std::min(total, chunk));
-  for (auto& th : pool) th.join();
-}
 
 // Copies an H x W plane into the interior of a zeroed (H+2) x (W+2) buffer.
 void pad_plane(const float* src, int64_t H, int64_t W, float* dst) {
@@ -91,7 +62,7 @@ int depthwise(void** params, int64_t** shapes, bool flip) {
   const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
   if (shapes[1][0] != C || shapes[1][1] != 1 || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
   const int64_t plane = H * W;
-  parallel_for(N * C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(N * C, [&](int64_t begin, int64_t end) {
     std::vector<float> xp((H + 2) * (W + 2));
     float k[9];
     for (int64_t p = begin; p < end; ++p) {
@@ -107,8 +78,6 @@ int depthwise(void** params, int64_t** shapes, bool flip) {
 }  // namespace
 
 extern "C" {
-
-void MsOsrSetThreads(int n) { g_threads = n; }
 
 int MsOsrDw3x3(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                void* stream, void* extra) {
@@ -132,7 +101,7 @@ int MsOsrDw3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, co
   const int64_t P = W + 2, plane = H * W;
   // One channel per task: its 9 taps are summed over every image and pixel (rows in float, the
   // running totals in double so large planes do not lose precision).
-  parallel_for(C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(C, [&](int64_t begin, int64_t end) {
     std::vector<float> xp((H + 2) * P);
     for (int64_t c = begin; c < end; ++c) {
       double acc[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};

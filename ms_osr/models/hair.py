@@ -30,7 +30,7 @@ from mindspore import Parameter, Tensor
 from ..kernels import Depthwise3x3
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, gelu
-from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, gated_gelu,
+from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, GatedGELU,
                         pad_input, transformer_level)
 
 GN_EPS = 1e-6  # GroupNorm epsilon of the LDM encoder
@@ -228,6 +228,7 @@ class HyTransformerBlock(nn.Cell):
         self.attn = HyAttention(num_heads)
         self.norm2 = LayerNorm(dim, LayerNorm_type)
         self.dwconv = PerImageDepthwise3x3()
+        self.gate = GatedGELU()
         self.dim, self.hidden = dim, hidden
 
     def construct(self, x: Tensor, w: Tensor) -> Tensor:
@@ -241,7 +242,7 @@ class HyTransformerBlock(nn.Cell):
         x = x + self.attn(self.norm1(x), w[:, :o1].reshape(b, 3 * d, d), w[:, o1:o2],
                           w[:, o2:o3].reshape(b, d, d))
         u = self.dwconv(_pointwise(self.norm2(x), w[:, o3:o4].reshape(b, 2 * hd, d)), w[:, o4:o5])
-        return x + _pointwise(gated_gelu(u), w[:, o5:].reshape(b, d, hd))
+        return x + _pointwise(self.gate(u), w[:, o5:].reshape(b, d, hd))
 
 
 def box_layout(dim: int, hidden: int) -> list:

@@ -1,0 +1,33 @@
+#include "parallel.h"
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+namespace {
+int g_threads = 0;  // 0: std::thread::hardware_concurrency()
+}  // namespace
+
+namespace ms_osr {
+
+void parallel_for(int64_t total, const std::function<void(int64_t, int64_t)>& body) {
+  const int configured = g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency());
+  const int64_t workers = std::min<int64_t>(std::max(1, configured), total);
+  if (workers <= 1) {
+    if (total > 0) body(0, total);
+    return;
+  }
+  const int64_t chunk = (total + workers - 1) / workers;
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  for (int64_t t = 1; t < workers; ++t) {
+    const int64_t begin = t * chunk, end = std::min(total, begin + chunk);
+    if (begin < end) pool.emplace_back(body, begin, end);
+  }
+  body(0, std::min(total, chunk));
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace ms_osr
+
+extern "C" void MsOsrSetThreads(int n) { g_threads = n; }

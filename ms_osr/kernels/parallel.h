@@ -1,0 +1,13 @@
+// Shared by the kernels of ms_osr/kernels: a fork-join loop over plain threads.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace ms_osr {
+
+// Runs body(begin, end) over [0, total) in contiguous chunks on up to the configured number of threads
+// (MsOsrSetThreads; default all cores).  Plain threads rather than OpenMP: OpenMP workers spin after a
+// region and would steal the cores from MindSpore's own thread pool running the next kernel.
+void parallel_for(int64_t total, const std::function<void(int64_t, int64_t)>& body);
+
+}  // namespace ms_osr
