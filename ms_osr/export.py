@@ -3,7 +3,8 @@
 ``export_mindir(net, path, (H, W))`` writes a MindIR graph for a fixed input size, loads it
 back with ``ms.load`` + ``nn.GraphCell`` and compares its output with the network's own
 output on a seeded random image (max |diff| is returned).  A MindIR graph has a fixed
-input shape; export one file per deployment size.
+input shape; export one file per deployment size.  The graph uses MindSpore's own operators even where
+the network runs ``ms_osr.kernels`` on CPU, so it loads on any MindSpore installation.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Tuple
 import numpy as np
 
 from . import cpu_isa  # noqa: F401
+from . import kernels
 
 import mindspore as ms  # noqa: E402
 import mindspore.nn as nn  # noqa: E402
@@ -60,7 +62,8 @@ def export_mindir(net, path: str, size: Tuple[int, int] = (256, 256), batch: int
     try:
         base = os.path.join(tmpdir, "net")
         try:
-            ms.export(net, x, file_name=base, file_format="MINDIR")
+            with kernels.stock_ops(net):  # a portable graph: no dependency on the local C++ kernels
+                ms.export(net, x, file_name=base, file_format="MINDIR")
         except Exception as exc:
             raise ExportError(f"{path}: MindIR export failed ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None

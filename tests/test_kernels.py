@@ -169,3 +169,23 @@ def test_compile_error_names_the_source(tmp_path, monkeypatch):
     with pytest.raises(kernels.KernelBuildError, match="broken.cc"):
         kernels.build_library()
     assert not list((tmp_path / "cache").iterdir())  # the temporary output was removed
+
+
+def test_mindir_export_does_not_depend_on_the_kernels(tmp_path):
+    from ms_osr.export import export_mindir
+    from ms_osr.registry import create_model
+
+    ms.set_seed(0)
+    net = create_model("restormer", dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 1, 1])
+    net.set_train(False)
+    x = Tensor(np.random.default_rng(4).random((1, 3, 32, 32), dtype=np.float32))
+    before = net(x).asnumpy()
+    ms.export(net, x, file_name=str(tmp_path / "plain"), file_format="MINDIR")
+    assert b"MsOsrDw3x3" in (tmp_path / "plain.mindir").read_bytes()  # what export_mindir must avoid
+    rep = export_mindir(net, str(tmp_path / "portable.mindir"), (32, 32))
+    data = (tmp_path / "portable.mindir").read_bytes()
+    assert b"MsOsr" not in data and b"Conv2D" in data
+    assert rep.max_abs_diff <= 1e-5
+    kernel_cells = [c for _, c in net.cells_and_names() if hasattr(c, "use_kernel")]
+    assert kernel_cells and all(c.use_kernel for c in kernel_cells)  # switched back after the export
+    np.testing.assert_array_equal(net(x).asnumpy(), before)

@@ -18,6 +18,7 @@ results, slower.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -25,8 +26,9 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import mindspore as ms
 import mindspore.nn as nn
@@ -127,6 +129,27 @@ def enabled() -> bool:
     if ms.get_context("device_target") != "CPU":
         return False
     return library() is not None
+
+
+@contextlib.contextmanager
+def stock_ops(net: nn.Cell) -> Iterator[int]:
+    """Inside the block, graphs compiled from ``net`` use MindSpore's own ops instead of the C++
+    kernels; yields how many cells were switched.  For MindIR export: a graph with an aot Custom op
+    would name this machine's compiled library and fail to load anywhere else."""
+    cells = [cell for _, cell in net.cells_and_names() if getattr(cell, "use_kernel", False)]
+    # GRAPH_MODE caches a compiled cell under (phase, create time, id) and would reuse a graph built
+    # with the kernels: a new create time forces a fresh compile; the old one is restored afterwards
+    # so the graphs compiled before (with the kernels) are found again.
+    created = getattr(net, "_create_time", None)
+    for cell in cells:
+        cell.use_kernel = False
+    object.__setattr__(net, "_create_time", time.time_ns())
+    try:
+        yield len(cells)
+    finally:
+        for cell in cells:
+            cell.use_kernel = True
+        object.__setattr__(net, "_create_time", created)
 
 
 def _custom(name: str, out_shape, bprop=None) -> ops.Custom:
