@@ -46,7 +46,9 @@ def _case(shape, seed=0):
     return Tensor(x), Tensor(w), Tensor(g)
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 3, 1, 1), (1, 2, 1, 6), (3, 4, 16, 33), (1, 64, 40, 24)])
+# The last shapes are large enough to be split across threads (>= 32k elements per thread).
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 3, 1, 1), (1, 2, 1, 6), (3, 4, 16, 33), (1, 64, 40, 24),
+                                   (2, 16, 48, 64)])
 def test_forward_and_gradients_match_grouped_conv(shape):
     x, w, g = _case(shape)
     ours = WithGrads(kernels.Depthwise3x3())
@@ -85,7 +87,7 @@ class GateWithGrad(nn.Cell):
         return self.net(u), self.grad(u, g)
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 7, 9), (1, 2, 1, 1), (3, 6, 16, 21)])
+@pytest.mark.parametrize("shape", [(2, 8, 7, 9), (1, 2, 1, 1), (3, 6, 16, 21), (2, 16, 48, 64)])
 def test_gated_gelu_matches_erf_formula(shape):
     rng = np.random.default_rng(3)
     u = rng.standard_normal(shape).astype(np.float32) * 3
@@ -102,7 +104,7 @@ def test_gated_gelu_matches_erf_formula(shape):
 
 
 def test_single_thread_gives_the_same_result():
-    x, w, g = _case((2, 6, 19, 23), seed=1)
+    x, w, g = _case((2, 6, 64, 96), seed=1)  # 74k elements: two threads unless limited to one
     net = WithGrads(kernels.Depthwise3x3())
     before = [t.asnumpy() for t in net(x, w, g)]
     kernels.set_threads(1)

@@ -62,7 +62,7 @@ int depthwise(void** params, int64_t** shapes, bool flip) {
   const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
   if (shapes[1][0] != C || shapes[1][1] != 1 || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
   const int64_t plane = H * W;
-  ms_osr::parallel_for(N * C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
     std::vector<float> xp((H + 2) * (W + 2));
     float k[9];
     for (int64_t p = begin; p < end; ++p) {
@@ -101,7 +101,7 @@ int MsOsrDw3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, co
   const int64_t P = W + 2, plane = H * W;
   // One channel per task: its 9 taps are summed over every image and pixel (rows in float, the
   // running totals in double so large planes do not lose precision).
-  ms_osr::parallel_for(C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(C, N * plane, [&](int64_t begin, int64_t end) {
     std::vector<float> xp((H + 2) * P);
     for (int64_t c = begin; c < end; ++c) {
       double acc[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -83,7 +83,7 @@ int MsOsrGatedGelu(int nparam, void** params, int* ndims, int64_t** shapes, cons
   const float* u = static_cast<const float*>(params[0]);
   float* y = static_cast<float*>(params[1]);
   const int64_t N = shapes[0][0], C = shapes[0][1] / 2, plane = shapes[0][2] * shapes[0][3];
-  ms_osr::parallel_for(N * C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const int64_t n = p / C, c = p % C;
       const float* a = u + (n * 2 * C + c) * plane;
@@ -100,7 +100,7 @@ int MsOsrGatedGeluGrad(int nparam, void** params, int* ndims, int64_t** shapes, 
   const float* dy = static_cast<const float*>(params[1]);
   float* du = static_cast<float*>(params[2]);
   const int64_t N = shapes[0][0], C = shapes[0][1] / 2, plane = shapes[0][2] * shapes[0][3];
-  ms_osr::parallel_for(N * C, [&](int64_t begin, int64_t end) {
+  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const int64_t n = p / C, c = p % C;
       const float* a = u + (n * 2 * C + c) * plane;

@@ -10,9 +10,12 @@ int g_threads = 0;  // 0: std::thread::hardware_concurrency()
 
 namespace ms_osr {
 
-void parallel_for(int64_t total, const std::function<void(int64_t, int64_t)>& body) {
+constexpr int64_t kMinElementsPerThread = 32768;
+
+void parallel_for(int64_t total, int64_t item_cost, const std::function<void(int64_t, int64_t)>& body) {
   const int configured = g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency());
-  const int64_t workers = std::min<int64_t>(std::max(1, configured), total);
+  const int64_t by_size = std::max<int64_t>(1, total * std::max<int64_t>(1, item_cost) / kMinElementsPerThread);
+  const int64_t workers = std::min<int64_t>(std::min<int64_t>(std::max(1, configured), total), by_size);
   if (workers <= 1) {
     if (total > 0) body(0, total);
     return;

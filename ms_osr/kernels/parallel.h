@@ -5,9 +5,11 @@
 
 namespace ms_osr {
 
-// Runs body(begin, end) over [0, total) in contiguous chunks on up to the configured number of threads
-// (MsOsrSetThreads; default all cores).  Plain threads rather than OpenMP: OpenMP workers spin after a
-// region and would steal the cores from MindSpore's own thread pool running the next kernel.
-void parallel_for(int64_t total, const std::function<void(int64_t, int64_t)>& body);
+// Runs body(begin, end) over [0, total) items of about item_cost elements each, in contiguous chunks on
+// up to the configured number of threads (MsOsrSetThreads; default all cores), one thread per at least
+// 32k elements so small tensors do not pay for thread start-up.  Plain threads rather than OpenMP:
+// OpenMP workers spin after a region and would steal the cores from MindSpore's own thread pool
+// running the next kernel.
+void parallel_for(int64_t total, int64_t item_cost, const std::function<void(int64_t, int64_t)>& body);
 
 }  // namespace ms_osr
