@@ -191,3 +191,19 @@ def test_mindir_export_does_not_depend_on_the_kernels(tmp_path):
     kernel_cells = [c for _, c in net.cells_and_names() if hasattr(c, "use_kernel")]
     assert kernel_cells and all(c.use_kernel for c in kernel_cells)  # switched back after the export
     np.testing.assert_array_equal(net(x).asnumpy(), before)
+
+
+def test_pynative_mode_gradients(monkeypatch):
+    x, w, _ = _case((2, 6, 9, 11), seed=5)
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        ours = kernels.Depthwise3x3()
+        monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+        stock = kernels.Depthwise3x3()
+        assert ours.use_kernel and not stock.use_kernel
+        grads = [ms.grad(lambda a, b, net=net: net(a, b).sum(), grad_position=(0, 1))(x, w) for net in (ours, stock)]
+    finally:
+        ms.set_context(mode=mode)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=1e-5)
