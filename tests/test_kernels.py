@@ -207,3 +207,13 @@ def test_pynative_mode_gradients(monkeypatch):
         ms.set_context(mode=mode)
     for a, b in zip(*grads):
         np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=1e-5)
+
+
+def test_cache_falls_back_to_temp_when_home_is_not_writable(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("a file where the cache folder would go\n")  # mkdir under it fails
+    monkeypatch.delenv(kernels.ENV_CACHE, raising=False)
+    monkeypatch.setattr(kernels.Path, "home", classmethod(lambda cls: home))
+    monkeypatch.setattr(kernels.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    assert kernels._cache_dir().parent == tmp_path / "tmp"

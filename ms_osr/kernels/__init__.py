@@ -62,7 +62,18 @@ def _cpu_fingerprint() -> str:
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ms_osr" / "kernels")
+    """``$MS_OSR_KERNEL_CACHE``, else ``~/.cache/ms_osr/kernels``, else (home not writable) a per-user
+    folder in the temporary directory."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE])
+    home = Path.home() / ".cache" / "ms_osr" / "kernels"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if os.access(home, os.W_OK):
+            return home
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"ms_osr_kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def build_library(force: bool = False) -> Path:
