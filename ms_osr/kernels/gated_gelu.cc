@@ -73,6 +73,19 @@ bool all_f32(int nparam, int* ndims, const char** dtypes) {
   return true;
 }
 
+// Calls fn(a, g, out, count) for every (image, channel) plane: a and g are the offsets of the plane's two
+// halves in u (N, 2C, H, W), out its offset in a (N, C, H, W) tensor, count its H*W elements.
+template <typename Fn>
+void for_each_gate_plane(int64_t** shapes, Fn fn) {
+  const int64_t N = shapes[0][0], C = shapes[0][1] / 2, plane = shapes[0][2] * shapes[0][3];
+  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t a = ((p / C) * 2 * C + p % C) * plane;
+      fn(a, a + C * plane, p * plane, plane);
+    }
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -82,13 +95,8 @@ int MsOsrGatedGelu(int nparam, void** params, int* ndims, int64_t** shapes, cons
   if (nparam != 2 || !all_f32(nparam, ndims, dtypes) || shapes[0][1] % 2) return 1;
   const float* u = static_cast<const float*>(params[0]);
   float* y = static_cast<float*>(params[1]);
-  const int64_t N = shapes[0][0], C = shapes[0][1] / 2, plane = shapes[0][2] * shapes[0][3];
-  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const int64_t n = p / C, c = p % C;
-      const float* a = u + (n * 2 * C + c) * plane;
-      gate(a, a + C * plane, y + p * plane, plane);
-    }
+  for_each_gate_plane(shapes, [&](int64_t a, int64_t g, int64_t out, int64_t count) {
+    gate(u + a, u + g, y + out, count);
   });
   return 0;
 }
@@ -99,14 +107,8 @@ int MsOsrGatedGeluGrad(int nparam, void** params, int* ndims, int64_t** shapes, 
   const float* u = static_cast<const float*>(params[0]);
   const float* dy = static_cast<const float*>(params[1]);
   float* du = static_cast<float*>(params[2]);
-  const int64_t N = shapes[0][0], C = shapes[0][1] / 2, plane = shapes[0][2] * shapes[0][3];
-  ms_osr::parallel_for(N * C, plane, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const int64_t n = p / C, c = p % C;
-      const float* a = u + (n * 2 * C + c) * plane;
-      float* da = du + (n * 2 * C + c) * plane;
-      gate_grad(a, a + C * plane, dy + p * plane, da, da + C * plane, plane);
-    }
+  for_each_gate_plane(shapes, [&](int64_t a, int64_t g, int64_t out, int64_t count) {
+    gate_grad(u + a, u + g, dy + out, du + a, du + g, count);
   });
   return 0;
 }
