@@ -13,8 +13,8 @@ per-user cache (``$MS_OSR_KERNEL_CACHE``, default ``~/.cache/ms_osr/kernels``), 
 the flags and the CPU's feature flags, so a shared home directory never runs a binary built for
 another CPU.  The kernels are used only when the device target is CPU at the time a cell is built,
 and only for float32; ``MS_OSR_CPU_KERNELS=0`` turns them off.  Without a compiler, or if the build
-fails, a one-line warning is logged once and MindSpore's own grouped convolution is used: same
-results, slower.
+fails, a one-line warning is logged once and MindSpore's own operators are used: same results,
+slower.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def library() -> Optional[Path]:
                 _apply_threads(_threads)
         except (KernelBuildError, OSError) as exc:
             _build_failed = True
-            log.warning("ms_osr CPU kernels unavailable (%s); using MindSpore's grouped convolution", exc)
+            log.warning("ms_osr CPU kernels unavailable (%s); using MindSpore's own operators", exc)
     return _library
 
 
@@ -147,7 +147,7 @@ def stock_ops(net: nn.Cell) -> Iterator[int]:
     """Inside the block, graphs compiled from ``net`` use MindSpore's own ops instead of the C++
     kernels; yields how many cells were switched.  For MindIR export: a graph with an aot Custom op
     would name this machine's compiled library and fail to load anywhere else."""
-    cells = [cell for _, cell in net.cells_and_names() if getattr(cell, "use_kernel", False)]
+    cells = [cell for _, cell in net.cells_and_names() if isinstance(cell, KernelCell) and cell.use_kernel]
     # GRAPH_MODE caches a compiled cell under (phase, create time, id) and would reuse a graph built
     # with the kernels: a new create time forces a fresh compile; the old one is restored afterwards
     # so the graphs compiled before (with the kernels) are found again.
@@ -189,17 +189,24 @@ def gated_gelu_op() -> ops.Custom:
     return _custom("MsOsrGatedGelu", lambda u: [u[0], u[1] // 2, u[2], u[3]], bprop=bprop)
 
 
-class Depthwise3x3(nn.Cell):
-    """``conv2d(x, w, padding=1, groups=C)`` for x (N, C, H, W) and w (C, 1, 3, 3), no bias.
+class KernelCell(nn.Cell):
+    """Base of every cell that can run a kernel of this module.  ``use_kernel`` is decided when the cell is
+    built (:func:`enabled`) and switched off by :func:`stock_ops`; ``kernel`` is the Custom op (None when
+    off).  A subclass's ``construct`` runs ``self.kernel`` when ``self.use_kernel`` and its input is
+    float32, and MindSpore's own operators otherwise.  Holds no parameters."""
 
-    On CPU (when :func:`enabled` at construction) float32 inputs run the C++ kernel; anything else
-    runs MindSpore's grouped convolution.  Holds no parameters.
-    """
-
-    def __init__(self):
+    def __init__(self, make_kernel):
         super().__init__()
         self.use_kernel = enabled()
-        self.kernel = _depthwise_ops() if self.use_kernel else None
+        self.kernel = make_kernel() if self.use_kernel else None
+
+
+class Depthwise3x3(KernelCell):
+    """``conv2d(x, w, padding=1, groups=C)`` for x (N, C, H, W) and w (C, 1, 3, 3), no bias: the C++
+    kernel on CPU, MindSpore's grouped convolution otherwise."""
+
+    def __init__(self):
+        super().__init__(_depthwise_ops)
 
     def construct(self, x: ms.Tensor, w: ms.Tensor) -> ms.Tensor:
         if self.use_kernel and x.dtype == ms.float32:

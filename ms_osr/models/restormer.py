@@ -155,13 +155,11 @@ def gated_gelu(u: ms.Tensor) -> ms.Tensor:
     return gelu_erf(a) * g
 
 
-class GatedGELU(nn.Cell):
+class GatedGELU(kernels.KernelCell):
     """:func:`gated_gelu` as a cell: on CPU one fused C++ pass each way (``ms_osr.kernels``)."""
 
     def __init__(self):
-        super().__init__()
-        self.use_kernel = kernels.enabled()
-        self.kernel = kernels.gated_gelu_op() if self.use_kernel else None
+        super().__init__(kernels.gated_gelu_op)
 
     def construct(self, u: ms.Tensor) -> ms.Tensor:
         if self.use_kernel and u.dtype == ms.float32:
