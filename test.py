@@ -53,7 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gt", help="ground-truth image or folder (matched to inputs by file name)")
     g.add_argument("--output", help="output folder (or an image path for a single --input)")
     g.add_argument("--benchmark", choices=BENCHMARKS, help="evaluate on a benchmark in its official layout")
-    g.add_argument("--data-root", help="benchmark root folder")
+    g.add_argument("--data-root", help="benchmark root folder; with --data-config: the data.root to use; with list "
+                                       "files: the folder their paths are relative to (or re-rooted under)")
+    g.add_argument("--split", choices=["train", "test"], default="test",
+                   help="benchmarks whose root holds train and test splits side by side: which one (default test)")
+    g.add_argument("--data-config", help="evaluate the data.val set of this training config (with --data-root as "
+                                         "its data.root); see docs/datasets.md")
+    g.add_argument("--skip-bad", action="store_true",
+                   help="--data-config / list files: leave out pairs with a missing or unreadable file "
+                        "(default: list them and stop)")
     g.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="BSD68 noise levels")
     g.add_argument("--crop-multiple", type=int, default=16,
                    help="benchmarks: centre-crop pairs to a multiple of this (all-in-one protocol: 16; 0 = off)")
@@ -158,16 +166,24 @@ def report(result, out_dir: str, title: str, by: str = "", settings: dict | None
         avg_cols = [by or "set", "images"] + metric_cols
         print()
         print(format_table(avg_rows, avg_cols, title=f"{title}: average"))
+    for note in result.notes:
+        print(f"note: {note}")
     if out_dir and result.records:
-        write_csv(os.path.join(out_dir, "metrics.csv"), result.records, cols)
-        write_json(os.path.join(out_dir, "metrics.json"),
-                   {"title": title, "settings": settings or {}, "images": result.records, "average": avg_rows,
-                    "errors": result.errors})
         md = f"# {title}\n\n" + markdown_table(result.records, cols)
         if avg_rows:
             md += "\n## Average\n\n" + markdown_table(avg_rows, [by or "set", "images"] + metric_cols)
-        atomic_write_text(os.path.join(out_dir, "metrics.md"), md)
-        print(f"\nwrote {len(result.records)} restored images and metrics.csv/.json/.md to {out_dir}")
+        writes = ((write_csv, "metrics.csv", (result.records, cols)),
+                  (write_json, "metrics.json", ({"title": title, "settings": settings or {}, "images": result.records,
+                                                 "average": avg_rows, "errors": result.errors,
+                                                 "notes": result.notes},)),
+                  (atomic_write_text, "metrics.md", (md,)))
+        for write, name, payload in writes:  # each on its own: a full disk may still take the small ones
+            try:
+                write(os.path.join(out_dir, name), *payload)
+            except OSError as exc:
+                result.errors.append(f"{os.path.join(out_dir, name)}: not written ({exc.strerror or exc})")
+        written = sum(1 for r in result.records if "output" in r)
+        print(f"\nwrote {written} restored images and metrics.csv/.json/.md to {out_dir}")
 
 
 def finish(errors) -> int:
@@ -235,7 +251,7 @@ def run_files(args) -> int:
     result.errors = errors + result.errors
     report(result, out_dir if not output_file else None, f"{loaded.name} on {args.input}",
            settings=_settings(args, loaded))
-    if output_file and result.records:
+    if output_file and any("output" in r for r in result.records):
         print(f"\nwrote {output_file}")
     if args.export:
         do_export(args, loaded, out_dir)
@@ -249,7 +265,7 @@ def run_benchmark(args) -> int:
         raise ValueError("--benchmark needs --data-root")
     conventions = resolve_conventions(args.metric_convention)
     samples, errors = benchmark_samples(args.benchmark, args.data_root, sigmas=args.sigma, seed=args.seed,
-                                        crop_multiple=args.crop_multiple)
+                                        crop_multiple=args.crop_multiple, split=args.split)
     if args.limit:
         samples = samples[:args.limit]
     stem = os.path.splitext(os.path.basename(args.ckpt))[0]
@@ -262,6 +278,37 @@ def run_benchmark(args) -> int:
     result.errors = errors + result.errors
     by = "group" if any(s.group for s in samples) else ""
     report(result, out_dir, f"{loaded.name} on {args.benchmark}", by=by, settings=_settings(args, loaded))
+    return finish(result.errors)
+
+
+def run_dataset(args) -> int:
+    """--data-config (a config's data.val under --data-root) or list files given as --input [--gt]: every
+    file is checked before the model loads; problems are listed one per line (or skipped with --skip-bad)."""
+    from ms_osr.data.preflight import PreflightError, checked
+    from ms_osr.eval_sets import config_val_source, list_source, source_samples
+    from ms_osr.evaluation import check_output_safe, evaluate_samples, resolve_conventions
+
+    if args.data_config:
+        src, vc = config_val_source(args.data_config, args.data_root)
+        label, crop_multiple = f"{args.data_config} data.val", int(vc.get("crop_multiple", 0))
+    else:
+        src, label, crop_multiple = list_source(args.input, args.gt, args.data_root), args.input, 0
+    try:
+        src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"))
+    except PreflightError as exc:
+        for line in str(exc).splitlines():
+            err(line)
+        return 1
+    samples = source_samples(src, crop_multiple)[:args.limit or None]
+    stem = os.path.splitext(os.path.basename(args.ckpt))[0]
+    out_dir = args.output or os.path.join("results", f"{os.path.splitext(os.path.basename(label.split()[0]))[0]}_{stem}")
+    check_output_safe(out_dir, samples)
+    loaded = load(args)
+    print(f"model {loaded.name} on {label} ({len(samples)} images) -> {out_dir}", flush=True)
+    result = evaluate_samples(make_restorer(loaded.net, args), samples, out_dir,
+                              resolve_conventions(args.metric_convention), args.crop_border, args.y_channel)
+    by = "group" if any(s.group for s in samples) else ""
+    report(result, out_dir, f"{loaded.name} on {label}", by=by, settings=_settings(args, loaded))
     return finish(result.errors)
 
 
@@ -298,8 +345,9 @@ def heldout_images(size: int, folder: str | None = None, limit: int = 0) -> dict
 
 def run_demo(args) -> int:
     from ms_osr.data.io import write_image
-    from ms_osr.evaluation import (Sample, average_records, comparison_grid, evaluate_samples, format_table,
-                                   markdown_table, resolve_conventions, synthetic_samples, write_csv, write_json)
+    from ms_osr.evaluation import (Sample, average_records, check_output_writable, comparison_grid, evaluate_samples,
+                                   format_table, markdown_table, resolve_conventions, synthetic_samples, write_csv,
+                                   write_json)
     from ms_osr.fileio import atomic_write_text
     from ms_osr.inference import ModelLoadError
 
@@ -311,6 +359,7 @@ def run_demo(args) -> int:
             f"`python test.py --ckpt FILE --input IMG`.")
         return 2
     out_dir = args.output or os.path.join("results", "demo")
+    check_output_writable(out_dir)
     conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
     images = heldout_images(args.demo_size, args.images, args.demo_images)
     degs = [d for _, d in DEMO_DEGRADATIONS]
@@ -388,11 +437,12 @@ def run_demo(args) -> int:
 
 
 def run_protocol(args) -> int:
-    from ms_osr.evaluation import osr_protocol, resolve_conventions
+    from ms_osr.evaluation import check_output_writable, osr_protocol, resolve_conventions
 
     if not args.ckpt or not args.osr_ckpt:
         raise ValueError("--protocol osr needs --ckpt (the restorer) and --osr-ckpt (the reprogrammed restorer)")
     conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
+    check_output_writable(args.output or os.path.join("results", "osr_protocol"))
     base = load(args)
     osr = load(args, ckpt=args.osr_ckpt, config=args.osr_config or "", model="")
     known = args.known if args.known is not None else (trained_degradations(osr.config) or
@@ -433,16 +483,21 @@ def main(argv=None) -> int:
         if args.protocol == "osr":
             return run_protocol(args)
         if not args.ckpt:
-            if args.input or args.benchmark or args.export:
-                raise ValueError("--ckpt is required with --input/--benchmark/--export")
+            if args.input or args.benchmark or args.export or args.data_config:
+                raise ValueError("--ckpt is required with --input/--benchmark/--data-config/--export")
             return run_demo(args)
-        if args.input and args.benchmark:
-            raise ValueError("use either --input or --benchmark")
+        if sum(bool(x) for x in (args.input, args.benchmark, args.data_config)) > 1:
+            raise ValueError("use one of --input, --benchmark and --data-config")
+        if args.data_config or (args.input and args.input.lower().endswith(".txt")):
+            return run_dataset(args)
         if args.input:
             return run_files(args)
         if args.benchmark:
             return run_benchmark(args)
         if args.export:
+            from ms_osr.evaluation import check_output_writable
+
+            check_output_writable(args.output or "results", args.export_path)
             loaded = load(args)
             do_export(args, loaded, args.output or "results")
             return 0

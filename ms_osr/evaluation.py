@@ -18,9 +18,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data.io import ImageReadError, is_image_file, list_images, read_image, write_image
+from .data.io import (ImageFormat, ImageReadError, is_image_file, list_images, read_image_with_format, to_format,
+                      write_image)
 from .data.transforms import SizeMismatchError, crop_to_multiple
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, writable_folder_problem
+from .input_size import model_unit, size_verdict
 from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
@@ -40,7 +42,9 @@ class Sample:
     """One image to restore.
 
     ``load()`` returns ``(degraded, clean_or_None)``; it may raise ImageReadError/EvaluationError.
-    ``sources`` are the files it reads (never overwritten by outputs).
+    ``sources`` are the files it reads (never overwritten by outputs).  A loader of user files
+    (:class:`FilePair`) also tells, once called, the input's ``format`` and ``gt_problem``: why
+    its ground truth could not be used (the image is then restored without metrics).
     """
 
     name: str
@@ -49,16 +53,33 @@ class Sample:
     group: str = ""  # e.g. the degradation or noise level, for per-group averages
 
 
-def _file_loader(inp: str, gt: Optional[str]):
-    def load():
-        img = read_image(inp)
-        ref = read_image(gt) if gt else None
-        if ref is not None and ref.shape != img.shape:
-            raise EvaluationError(f"{gt}: ground truth is {ref.shape[1]}x{ref.shape[0]} but input {inp} is "
-                                  f"{img.shape[1]}x{img.shape[0]}")
-        return img, ref
+class FilePair:
+    """Loader of an input file and its optional ground truth (see :class:`Sample`).
 
-    return load
+    Ground truth that is missing (``gt_missing``: the reason), unreadable or of another size
+    does not stop the input from being restored: ``load()`` returns ``(img, None)`` and
+    ``gt_problem`` says why.
+    """
+
+    def __init__(self, inp: str, gt: Optional[str] = None, gt_missing: Optional[str] = None):
+        self.inp, self.gt = inp, gt
+        self.format = ImageFormat()
+        self.gt_problem = gt_missing
+
+    def __call__(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        img, self.format = read_image_with_format(self.inp)
+        if not self.gt:
+            return img, None
+        try:
+            ref = read_image_with_format(self.gt)[0]
+        except ImageReadError as exc:
+            self.gt_problem = f"ground truth {str(exc).splitlines()[0]}"
+            return img, None
+        if ref.shape != img.shape:
+            self.gt_problem = (f"ground truth {self.gt} is {ref.shape[1]}x{ref.shape[0]} but the input is "
+                               f"{img.shape[1]}x{img.shape[0]}")
+            return img, None
+        return img, ref
 
 
 def _stem(path: str) -> str:
@@ -119,17 +140,25 @@ def collect_samples(inp: str, gt: Optional[str] = None) -> Tuple[List[Sample], L
             if os.path.isdir(gt):
                 # same stem first, then the benchmark naming rules (rain-N -> norain-N, RESIDE <id>_<b>_<A> -> <id>)
                 ref = next((gt_by_stem[c] for c in clean_name_candidates(p) if c in gt_by_stem), None)
-                if ref is None:
-                    errors.append(f"{p}: no matching ground truth '{name}.*' in {gt}")
-                    continue
             else:
                 ref = gt
-        samples.append(Sample(name, _file_loader(p, ref), tuple(x for x in (p, ref) if x)))
+        missing = f"no matching ground truth '{name}.*' in {gt}" if gt is not None and ref is None else None
+        samples.append(Sample(name, FilePair(p, ref, missing), tuple(x for x in (p, ref) if x)))
     return samples, errors, notes
 
 
+def check_output_writable(output_dir: str, output_file: Optional[str] = None) -> None:
+    """Refuse, in one line naming the user's path, an output location that cannot be written
+    (read-only mount, a file in the way, no permission): checked before the model loads."""
+    folder = os.path.dirname(os.path.abspath(output_file)) if output_file else output_dir
+    problem = writable_folder_problem(folder)
+    if problem:
+        raise EvaluationError(f"{output_file or output_dir}: output location cannot be written ({problem})")
+
+
 def check_output_safe(output_dir: str, samples: Sequence[Sample], output_file: Optional[str] = None) -> None:
-    """Refuse outputs that would overwrite an input or ground-truth file."""
+    """Refuse outputs that would overwrite an input or ground-truth file, or cannot be written."""
+    check_output_writable(output_dir, output_file)
     sources = {os.path.realpath(s) for smp in samples for s in smp.sources}
     source_dirs = {os.path.dirname(s) for s in sources}
     if output_file:
@@ -185,6 +214,7 @@ class EvalResult:
     records: List[Dict[str, object]] = field(default_factory=list)
     errors: List[str] = field(default_factory=list)
     metric_columns: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)  # one line each: e.g. small images reflect-padded
 
     def averages(self, by: str = "") -> List[Dict[str, object]]:
         """Mean of every metric column, overall (``by=''``) or per value of column ``by``."""
@@ -199,7 +229,8 @@ def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str]
         groups.setdefault(str(r.get(by, "")) if by else "all", []).append(r)
     rows = []
     for key, items in groups.items():
-        row: Dict[str, object] = {by or "set": key, "images": len(items)}
+        scored = [r for r in items if any(c in r for c in columns)]  # images without ground truth do not count
+        row: Dict[str, object] = {by or "set": key, "images": len(scored) if columns else len(items)}
         for c in columns:
             vals = [float(r[c]) for r in items if c in r and r[c] is not None]
             row[c] = float(np.mean(vals)) if vals else None
@@ -213,19 +244,34 @@ def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_di
                      keep_images: bool = False) -> EvalResult:
     """Restore every sample, save the result, and compute metrics where ground truth exists.
 
-    A sample that fails to load is recorded in ``errors`` and the run continues.
-    With ``keep_images`` the degraded/restored/clean arrays are kept in each record under
-    ``"_images"`` (for comparison grids).
+    A sample that fails to load, is too small for the model or cannot be written is recorded
+    in ``errors`` (one line naming the file) and the run continues; an input whose ground
+    truth cannot be used is restored and listed without metrics.  Grayscale inputs are
+    written back as grayscale and 16-bit inputs as 16-bit (:func:`ms_osr.data.io.to_format`);
+    metrics are computed on what is written.  With ``keep_images`` the degraded/restored/clean
+    arrays are kept in each record under ``"_images"`` (for comparison grids).
     """
     res = EvalResult(metric_columns=metric_keys(conventions))
+    unit = model_unit(restore_fn)
     for smp in samples:
+        label = smp.sources[0] if smp.sources else smp.name
         try:
             degraded, clean = smp.load()
         except (ImageReadError, EvaluationError, SizeMismatchError) as exc:
             res.errors.append(str(exc).splitlines()[0])
             continue
+        refusal, note = size_verdict(degraded.shape[0], degraded.shape[1], unit)
+        if refusal:
+            res.errors.append(f"{label}: {refusal}")
+            continue
+        if note:
+            res.notes.append(f"{label}: {note}")
+        gt_problem = getattr(smp.load, "gt_problem", None)
+        if gt_problem:
+            res.errors.append(f"{label}: {gt_problem}; restored without metrics")
+        fmt = getattr(smp.load, "format", None) or ImageFormat()
         t0 = time.perf_counter()
-        restored = restore_fn(degraded)
+        restored = to_format(restore_fn(degraded), fmt)
         elapsed = time.perf_counter() - t0
         rec: Dict[str, object] = {"image": smp.name}
         if smp.group:
@@ -233,10 +279,10 @@ def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_di
         rec["height"], rec["width"] = int(degraded.shape[0]), int(degraded.shape[1])
         rec["time_s"] = elapsed
         if clean is not None:
-            rec.update(compute_metrics(restored, degraded, clean, conventions, crop_border, y_channel))
+            scored = restored if restored.ndim == 3 else np.repeat(restored[:, :, None], 3, axis=2)
+            rec.update(compute_metrics(scored, degraded, clean, conventions, crop_border, y_channel))
         dst = output_file or (os.path.join(output_dir, f"{smp.name}.png") if output_dir else None)
-        if dst:
-            write_image(dst, restored)
+        if dst and _write_output(dst, restored, fmt, res):
             rec["output"] = dst
         if keep_images:
             rec["_images"] = (degraded, restored, clean)
@@ -244,6 +290,24 @@ def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_di
         if on_record:
             on_record(rec)
     return res
+
+
+def _write_output(dst: str, img: np.ndarray, fmt: ImageFormat, res: EvalResult) -> bool:
+    """Write one result; a failure (full disk, folder gone) becomes one error line naming ``dst``."""
+    depth = fmt.bit_depth
+    if depth == 16 and os.path.splitext(dst)[1].lower() not in (".png", ".tif", ".tiff"):
+        res.notes.append(f"{dst}: 16-bit input written as 8-bit ({os.path.splitext(dst)[1]} holds 8 bits; "
+                         f"use .png or .tif to keep 16)")
+        depth = 8
+    try:
+        write_image(dst, img, bit_depth=depth)
+    except OSError as exc:  # the temporary file is already gone: nothing half-written
+        res.errors.append(f"{dst}: not written ({exc.strerror or exc})")
+        return False
+    except ValueError as exc:
+        res.errors.append(str(exc).splitlines()[0])
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------
@@ -377,13 +441,14 @@ BENCHMARKS = {"bsd68": None, "rain100l": "rain100l", "sots-outdoor": "sots_outdo
 
 
 def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 50), seed: int = 0,
-                      crop_multiple: int = 16) -> Tuple[List[Sample], List[str]]:
+                      crop_multiple: int = 16, split: Optional[str] = "test") -> Tuple[List[Sample], List[str]]:
     """Samples of a benchmark found under ``root`` (layouts: :mod:`ms_osr.data.datasets`).
 
     All-in-one protocol (AirNet/PromptIR/HAIR): degraded and clean images are centre-cropped
     to a multiple of ``crop_multiple`` (16; 0/1 keeps full size).  BSD68: seeded uint8
-    Gaussian noise per sigma (seed per image), grouped as ``sigma15``... in the averages.
-    Pairs that cannot be matched are returned as error lines, not raised.
+    Gaussian noise per sigma (seed per image), or CBSD68's precomputed noisy sets when ``root`` holds them
+    beside its clean folder; grouped as ``sigma15``... in the averages.  A root holding train and test
+    splits side by side is read at ``split``.  Pairs that cannot be matched are returned as error lines.
     """
     import warnings
 
@@ -401,19 +466,15 @@ def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 5
 
     try:
         if BENCHMARKS[name] is None:
-            for sigma in sigmas:
-                src = dsets.bsd68_source(root, sigma=float(sigma), seed=seed)
-                for i in range(len(src)):
-                    def load(src=src, i=i):
-                        lq, gt, _ = src.load(i, rng=None)
-                        return crop(lq, gt)
+            from .data.layouts import bsd68_source
+            from .eval_sets import source_samples
 
-                    item = src.clean[i]
-                    samples.append(Sample(f"{_stem(item)}_sigma{sigma:g}", load, (item,), group=f"sigma{sigma:g}"))
+            for sigma in sigmas:
+                samples += source_samples(bsd68_source(root, sigma=float(sigma), seed=seed), crop_multiple)
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                src = dsets.test_set_source(BENCHMARKS[name], root, skip_bad=True)
+                src = dsets.test_set_source(BENCHMARKS[name], root, skip_bad=True, split=split)
             errors += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
             for i, (lq_path, gt_path) in enumerate(src.pairs):
                 def load(src=src, i=i):

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import cpu_isa  # noqa: F401
 from . import kernels
+from .fileio import new_file_mode
 
 import mindspore as ms  # noqa: E402
 import mindspore.nn as nn  # noqa: E402
@@ -83,6 +84,7 @@ def export_mindir(net, path: str, size: Tuple[int, int] = (256, 256), batch: int
         if not report.max_abs_diff <= tolerance:
             raise ExportError(f"{path}: exported graph differs from the network by max |diff| "
                               f"{report.max_abs_diff:.3g} > {tolerance:g}")
+        os.chmod(produced, new_file_mode())  # MindSpore leaves it 0400; honour the umask like every output
         os.replace(produced, path)
         return report
     finally:

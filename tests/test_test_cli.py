@@ -82,8 +82,8 @@ def test_collect_samples_pairs_by_name_and_reports_problems(folders):
     inp, gt = folders
     samples, errors, notes = collect_samples(str(inp), str(gt))
     names = sorted(s.name for s in samples)
-    assert names == ["empty", "im0", "im1", "im2", "size", "text"]
-    assert len(errors) == 1 and "nogt.png" in errors[0] and "no matching ground truth" in errors[0]
+    assert names == ["empty", "im0", "im1", "im2", "nogt", "size", "text"]  # nogt: restored without metrics
+    assert not errors
     assert len(notes) == 1 and "readme.txt" in notes[0]
     with pytest.raises(EvaluationError, match="readme.txt: not an image file"):
         collect_samples(str(inp / "readme.txt"))
@@ -109,18 +109,21 @@ def test_evaluate_continues_past_bad_files(folders, tmp_path):
     samples, _, _ = collect_samples(str(inp), str(gt))
     out = tmp_path / "out"
     res = evaluate_samples(Restorer(toys.toy_convnet()), samples, str(out), ("aio", "basicsr"))
-    assert sorted(r["image"] for r in res.records) == ["im0", "im1", "im2"]
-    assert len(res.errors) == 3
+    assert sorted(r["image"] for r in res.records) == ["im0", "im1", "im2", "nogt", "size"]
+    assert len(res.errors) == 4
     joined = "\n".join(res.errors)
     assert "empty.png: file is empty" in joined
     assert "text.png: not a decodable image" in joined
-    assert "size.png: ground truth is 24x20 but input" in joined
+    assert "size.png is 24x20 but the input is 20x20; restored without metrics" in joined
+    assert "nogt.png: no matching ground truth 'nogt.*'" in joined
     assert all("\n" not in e for e in res.errors)
     for r in res.records:
-        assert {"psnr_aio", "ssim_aio", "psnr_in_basicsr", "ssim_basicsr"} <= set(r)
+        if r["image"] in ("im0", "im1", "im2"):
+            assert {"psnr_aio", "ssim_aio", "psnr_in_basicsr", "ssim_basicsr"} <= set(r)
         assert read_image(r["output"]).shape == (r["height"], r["width"], 3)
     avg = res.averages()[0]
-    assert avg["images"] == 3 and avg["psnr_aio"] == pytest.approx(np.mean([r["psnr_aio"] for r in res.records]))
+    assert avg["images"] == 3 and avg["psnr_aio"] == pytest.approx(np.mean([r["psnr_aio"] for r in res.records
+                                                                            if "psnr_aio" in r]))
 
 
 def test_outputs_never_overwrite_inputs(folders, tmp_path):
@@ -231,12 +234,13 @@ def test_cli_folder_run(folders, toy_ckpt, tmp_path, capsys):
                    "--tile-overlap", "8"])
     cap = capsys.readouterr()
     assert rc == 1  # bad files are reported at the end
-    assert sorted(os.listdir(out)) == ["im0.png", "im1.png", "im2.png", "metrics.csv", "metrics.json", "metrics.md"]
+    assert sorted(os.listdir(out)) == ["im0.png", "im1.png", "im2.png", "metrics.csv", "metrics.json", "metrics.md",
+                                       "nogt.png", "size.png"]  # no usable ground truth: restored, no metrics
     assert "nogt.png: no matching ground truth" in cap.err and "empty.png: file is empty" in cap.err
     assert "4 problem(s)" in cap.err and "readme.txt: ignored" in cap.out
     data = json.loads((out / "metrics.json").read_text())
     assert data["settings"]["metric_convention"] == "basicsr" and data["settings"]["tile"] == 16
-    assert len(data["images"]) == 3 and data["average"][0]["images"] == 3 and "psnr" in data["images"][0]
+    assert len(data["images"]) == 5 and data["average"][0]["images"] == 3 and "psnr" in data["images"][0]
     assert "average" in cap.out
 
 

@@ -2,13 +2,17 @@
 
 ``read_image`` returns HxWx3 float32 RGB in [0, 1] for any PNG/JPEG/BMP/TIFF (8/16-bit,
 grayscale expanded, alpha dropped with a warning).  Every failure raises
-:class:`ImageReadError` whose message names the file.  ``write_image`` writes
-atomically, so an interrupted run never leaves a half-written PNG.
+:class:`ImageReadError` whose message names the file.  ``read_image_with_format`` also says
+what the file was (grayscale or colour, 8- or 16-bit) so that a result can be written back
+the same way (``to_format`` + ``write_image(..., bit_depth=fmt.bit_depth)``).
+``write_image`` writes atomically, so an interrupted run never leaves a half-written PNG.
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -24,6 +28,14 @@ _JPEG_EOI = b"\xff\xd9"
 
 class ImageReadError(ValueError):
     """An image file is missing, empty, truncated or not an image (message names the file)."""
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """What an image file held: 1 (grayscale) or 3 channels, 8 or 16 bits (float files count as 16)."""
+
+    channels: int = 3
+    bit_depth: int = 8
 
 
 def is_image_file(path: str) -> bool:
@@ -50,6 +62,11 @@ def _to_unit_float(img: np.ndarray, path: str) -> np.ndarray:
 
 def read_image(path: str) -> np.ndarray:
     """Read an image file as an HxWx3 float32 RGB array in [0, 1]."""
+    return read_image_with_format(path)[0]
+
+
+def read_image_with_format(path: str) -> Tuple[np.ndarray, ImageFormat]:
+    """:func:`read_image` plus the file's :class:`ImageFormat`."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageReadError(f"{path}: file not found")
@@ -64,6 +81,8 @@ def read_image(path: str) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise ImageReadError(f"{path}: not a decodable image (corrupt, truncated or unsupported format)")
+    fmt = ImageFormat(channels=1 if img.ndim == 2 or img.shape[2] == 1 else 3,
+                      bit_depth=8 if img.dtype == np.uint8 else 16)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.ndim == 3 and img.shape[2] == 1:
@@ -75,7 +94,18 @@ def read_image(path: str) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     else:
         raise ImageReadError(f"{path}: unsupported image layout {img.shape}")
-    return np.ascontiguousarray(_to_unit_float(img, path))
+    return np.ascontiguousarray(_to_unit_float(img, path)), fmt
+
+
+def to_format(img: np.ndarray, fmt: ImageFormat) -> np.ndarray:
+    """An HxWx3 RGB result in the channel layout of ``fmt``: grayscale files get HxW back.
+
+    A grayscale input is restored as three equal channels; the network may tint them
+    slightly, so the result is converted back with OpenCV's (BT.601) luma weights.
+    """
+    if fmt.channels == 1 and img.ndim == 3:
+        return cv2.cvtColor(np.ascontiguousarray(img, np.float32), cv2.COLOR_RGB2GRAY)
+    return img
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:

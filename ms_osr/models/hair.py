@@ -299,6 +299,7 @@ class ResHAIR(nn.Cell):
     """
 
     size_multiple = 8
+    min_size = MIN_SIZE  # smaller inputs are padded to it inside construct
 
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
                  num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
