@@ -126,26 +126,81 @@ def gaussian_blur(img: np.ndarray, sigma: float = 1.5, rng: RngLike = None) -> n
 
 # ---------------------------------------------------------------------------------------- rain
 def rain_layer(shape: Tuple[int, int], density: float = 0.02, length: int = 20, angle: float = -75.0,
-               width: int = 1, rng: RngLike = None) -> np.ndarray:
-    """A streak layer in [0, 1]: random drops (``density`` = fraction of pixels seeding a drop, with
-    random brightness) smeared by a motion kernel of ``length`` at ``angle`` (degrees from horizontal;
-    -90/90 = vertical).  Rescaled so the brightest streak reaches 1."""
+               width: int = 1, rng: RngLike = None, blur: float = 0.0) -> np.ndarray:
+    """A streak layer in [0, 1], "dots then motion blur": random drops (``density`` = fraction of
+    pixels seeding a drop, with random brightness) smeared by a motion kernel of ``length`` at
+    ``angle`` (degrees from horizontal; -90/90 = vertical), optionally softened by a Gaussian of
+    ``blur`` px (out-of-focus rain).  Rescaled so the brightest streak reaches 1."""
     rng = as_rng(rng)
     h, w = shape
     seeds = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
     if width > 1:
         seeds = cv2.dilate(seeds, np.ones((width, width), np.uint8))
     streaks = cv2.filter2D(seeds, -1, motion_kernel(length, angle), borderType=cv2.BORDER_REFLECT_101)
-    peak = float(streaks.max())
-    return streaks / peak if peak > 0 else streaks
+    return _soften_and_normalise(streaks, blur)
+
+
+def rain_lines_layer(shape: Tuple[int, int], density: float = 0.02, length: int = 20, angle: float = -75.0,
+                     width: int = 1, rng: RngLike = None, blur: float = 0.0, jitter: float = 5.0) -> np.ndarray:
+    """A streak layer in [0, 1] drawn as anti-aliased line segments (the "drawn streaks" kind of
+    rain generators): ``density * h * w / length`` segments of length ~``length`` (+-50%) at
+    ``angle`` +- ``jitter`` degrees, ``width`` px thick, each with its own brightness."""
+    rng = as_rng(rng)
+    h, w = shape
+    canvas = np.zeros((h, w), np.float32)
+    count = int(rng.poisson(max(density, 0.0) * h * w / max(length, 1) * 2.0))
+    for _ in range(count):
+        ln = float(length) * rng.uniform(0.5, 1.5)
+        th = math.radians(angle + rng.uniform(-jitter, jitter))
+        x0, y0 = rng.uniform(-0.1 * w, 1.1 * w), rng.uniform(-0.1 * h, 1.1 * h)
+        x1, y1 = x0 + ln * math.cos(th), y0 - ln * math.sin(th)
+        cv2.line(canvas, (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1))),
+                 float(rng.uniform(0.4, 1.0)), int(width), cv2.LINE_AA)
+    return _soften_and_normalise(canvas, blur)
+
+
+def _soften_and_normalise(layer: np.ndarray, blur: float) -> np.ndarray:
+    if blur > 0:
+        layer = cv2.GaussianBlur(layer, (0, 0), sigmaX=float(blur))
+    peak = float(layer.max())
+    return layer / peak if peak > 0 else layer
+
+
+RAIN_STYLES = {"dots": rain_layer, "lines": rain_lines_layer}
 
 
 def rain(img: np.ndarray, density: float = 0.02, length: int = 20, angle: float = -75.0, intensity: float = 0.8,
-         width: int = 1, rng: RngLike = None) -> np.ndarray:
-    """Additive rain streaks: ``clip(J + intensity * S)`` with ``S = rain_layer(...)``."""
+         width: int = 1, rng: RngLike = None, style: str = "dots", blur: float = 0.0, layers: int = 1,
+         blend: str = "add") -> np.ndarray:
+    """Rain streaks over the image.  ``style`` "dots" (dots then motion blur) or "lines" (drawn
+    segments); ``layers`` > 1 adds fainter, shorter layers at nearby angles (depth of rain, as in
+    heavy-rain sets); ``blend`` "add" (``clip(J + intensity * S)``) or "screen"
+    (``1 - (1 - J)(1 - intensity * S)``, which never saturates highlights)."""
+    if style not in RAIN_STYLES:
+        raise ValueError(f"rain style '{style}' unknown: choose {', '.join(RAIN_STYLES)}")
+    if blend not in ("add", "screen"):
+        raise ValueError(f"rain blend '{blend}' unknown: choose add or screen")
+    rng = as_rng(rng)
     x = to_float(img)
-    layer = rain_layer(x.shape[:2], density, length, angle, width, rng)
-    return np.clip(x + intensity * layer[:, :, None], 0.0, 1.0).astype(np.float32)
+    total = np.zeros(x.shape[:2], np.float32)
+    for k in range(max(1, int(layers))):
+        fade = 1.0 if k == 0 else float(rng.uniform(0.3, 0.7))
+        layer = RAIN_STYLES[style](x.shape[:2], density, max(3, int(length * (1.0 if k == 0 else fade))),
+                                   angle + (0.0 if k == 0 else float(rng.uniform(-8, 8))), width, rng, blur)
+        total = np.maximum(total, fade * layer)
+    s = intensity * total[:, :, None]
+    out = x + s if blend == "add" else 1.0 - (1.0 - x) * (1.0 - s)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _rain_sampler(r: np.random.Generator) -> Dict:
+    """Wide rain: streaks within 40 degrees of vertical, 6-60 px long, 1-3 px wide, light drizzle to
+    downpour, dot or line style, one or two layers, additive or screen blending."""
+    return {"density": float(np.exp(r.uniform(math.log(0.003), math.log(0.06)))),
+            "length": int(r.integers(6, 61)), "angle": float(-90.0 + r.uniform(-40, 40)),
+            "intensity": float(r.uniform(0.35, 1.0)), "width": int(r.choice([1, 1, 2, 3])),
+            "style": str(r.choice(list(RAIN_STYLES))), "blur": float(r.choice([0.0, 0.0, r.uniform(0.3, 1.5)])),
+            "layers": int(r.integers(1, 3)), "blend": str(r.choice(["add", "screen"]))}
 
 
 # ---------------------------------------------------------------------------------------- haze
@@ -191,19 +246,79 @@ def pseudo_depth(shape: Tuple[int, int], rng: RngLike = None, smoothness: float 
     return ((depth - depth.min()) / max(depth.max() - depth.min(), 1e-12)).astype(np.float32)
 
 
+def _normalise(d: np.ndarray) -> np.ndarray:
+    return ((d - d.min()) / max(float(d.max() - d.min()), 1e-12)).astype(np.float32)
+
+
+def gradient_depth(shape: Tuple[int, int], rng: RngLike = None) -> np.ndarray:
+    """Linear depth ramp in a random direction (the far side can be any edge or corner)."""
+    rng = as_rng(rng)
+    h, w = shape
+    th = rng.uniform(0, 2 * math.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    return _normalise(xx * math.cos(th) + yy * math.sin(th))
+
+
+def radial_depth(shape: Tuple[int, int], rng: RngLike = None) -> np.ndarray:
+    """Depth growing (or shrinking) with the distance from a random point: a tunnel or a dome."""
+    rng = as_rng(rng)
+    h, w = shape
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    d = _normalise(np.hypot(yy - cy, xx - cx))
+    return d if rng.random() < 0.5 else 1.0 - d
+
+
+def field_depth(shape: Tuple[int, int], rng: RngLike = None) -> np.ndarray:
+    """A smooth random field: patchy haze with no global direction."""
+    rng = as_rng(rng)
+    h, w = shape
+    n = int(rng.integers(2, 6))
+    return _normalise(cv2.resize(rng.random((n, n)), (w, h), interpolation=cv2.INTER_CUBIC))
+
+
+def layered_depth(shape: Tuple[int, int], rng: RngLike = None) -> np.ndarray:
+    """A few depth planes (foreground, middle ground, background) along a random direction,
+    with soft boundaries: objects at distinct distances."""
+    rng = as_rng(rng)
+    ramp = gradient_depth(shape, rng)
+    cuts = np.sort(rng.uniform(0, 1, int(rng.integers(2, 5))))
+    levels = np.sort(rng.uniform(0, 1, len(cuts) + 1))
+    planes = levels[np.searchsorted(cuts, ramp)].astype(np.float64)
+    return _normalise(cv2.GaussianBlur(planes, (0, 0), sigmaX=max(shape) / 40.0))
+
+
+DEPTH_LAYOUTS = {"pseudo": pseudo_depth, "gradient": gradient_depth, "radial": radial_depth,
+                 "field": field_depth, "layers": layered_depth}
+
+
 def haze(img: np.ndarray, beta: float = 1.2, airlight: Union[float, Sequence[float]] = 0.9,
-         depth: Optional[np.ndarray] = None, rng: RngLike = None) -> np.ndarray:
-    """Haze with transmission t = exp(-beta * d).  ``depth`` (HxW, any scale; resized if needed)
-    defaults to :func:`pseudo_depth` (seeded by ``rng``)."""
+         depth: Optional[np.ndarray] = None, rng: RngLike = None, layout: str = "pseudo",
+         near: float = 0.0) -> np.ndarray:
+    """Haze with transmission t = exp(-beta * (near + (1 - near) * d)).  ``depth`` (HxW, any scale;
+    resized if needed) defaults to the ``layout`` generator (:data:`DEPTH_LAYOUTS`, seeded by
+    ``rng``); ``near`` > 0 hazes even the nearest point."""
     x = to_float(img)
     h, w = x.shape[:2]
     if depth is None:
-        depth = pseudo_depth((h, w), rng)
+        if layout not in DEPTH_LAYOUTS:
+            raise ValueError(f"haze layout '{layout}' unknown: choose {', '.join(DEPTH_LAYOUTS)}")
+        depth = DEPTH_LAYOUTS[layout]((h, w), rng)
     depth = np.asarray(depth, np.float32)
     if depth.shape != (h, w):
         depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR)
-    t = np.exp(-float(beta) * depth.astype(np.float64))
+    d = float(near) + (1.0 - float(near)) * depth.astype(np.float64)
+    t = np.exp(-float(beta) * d)
     return np.clip(haze_model(x, t, airlight), 0.0, 1.0)
+
+
+def _haze_sampler(r: np.random.Generator) -> Dict:
+    """Wide haze: atmospheric light 0.7-1.0 with a slight per-channel tint, thin to dense, any of the
+    depth layouts."""
+    a = float(r.uniform(0.7, 1.0))
+    tint = r.uniform(-0.04, 0.04, 3) if r.random() < 0.5 else np.zeros(3)
+    return {"beta": float(r.uniform(0.5, 2.5)), "airlight": [float(v) for v in np.clip(a + tint, 0.6, 1.0)],
+            "layout": str(r.choice(list(DEPTH_LAYOUTS))), "near": float(r.choice([0.0, r.uniform(0.0, 0.3)]))}
 
 
 # ------------------------------------------------------------------------------------ low light
@@ -332,22 +447,17 @@ def random_composition(img: np.ndarray, rng: RngLike = None, names: Sequence[str
 
 
 def _noise_sampler(rng):
-    return {"sigma": float(rng.uniform(5, 50))}
+    return {"sigma": float(rng.uniform(5, 55))}
 
 
 register_degradation("gaussian_noise", gaussian_noise, {"sigma": 25.0}, _noise_sampler,
                      "additive Gaussian noise, sigma in 0-255 units, uint8 quantised")
 for _s in (15, 25, 50):
     register_degradation(f"noise_{_s}", gaussian_noise, {"sigma": float(_s)}, None, f"Gaussian noise sigma={_s}")
-register_degradation(
-    "rain", rain, {"density": 0.02, "length": 20, "angle": -75.0, "intensity": 0.8},
-    lambda r: {"density": float(r.uniform(0.005, 0.04)), "length": int(r.integers(10, 35)),
-               "angle": float(r.uniform(-110, -70)), "intensity": float(r.uniform(0.5, 0.9))},
-    "additive motion-blurred rain streaks")
-register_degradation(
-    "haze", haze, {"beta": 1.2, "airlight": 0.9},
-    lambda r: {"beta": float(r.uniform(0.6, 2.0)), "airlight": float(r.uniform(0.7, 1.0))},
-    "I = J t + A (1 - t), t = exp(-beta d)")
+register_degradation("rain", rain, {"density": 0.02, "length": 20, "angle": -75.0, "intensity": 0.8},
+                     _rain_sampler, "rain streaks (dots then motion blur, or drawn lines)")
+register_degradation("haze", haze, {"beta": 1.2, "airlight": 0.9}, _haze_sampler,
+                     "I = J t + A (1 - t), t = exp(-beta d), d from one of several depth layouts")
 register_degradation(
     "motion_blur", motion_blur, {"length": 15, "angle": 0.0},
     lambda r: {"length": int(r.integers(5, 25)), "angle": float(r.uniform(0, 180))}, "linear motion blur")

@@ -42,6 +42,26 @@ def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return img[top:top + size, left:left + size]
 
 
+def random_scaled_crop(img: np.ndarray, size: int, rng: np.random.Generator,
+                       scale: Tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """A random ``size`` x ``size`` crop at a random scale in ``scale`` (1 = native pixels): a window
+    of ``size / s`` pixels is cut and area-resampled to ``size``.  Down-scaling full-resolution
+    photographs matches the statistics of smaller test images and averages out sensor noise and
+    JPEG blocks in the clean target."""
+    lo, hi = float(scale[0]), float(scale[1])
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"crop scale range must satisfy 0 < low <= high <= 1, got {scale}")
+    s = float(rng.uniform(lo, hi)) if hi > lo else lo
+    h, w = img.shape[:2]
+    win = min(int(round(size / s)), h, w)
+    if win <= size:
+        return random_crop(img, size, rng)
+    import cv2
+
+    window = random_crop(img, win, rng)
+    return cv2.resize(np.ascontiguousarray(window), (size, size), interpolation=cv2.INTER_AREA)
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     if h < size or w < size:
