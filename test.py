@@ -294,7 +294,7 @@ def run_dataset(args) -> int:
     else:
         src, label, crop_multiple = list_source(args.input, args.gt, args.data_root), args.input, 0
     try:
-        src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"))
+        src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"), switch="add --skip-bad")
     except PreflightError as exc:
         for line in str(exc).splitlines():
             err(line)

@@ -53,16 +53,20 @@ def _stem(path: str) -> str:
 
 
 _RAIN_RE = re.compile(r"^rain-(.+)$")
+_RAIN_X_RE = re.compile(r"^(norain-\d+)x\d+$")   # OSR release's Rain100L: rain/X2/norain-7x2.png
+_LOL2_RE = re.compile(r"^low(\d+)$")              # LOL-v2 real: Low/low00001.png -> Normal/normal00001.png
 
 
 def _clean_candidates(lq_path: str) -> List[str]:
     """Clean-image stems that a degraded file name may map to, most specific first:
-    same stem; ``rain-N`` -> ``norain-N`` (Rain100L); ``<id>_<beta>_<A>`` -> ``<id>`` (RESIDE)."""
+    same stem; ``rain-N`` -> ``norain-N`` (Rain100L); ``norain-NxK`` -> ``norain-N`` (Rain100L as the
+    OSR release stores it); ``lowN`` -> ``normalN`` (LOL-v2); ``<id>_<beta>_<A>`` -> ``<id>`` (RESIDE)."""
     stem = _stem(lq_path)
     cands = [stem]
-    m = _RAIN_RE.match(stem)
-    if m:
-        cands.append("norain-" + m.group(1))
+    for rx, repl in ((_RAIN_RE, "norain-{}"), (_RAIN_X_RE, "{}"), (_LOL2_RE, "normal{}")):
+        m = rx.match(stem)
+        if m:
+            cands.append(repl.format(m.group(1)))
     if "_" in stem:
         cands.append(stem.split("_")[0])
     return cands
@@ -333,12 +337,13 @@ def all_in_one_source(root: str, tasks: Sequence[str] = ("denoise_15", "denoise_
     return Concat(parts)
 
 
-# Test-set layouts: the degraded/clean sub-folder names tried, in order.
+# Test-set layouts: the degraded/clean sub-folder names tried, in order (``rain/X2``: the OSR release's Rain100L;
+# ``Low``/``Normal``: LOL-v2).
 TEST_LAYOUTS = {
-    "rain100l": (("input", "rainy", "rain"), ("target", "gt", "norain")),
+    "rain100l": (("input", "rainy", "rain/X2", "rain"), ("target", "gt", "norain")),
     "sots_outdoor": (("input", "hazy"), ("target", "gt", "clear", "original")),
     "gopro": (("blur", "input"), ("sharp", "target")),
-    "lol": (("low", "input"), ("high", "gt", "target", "normal")),
+    "lol": (("low", "Low", "input"), ("high", "gt", "target", "normal", "Normal")),
 }
 
 
@@ -347,7 +352,7 @@ def _find_pair_dirs(root: str, lq_names: Sequence[str], gt_names: Sequence[str])
     found = []
     for cur, dirs, _files in os.walk(root):
         for lq in lq_names:
-            if lq in dirs:
+            if os.path.isdir(os.path.join(cur, lq)):  # names may be nested ('rain/X2')
                 gt = next((g for g in gt_names if g in dirs), None)
                 if gt:
                     found.append((os.path.join(cur, lq), os.path.join(cur, gt)))
@@ -355,8 +360,11 @@ def _find_pair_dirs(root: str, lq_names: Sequence[str], gt_names: Sequence[str])
     return sorted(found)
 
 
-def test_set_source(kind: str, root: str, skip_bad: bool = False) -> PairedFiles:
-    """A paired test set (``rain100l``, ``sots_outdoor``, ``gopro``, ``lol``) found under ``root``."""
+def test_set_source(kind: str, root: str, skip_bad: bool = False, split: Optional[str] = None) -> PairedFiles:
+    """A paired set (``rain100l``, ``sots_outdoor``, ``gopro``, ``lol``) found under ``root``; where ``root``
+    holds train and test splits side by side, ``split`` picks one (see :mod:`ms_osr.data.splits`)."""
+    from .splits import select_split
+
     if kind not in TEST_LAYOUTS:
         raise DatasetError(f"unknown test set '{kind}'; choose from {', '.join(TEST_LAYOUTS)} or bsd68")
     if not os.path.isdir(root):
@@ -378,6 +386,7 @@ def bsd68_source(root: str, sigma: float = 25.0, seed: int = 0) -> SyntheticPair
 
 
 # ------------------------------------------------------------------------------- from config
+    dirs = select_split(root, dirs, split, kind)
 def _specs(cfg: Dict) -> List:
     specs = cfg.get("degradations")
     if not specs:
@@ -405,6 +414,10 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         return SyntheticPairs(_list_images(cfg["root"], bool(cfg.get("recursive", False))), _specs(cfg),
                               label=cfg["root"], fixed_seed=seed, cache=bool(cfg.get("cache", train)))
     if kind == "skimage_samples":
+    from .layouts import LAYOUT_SOURCES  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
+
+    if kind in LAYOUT_SOURCES:
+        return LAYOUT_SOURCES[kind](cfg, train)
         split = cfg.get("split", "train")
         names = cfg.get("names") or skimage_sample_names(split)
         leaked = sorted(set(names) & set(SKIMAGE_HELDOUT))
@@ -415,7 +428,7 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
     if kind == "bsd68":
         return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:
-        return test_set_source(kind, cfg["root"], skip_bad)
+        return test_set_source(kind, cfg["root"], skip_bad, cfg.get("split"))
     if kind == "concat":
         return Concat([(build_source(p, train), int(p.get("repeat", 1))) for p in cfg["parts"]])
     raise DatasetError(f"unknown data type '{kind}'")

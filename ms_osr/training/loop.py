@@ -24,6 +24,9 @@ import numpy as np
 from ..checkpoint import CheckpointError, load_arrays_into_net, read_ckpt_arrays, save_arrays
 from ..config import ConfigError, save_config
 from ..data import datasets as DS
+from ..data.layouts import prepare_data_config
+from ..data.preflight import checked
+from ..weight_files import missing_weight_files
 from .distributed import init_distributed
 from .logs import TrainLog
 from .optim import AdamW, HostAdamW, bias_corrections, build_schedule
@@ -33,7 +36,7 @@ log = logging.getLogger("ms_osr.train")
 
 DEFAULTS: Dict = {
     "model": {"name": None, "kwargs": {}},
-    "data": {"train": None, "val": None, "patch_size": 128, "batch_size": 8, "num_workers": 1,
+    "data": {"root": None, "train": None, "val": None, "patch_size": 128, "batch_size": 8, "num_workers": 1,
              "multiprocessing": False, "augment": True, "skip_bad": False},
     "train": {"total_steps": None, "epochs": None,
               "optimizer": {"type": "adamw", "lr": 2e-4, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8},
@@ -125,10 +128,14 @@ class Trainer:
             raise TrainError(f"data.batch_size {gb} (global) is not divisible by the {self.world} workers")
         self.global_batch, self.batch = gb, gb // self.world
         try:
-            src = DS.build_source(dc["train"], train=True)
+            # data.root applied, then every file of both sets checked: all before the run folder or a step
+            dc = self.cfg["data"] = prepare_data_config(dc)
+            skip_bad = bool(dc.get("skip_bad", False))
+            src = checked(DS.build_source(dc["train"], train=True), "data.train", skip_bad, self._say)
             if int(dc["train"].get("repeat", 1)) > 1:
                 src = DS.Concat([(src, int(dc["train"]["repeat"]))])
-            self.val_source = DS.build_source(dc["val"], train=False) if dc.get("val") else None
+            self.val_source = (checked(DS.build_source(dc["val"], train=False), "data.val", skip_bad, self._say)
+                               if dc.get("val") else None)
         except (DS.DatasetError, KeyError, ValueError) as exc:
             raise TrainError(f"data: {exc}") from None
         self.train_source = src
@@ -139,10 +146,15 @@ class Trainer:
 
         # ---- model (ms.set_seed already ran in setup_runtime: identical init on every rank)
         ms.set_seed(self.seed)
+        missing = missing_weight_files(cfg["model"])
+        if missing:
+            raise TrainError("\n".join(missing))
         try:
             self.net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
         except KeyError as exc:
             raise TrainError(f"model: {exc.args[0] if exc.args else exc}") from None
+        except CheckpointError as exc:  # a weight file in model.kwargs: refused, unreadable or mismatched
+            raise TrainError(str(exc)) from None
         if tr.get("recompute"):
             try:
                 self._say(f"train.recompute: {enable_recompute(self.net)} blocks recompute their activations "
