@@ -373,6 +373,7 @@ def test_set_source(kind: str, root: str, skip_bad: bool = False, split: Optiona
     if not dirs:
         raise DatasetError(f"{root}: no {'/'.join(TEST_LAYOUTS[kind][0])} + {'/'.join(TEST_LAYOUTS[kind][1])} "
                            f"sub-folders for {kind}")
+    dirs = select_split(root, dirs, split, kind)
     pairs = []
     for lq_dir, gt_dir in dirs:
         pairs += match_pairs(lq_dir, gt_dir, skip_bad=skip_bad)
@@ -386,7 +387,6 @@ def bsd68_source(root: str, sigma: float = 25.0, seed: int = 0) -> SyntheticPair
 
 
 # ------------------------------------------------------------------------------- from config
-    dirs = select_split(root, dirs, split, kind)
 def _specs(cfg: Dict) -> List:
     specs = cfg.get("degradations")
     if not specs:
@@ -401,6 +401,10 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
     kind = cfg.get("type")
     skip_bad = bool(cfg.get("skip_bad", False))
     seed = None if train else int(cfg.get("seed", 0))
+    from .layouts import LAYOUT_SOURCES  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
+
+    if kind in LAYOUT_SOURCES:
+        return LAYOUT_SOURCES[kind](cfg, train)
     if kind == "paired_folder":
         return PairedFiles(match_pairs(cfg["degraded"], cfg["clean"], bool(cfg.get("recursive", False)), skip_bad),
                            label=cfg["degraded"])
@@ -414,10 +418,6 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         return SyntheticPairs(_list_images(cfg["root"], bool(cfg.get("recursive", False))), _specs(cfg),
                               label=cfg["root"], fixed_seed=seed, cache=bool(cfg.get("cache", train)))
     if kind == "skimage_samples":
-    from .layouts import LAYOUT_SOURCES  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
-
-    if kind in LAYOUT_SOURCES:
-        return LAYOUT_SOURCES[kind](cfg, train)
         split = cfg.get("split", "train")
         names = cfg.get("names") or skimage_sample_names(split)
         leaked = sorted(set(names) & set(SKIMAGE_HELDOUT))
