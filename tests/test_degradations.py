@@ -146,3 +146,56 @@ def test_registry_and_composition(img):
     assert np.array_equal(comp, D.jpeg(D.haze(img, beta=1.0, rng=np.random.default_rng(0))))
     u8 = D.degrade(D.to_uint8(img), "motion_blur")
     assert u8.dtype == np.float32
+
+
+# ------------------------------------------------------------------ wide synthesis (rain, haze)
+def test_rain_styles_blends_and_layers(img):
+    for style in D.RAIN_STYLES:
+        layer = D.RAIN_STYLES[style]((96, 128), density=0.02, length=20, angle=-90.0, width=1, rng=3)
+        assert layer.shape == (96, 128) and layer.max() == pytest.approx(1.0) and layer.min() >= 0
+        # vertical streaks: the layer varies far more across columns than along them
+        assert np.abs(np.diff(layer, axis=1)).mean() > 2 * np.abs(np.diff(layer, axis=0)).mean(), style
+    add = D.rain(img, intensity=0.9, blend="add", rng=5)
+    screen = D.rain(img, intensity=0.9, blend="screen", rng=5)
+    s = 0.9 * D.rain_layer(img.shape[:2], 0.02, 20, -75.0, 1, np.random.default_rng(5))[:, :, None]
+    assert np.allclose(add, np.clip(img + s, 0, 1), atol=1e-6)
+    assert np.allclose(screen, 1 - (1 - img) * (1 - s), atol=1e-6)
+    assert (screen <= add + 1e-6).all()  # screen never brightens more than adding
+    two = D.rain(img, intensity=0.9, layers=2, rng=5)
+    assert (two >= add - 1e-6).mean() > 0.99  # the second layer only adds streaks
+    with pytest.raises(ValueError, match="style"):
+        D.rain(img, style="snow")
+
+
+@pytest.mark.parametrize("layout", sorted(D.DEPTH_LAYOUTS))
+def test_haze_layouts_follow_the_scattering_model(img, layout):
+    depth = D.DEPTH_LAYOUTS[layout](img.shape[:2], np.random.default_rng(2))
+    assert depth.shape == img.shape[:2] and depth.min() == pytest.approx(0) and depth.max() == pytest.approx(1)
+    out = D.haze(img, beta=1.5, airlight=0.9, layout=layout, near=0.2, rng=2)
+    t = np.exp(-1.5 * (0.2 + 0.8 * depth))[:, :, None]
+    assert np.allclose(out, np.clip(img * t + 0.9 * (1 - t), 0, 1), atol=1e-5)
+
+
+def test_gradient_depth_points_in_any_direction():
+    dirs = set()
+    for seed in range(40):
+        d = D.gradient_depth((32, 32), seed)
+        dirs.add((int(np.sign(np.round(d[:, -1].mean() - d[:, 0].mean(), 3))),
+                  int(np.sign(np.round(d[-1].mean() - d[0].mean(), 3)))))
+    assert len(dirs) >= 6  # far side left, right, top, bottom and corners
+
+
+def test_samplers_cover_the_documented_ranges():
+    rng = np.random.default_rng(0)
+    rains = [D.random_params("rain", rng) for _ in range(400)]
+    angles = [p["angle"] for p in rains]
+    assert min(angles) < -125 and max(angles) > -55
+    assert {p["style"] for p in rains} == set(D.RAIN_STYLES) and {p["blend"] for p in rains} == {"add", "screen"}
+    assert {p["layers"] for p in rains} == {1, 2} and {p["width"] for p in rains} == {1, 2, 3}
+    assert min(p["length"] for p in rains) < 10 and max(p["length"] for p in rains) > 55
+    hazes = [D.random_params("haze", rng) for _ in range(400)]
+    assert {p["layout"] for p in hazes} == set(D.DEPTH_LAYOUTS)
+    airlights = np.array([p["airlight"] for p in hazes])
+    assert airlights.min() >= 0.6 and airlights.max() <= 1.0 and np.median(airlights) > 0.8
+    sigmas = [D.random_params("gaussian_noise", rng)["sigma"] for _ in range(400)]
+    assert 5 <= min(sigmas) < 8 and 52 < max(sigmas) <= 55

@@ -162,6 +162,7 @@ def rain_lines_layer(shape: Tuple[int, int], density: float = 0.02, length: int 
 def _soften_and_normalise(layer: np.ndarray, blur: float) -> np.ndarray:
     if blur > 0:
         layer = cv2.GaussianBlur(layer, (0, 0), sigmaX=float(blur))
+    layer = np.maximum(layer, 0.0)  # filtering leaves -1e-16 where there is no streak
     peak = float(layer.max())
     return layer / peak if peak > 0 else layer
 

@@ -34,6 +34,8 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from ..precision import cast_like
+
 log = logging.getLogger(__name__)
 
 SOURCE_DIR = Path(__file__).parent
@@ -133,11 +135,26 @@ def set_threads(n: Optional[int]) -> None:
         _apply_threads(n or 0)
 
 
+_build_target: Optional[str] = None
+
+
+@contextlib.contextmanager
+def build_for(target: str) -> Iterator[None]:
+    """Cells built inside the block decide as if the device target were ``target`` (``CPU``, ``GPU``,
+    ``Ascend``): the operator audit builds the GPU/Ascend graphs on a CPU machine this way."""
+    global _build_target
+    previous, _build_target = _build_target, target
+    try:
+        yield
+    finally:
+        _build_target = previous
+
+
 def enabled() -> bool:
     """True when cells built now will run the C++ kernels (CPU target, not switched off, built)."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if ms.get_context("device_target") != "CPU":
+    if (_build_target or ms.get_context("device_target")) != "CPU":
         return False
     return library() is not None
 
@@ -211,4 +228,4 @@ class Depthwise3x3(KernelCell):
     def construct(self, x: ms.Tensor, w: ms.Tensor) -> ms.Tensor:
         if self.use_kernel and x.dtype == ms.float32:
             return self.kernel(x, w)
-        return ops.conv2d(x, w, pad_mode="pad", padding=1, groups=x.shape[1])
+        return ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1, groups=x.shape[1])

@@ -30,6 +30,7 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 from mindspore.common.initializer import Normal, initializer
 
+from ..precision import cast_like
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, layer_norm
 
@@ -61,7 +62,8 @@ class MultiheadAttention(nn.Cell):
 
     def construct(self, x: Tensor) -> Tensor:
         b, n, c = x.shape
-        qkv = ops.matmul(x, ops.transpose(self.in_proj_weight, (1, 0))) + self.in_proj_bias
+        weight, bias = cast_like(self.in_proj_weight, x), cast_like(self.in_proj_bias, x)  # float16 under AMP
+        qkv = ops.matmul(x, ops.transpose(weight, (1, 0))) + bias
         qkv = qkv.reshape(b, n, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)  # 3 b h n d
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = ops.softmax(ops.matmul(q, k.swapaxes(-2, -1)), axis=-1)
@@ -127,10 +129,11 @@ class VisionTransformer(nn.Cell):
         x = self.conv1(x)
         b, c = x.shape[0], x.shape[1]
         x = x.reshape(b, c, -1).transpose(0, 2, 1)  # b, grid*grid, width
-        cls = self.class_embedding.reshape(1, 1, c).broadcast_to((b, 1, c))
-        x = ops.concat((cls, x), axis=1) + self.positional_embedding
+        cls = cast_like(self.class_embedding, x).reshape(1, 1, c).broadcast_to((b, 1, c))
+        x = ops.concat((cls, x), axis=1) + cast_like(self.positional_embedding, x)
         x = self.transformer(self.ln_pre(x))
-        return ops.matmul(self.ln_post(x[:, 0, :]), self.proj)
+        feat = self.ln_post(x[:, 0, :])
+        return ops.matmul(feat, cast_like(self.proj, feat))
 
 
 class CLIPImageEncoder(nn.Cell):

@@ -28,6 +28,7 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
 from ..kernels import Depthwise3x3
+from ..precision import cast_like
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, gelu
 from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, GatedGELU,
@@ -182,7 +183,7 @@ def _pointwise(x: Tensor, w: Tensor) -> Tensor:
     """
     b, c, h, wd = x.shape
     o = w.shape[1]
-    y = ops.conv2d(x.reshape(1, b * c, h, wd), w.reshape(b * o, c, 1, 1), groups=b)
+    y = ops.conv2d(x.reshape(1, b * c, h, wd), cast_like(w, x).reshape(b * o, c, 1, 1), groups=b)
     return y.reshape(b, o, h, wd)
 
 
@@ -279,7 +280,8 @@ class HyLevel(nn.Cell):
 
     def construct(self, x: Tensor, giv: Tensor) -> Tensor:
         for i in range(self.num_blocks):
-            weights = ops.matmul(self.extracts[i](giv), self.kernel_box)  # (B, K) @ (K, P): per-image kernels
+            mix = self.extracts[i](giv)
+            weights = ops.matmul(mix, cast_like(self.kernel_box, mix))  # (B, K) @ (K, P): per-image kernels
             x = self.blocks[i](x, weights)
         return x
 

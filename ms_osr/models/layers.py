@@ -10,6 +10,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..kernels import Depthwise3x3
+from ..precision import cast_like
 
 
 def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int | None = None,
@@ -39,7 +40,7 @@ class DepthwiseConv3x3(nn.Conv2d):
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         y = self.depthwise(x, self.weight)
         if self.has_bias:
-            y = ops.bias_add(y, self.bias)
+            y = ops.bias_add(y, cast_like(self.bias, y))
         return y
 
 

@@ -20,6 +20,7 @@ from mindspore import Parameter
 from mindspore.common.initializer import initializer
 
 from .. import kernels
+from ..precision import cast_like, to_float32
 from ..registry import register_config, register_model
 from .layers import channel_normalize, conv2d, crop, split_channels
 
@@ -82,7 +83,7 @@ class BiasFreeLayerNorm(nn.Cell):
         self.weight = Parameter(initializer("ones", (dim,), ms.float32), name="weight")
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return _channel_affine(_channel_norm(x, False), self.weight, None)
+        return cast_like(_channel_affine(_channel_norm(to_float32(x), False), self.weight, None), x)
 
 
 class WithBiasLayerNorm(nn.Cell):
@@ -94,7 +95,8 @@ class WithBiasLayerNorm(nn.Cell):
         self.bias = Parameter(initializer("zeros", (dim,), ms.float32), name="bias")
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return _channel_affine(_channel_norm(x, True), self.weight, self.bias)
+        # float32 under AMP too (as MindSpore keeps nn.LayerNorm): the variance of float16 overflows
+        return cast_like(_channel_affine(_channel_norm(to_float32(x), True), self.weight, self.bias), x)
 
 
 class LayerNorm(nn.Cell):
@@ -137,10 +139,11 @@ def channel_attention(qkv: ms.Tensor, num_heads: int, temperature: ms.Tensor) ->
     # split the 4-D tensor first: indexing a reshaped view is a very slow StridedSlice on CPU
     q, k, v = split_channels(qkv, c)
     shape = (b, num_heads, c // num_heads, h * w)
-    q, k, v = q.reshape(shape), k.reshape(shape), v.reshape(shape)
+    # q.k^T and the norms sum over all H*W pixels before the rescaling: float32 under AMP (float16 overflows)
+    q, k, v = to_float32(q.reshape(shape)), to_float32(k.reshape(shape)), v.reshape(shape)
     scale = _matmul_nt(_inv_norm(q), _inv_norm(k))  # (b, heads, c/h, c/h) outer product
     attn = ops.softmax(_matmul_nt(q, k) * scale * temperature, axis=-1)
-    return ops.matmul(attn, v).reshape(b, c, h, w)
+    return ops.matmul(cast_like(attn, v), v).reshape(b, c, h, w)
 
 
 def gelu_erf(x: ms.Tensor) -> ms.Tensor:

@@ -49,6 +49,11 @@ DEFAULTS: Dict = {
 }
 
 
+# Test hook: keep train.amp O1-O3 on CPU (MindSpore's CPU kernels take float16 for the ops of the small models;
+# slow, only to exercise the mixed-precision step that GPU/Ascend run).
+AMP_ON_CPU_ENV = "MS_OSR_AMP_ON_CPU"
+
+
 class TrainError(RuntimeError):
     """A configuration or data problem that stops training (one-line message)."""
 
@@ -109,7 +114,7 @@ class Trainer:
 
         from ..registry import create_model
         from ..runtime import setup_runtime
-        from .step import EMA, GradStep, LossNet, ScaledLossNet, TrainStep
+        from .step import EMA, make_step_cell
 
         self.ms, self.Tensor = ms, Tensor
         self.cfg = cfg
@@ -162,15 +167,9 @@ class Trainer:
             except ValueError as exc:
                 raise TrainError(f"config: {exc}") from None
         self.amp = tr["amp"]
-        if self.amp != "O0" and self.device == "CPU":
+        if self.amp != "O0" and self.device == "CPU" and os.environ.get(AMP_ON_CPU_ENV) != "1":
             self._say(f"train.amp={self.amp} requested on CPU: using O0 (fp32); mixed precision needs GPU/Ascend")
             self.amp = "O0"
-        loss_net = LossNet(self.net, tr["loss"])
-        scale = 1.0
-        if self.amp != "O0":
-            ms.amp.auto_mixed_precision(self.net, self.amp)
-            scale = float(tr.get("loss_scale") or 1024.0)
-            loss_net = ScaledLossNet(loss_net, scale)
         params = self.net.trainable_params()
         oc = tr["optimizer"]
         self.betas = tuple(float(b) for b in oc.get("betas", (0.9, 0.999)))
@@ -183,11 +182,9 @@ class Trainer:
         if ema_cfg and self.host_update:
             raise TrainError("train.ema is not supported with train.update: host")
         self.ema = EMA(params, float(ema_cfg["decay"])) if ema_cfg else None
-        if self.host_update:
-            self.step_cell = GradStep(loss_net, params, tr.get("clip_grad_norm"), self.world, scale)
-        else:
-            self.step_cell = TrainStep(loss_net, self.optimizer, tr.get("clip_grad_norm"), self.ema, self.world, scale)
-        self.step_cell.set_train(True)
+        self.step_cell, self.scaler = make_step_cell(self.net, tr, self.optimizer, self.ema, self.world, self.amp,
+                                                     self.host_update)
+        self.skipped_steps = 0
 
         # ---- state
         self.step, self.best_psnr, self.best_step = 0, -float("inf"), -1
@@ -232,6 +229,10 @@ class Trainer:
             self.ema.load_arrays(raw)
         if "train_state.step" not in raw:
             raise TrainError(f"{path}: no train_state.step: not a train.py checkpoint, cannot resume from it")
+        if self.scaler is not None:
+            for p in (self.scaler.value, self.scaler.good_steps):
+                if p.name in raw:
+                    p.set_data(self.Tensor(raw[p.name], p.dtype))
         self.step = int(_scalar(raw["train_state.step"]))
         self.best_psnr = float(_scalar(raw.get("train_state.best_psnr", -np.inf)))
         self.best_step = int(_scalar(raw.get("train_state.best_step", -1)))
@@ -247,6 +248,8 @@ class Trainer:
         arrays.update(self.optimizer.state_arrays())
         if self.ema is not None:
             arrays.update(self.ema.arrays())
+        if self.scaler is not None:  # a dynamic scale resumes where it was
+            arrays.update({p.name: p.asnumpy() for p in (self.scaler.value, self.scaler.good_steps)})
         arrays.update(_state_arrays(self.step, self.best_psnr, self.best_step, self.seed))
         save_arrays(arrays, self.last_path)
 
@@ -308,23 +311,27 @@ class Trainer:
                     lr = self.schedule(self.step)
                     bc1, bc2 = bias_corrections(self.step, self.betas)
                     if self.host_update:
-                        loss, grads = self.step_cell(Tensor(lq), Tensor(gt))
-                        self.optimizer.update(grads, lr, bc1, bc2)
+                        loss, grads, *finite = self.step_cell(Tensor(lq), Tensor(gt))
+                        if not finite or bool(finite[0].asnumpy()):
+                            self.optimizer.update(grads, lr, bc1, bc2)
                     else:
                         loss = self.step_cell(Tensor(lq), Tensor(gt), Tensor(lr, ms.float32),
                                               Tensor(bc1, ms.float32), Tensor(bc2, ms.float32))
                     last_loss = float(loss.asnumpy())
-                    if not np.isfinite(last_loss):
+                    # fp16 overflow: nothing was updated; the step still counts (batch and schedule move on)
+                    overflow = self.scaler is not None and self._count_overflow()
+                    if not overflow and not np.isfinite(last_loss):
                         raise TrainError(f"loss became {last_loss} at step {self.step} (lr {lr:.3g}); "
                                          f"lower train.optimizer.lr or set train.clip_grad_norm")
                     self.step += 1
-                    loss_acc += last_loss
-                    n_int += 1
+                    if not overflow:
+                        loss_acc += last_loss
+                        n_int += 1
                     bar.update(1)
                     if self.step % log_every == 0 or self.step == self.total_steps:
                         dt = max(time.time() - t_int, 1e-9)
                         ips = n_int * self.global_batch / dt
-                        row = {"step": self.step, "epoch": epoch, "loss": loss_acc / n_int, "lr": lr,
+                        row = {"step": self.step, "epoch": epoch, "loss": loss_acc / n_int if n_int else float("nan"), "lr": lr,
                                "images_per_s": round(ips, 3), "elapsed_s": round(time.time() - t_start, 2)}
                         self.tlog.log_train(row)
                         bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
@@ -346,6 +353,16 @@ class Trainer:
             bar.close()
         return {"step": self.step, "loss": last_loss, "best_psnr": self.best_psnr, "best_step": self.best_step,
                 "wall_s": time.time() - t_start, "out_dir": self.out_dir}
+
+    def _count_overflow(self) -> bool:
+        """True when the step just run overflowed in fp16 (the loss scaler counted it and nothing was updated)."""
+        overflows = int(self.scaler.overflows.asnumpy())
+        if overflows == self.skipped_steps:
+            return False
+        self.skipped_steps = overflows
+        self._say(f"step {self.step}: fp16 gradient overflow, update skipped ({overflows} so far; "
+                  f"loss scale now {float(self.scaler.value.asnumpy()):g})")
+        return True
 
     def _dump_rank_weights(self) -> None:
         """Debug/test hook: with MS_OSR_DUMP_RANK_WEIGHTS=<dir> every rank writes rank<r>.npz, so the
