@@ -104,8 +104,11 @@ def load_arrays_into_net(net, arrays: Dict[str, np.ndarray], source: str = "<arr
 
 
 def load_checkpoint(net, path: str, namespace: str = "") -> None:
-    """Load a MindSpore ``.ckpt`` (or a PyTorch ``.pth`` through the converter) strictly into ``net``."""
-    if str(path).endswith((".pth", ".pt", ".bin")):
+    """Load a MindSpore ``.ckpt`` strictly into ``net``; a PyTorch file (``.pth``, or Lightning's
+    ``.ckpt``: recognised by its content) goes through the converter on the fly."""
+    from .torch_io import is_torch_file
+
+    if str(path).endswith((".pth", ".pt", ".bin")) or is_torch_file(path):
         from .convert import convert_state_dict, read_torch_state_dict
 
         arrays = convert_state_dict(net, read_torch_state_dict(path), source=path)

@@ -10,9 +10,9 @@ that must differ declares it with a ``torch_name_overrides()`` method returning
 """
 from __future__ import annotations
 
-import os
 import re
-from typing import Dict, Iterable
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List
 
 import numpy as np
 
@@ -77,37 +77,12 @@ def read_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
     """Read a PyTorch checkpoint as ``{name: float32 ndarray}`` without running pickled code.
 
     Accepts a plain state_dict, BasicSR ``{'params'|'params_ema': ...}``, Lightning
-    ``{'state_dict': ...}`` (optimizer state ignored) and ``{'model': ...}``.
+    ``{'state_dict': ...}`` (optimizer state ignored), ``{'model': ...}`` and TorchScript
+    archives (see :mod:`ms_osr.torch_io`).
     """
-    try:
-        import torch
-    except ImportError:
-        raise ConversionError(f"{path}: reading a PyTorch checkpoint needs torch (pip install torch==2.13.0)") from None
-    if not os.path.isfile(path):
-        raise ConversionError(f"{path}: file not found")
-    if os.path.getsize(path) == 0:
-        raise ConversionError(f"{path}: file is empty")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
-    for key in CONTAINER_KEYS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict):
-        raise ConversionError(f"{path}: expected a state_dict, found {type(obj).__name__}")
-    arrays = {}
-    for name, value in obj.items():
-        if torch.is_tensor(value):
-            value = value.detach().cpu()
-            if value.is_floating_point():
-                value = value.float()
-            arrays[str(name)] = value.numpy()
-    if not arrays:
-        raise ConversionError(f"{path}: no tensors found")
-    return arrays
+    from .torch_io import read_torch_checkpoint
+
+    return read_torch_checkpoint(path).arrays
 
 
 def convert_state_dict(net, state_dict: Dict[str, np.ndarray], source: str = "<state_dict>") -> Dict[str, np.ndarray]:
@@ -138,30 +113,88 @@ def to_torch_state_dict(net, arrays: Dict[str, np.ndarray] | None = None) -> Dic
     return {name_map[n]: a for n, a in arrays.items()}
 
 
-def convert_pth_to_ckpt(model: str, src: str, dst: str, **model_kwargs) -> Dict[str, np.ndarray]:
-    """Convert a PyTorch checkpoint of ``model`` to a MindSpore ``.ckpt`` (nothing written on error)."""
+def select_prefix(state_dict: Dict[str, np.ndarray], prefix: str, source: str, hint: str = "") -> Dict[str, np.ndarray]:
+    """The entries under ``prefix`` (e.g. ``refinement11.``), renamed without it; the rest is dropped."""
+    picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not picked:
+        raise ConversionError(f"{source}: no '{prefix}*' keys{f' ({hint})' if hint else ''}")
+    return picked
+
+
+def find_sub_network_prefix(net, state_dict: Dict[str, np.ndarray]) -> str | None:
+    """The one prefix under which ``state_dict`` holds every tensor of ``net`` (a sub-network of a
+    larger checkpoint, e.g. PTG-RM as ``refinement11.*`` in the SNR-aware network), else None."""
+    wanted = [t for t in torch_name_map(net).values()]
+    if not wanted:
+        return None
+    anchor = "." + wanted[0]
+    candidates = {k[: len(k) - len(wanted[0])] for k in state_dict if k.endswith(anchor)}
+    found = [p for p in candidates if all(p + t in state_dict for t in wanted)]
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion wrote: tensors by MindSpore (or PyTorch) name, and notes for the user."""
+
+    arrays: Dict[str, np.ndarray]
+    notes: List[str] = field(default_factory=list)
+
+
+def convert_pth_to_ckpt(model: str, src: str, dst: str, prefix: str | None = None,
+                        **model_kwargs) -> ConversionReport:
+    """Convert a PyTorch checkpoint of ``model`` to a MindSpore ``.ckpt`` (nothing written on error).
+
+    ``prefix`` takes the sub-network stored under it (``refinement11.``); without it a unique
+    such prefix is found when the file does not match the network as a whole.
+    """
     from .registry import create_model
+    from .torch_io import read_torch_checkpoint
 
     net = create_model(model, **model_kwargs)
-    arrays = convert_state_dict(net, read_torch_state_dict(src), source=src)
+    ckpt = read_torch_checkpoint(src)
+    notes = [ckpt.upcast_note] if ckpt.upcast_note else []
+    state = ckpt.arrays
+    if prefix:
+        state = select_prefix(state, prefix, src)
+    try:
+        arrays = convert_state_dict(net, state, source=src)
+    except ConversionError:
+        found = None if prefix else find_sub_network_prefix(net, state)
+        if found is None:
+            raise
+        arrays = convert_state_dict(net, select_prefix(state, found, src), source=src)
+        prefix = found
+    if prefix:
+        ignored = sum(1 for k in ckpt.arrays if not k.startswith(prefix))
+        notes.append(f"the '{prefix}*' tensors; {ignored} others in the file ignored")
     save_arrays(arrays, dst)
-    return arrays
+    return ConversionReport(arrays, notes)
 
 
-def convert_ckpt_to_pth(model: str, src: str, dst: str, **model_kwargs) -> Dict[str, np.ndarray]:
-    """Convert a MindSpore ``.ckpt`` of ``model`` back to a PyTorch state_dict file."""
-    import torch
-
+def convert_ckpt_to_pth(model: str, src: str, dst: str, fmt: str = "official", prefix: str = "",
+                        **model_kwargs) -> ConversionReport:
+    """Convert a MindSpore ``.ckpt`` of ``model`` back to PyTorch, in the container the official
+    code loads (``fmt='official'``, see :mod:`ms_osr.torch_formats`) or the one named; names
+    get ``prefix`` in front (e.g. ``refinement11.``)."""
     from .checkpoint import load_arrays_into_net
     from .registry import create_model
+    from .torch_formats import official_format, wrap_state_dict
+    from .torch_io import TORCH_HINT, TorchNeededError
 
+    try:
+        import torch
+    except ImportError:
+        raise TorchNeededError(f"{dst}: writing a PyTorch checkpoint needs torch ({TORCH_HINT})") from None
+    fmt = official_format(model) if fmt == "official" else fmt
     net = create_model(model, **model_kwargs)
     arrays = align_wrapper_prefix(read_ckpt_arrays(src), net.parameters_dict())
     load_arrays_into_net(net, arrays, source=src)  # validates names and shapes
-    state = to_torch_state_dict(net, arrays)
+    state = {prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in to_torch_state_dict(net, arrays).items()}
+    payload = wrap_state_dict(state, fmt)
     with atomic_path(dst, suffix=".pth") as tmp:
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, tmp)
-    return state
+        torch.save(payload, tmp)
+    return ConversionReport({k: v.numpy() for k, v in state.items()}, [f"{fmt} container"])
 
 
 def parity_report(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:

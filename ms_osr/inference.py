@@ -385,6 +385,7 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
     from .checkpoint import CheckpointError, load_checkpoint
     from .config import ConfigError, load_config
     from .registry import create_model, model_kwargs
+    from .torch_io import TORCH_HINT, TorchFileError, TorchNeededError, convert_command
 
     if not os.path.isfile(ckpt):
         raise ModelLoadError(f"{ckpt}: checkpoint file not found")
@@ -429,6 +430,11 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
         raise ModelLoadError(f"{cfg_path or ckpt}: bad arguments for model '{name}': {exc}") from None
     try:
         load_checkpoint(net, ckpt, namespace=namespace)
+    except TorchNeededError:
+        raise ModelLoadError(f"{ckpt}: a PyTorch checkpoint and torch is not installed: convert it once where "
+                             f"torch is installed with `{convert_command(ckpt, name)}`, or {TORCH_HINT}") from None
+    except TorchFileError as exc:  # refused or unreadable: the model is not in question
+        raise ModelLoadError(str(exc).splitlines()[0]) from None
     except CheckpointError as exc:
         first = str(exc).splitlines()[0]
         raise ModelLoadError(f"{first} (not a checkpoint of '{name}' with these settings?)") from None

@@ -112,10 +112,11 @@ def test_reverse_round_trip_is_lossless(files, converted):
     (rc, _, err), = _run_all([("--model", "res_hair_tiny", "--src", str(d / "hair.ckpt"), "--dst", back,
                                "--reverse")])
     assert rc == 0, err
-    sd = torch.load(back, map_location="cpu", weights_only=True)
-    assert set(sd) == set(files["hair_sd"])  # official names, no 'net.' prefix
+    ckpt = torch.load(back, map_location="cpu", weights_only=True)
+    sd = ckpt["state_dict"]  # HAIR's official container: Lightning, network under 'net.'
+    assert set(sd) == {"net." + k for k in files["hair_sd"]}
     for k, v in sd.items():
-        np.testing.assert_array_equal(v.numpy(), files["hair_sd"][k])
+        np.testing.assert_array_equal(v.numpy(), files["hair_sd"][k[len("net."):]])
     (rc, _, err), = _run_all([("--model", "res_hair_tiny", "--src", back, "--dst", again)])
     assert rc == 0, err
     first, second = read_ckpt_arrays(str(d / "hair.ckpt")), read_ckpt_arrays(again)

@@ -19,7 +19,6 @@ state_dict files too).
 """
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 import numpy as np
@@ -180,24 +179,12 @@ class CLIPImageEncoder(nn.Cell):
 def read_clip_state_dict(path: str) -> Dict[str, np.ndarray]:
     """OpenAI CLIP weights as float32 arrays: a state_dict file, or OpenAI's TorchScript ``ViT-B-32.pt``.
 
-    TorchScript archives cannot be read with ``weights_only=True``; they are opened with
-    ``torch.jit.load`` (the way openai/clip itself reads them) and only their state_dict is kept.
+    TorchScript archives are read by :mod:`ms_osr.torch_io` without ``torch.jit.load`` (which
+    would run the archive's code) and without torch itself.
     """
-    from ..convert import ConversionError, read_torch_state_dict
+    from ..convert import read_torch_state_dict
 
-    try:
-        return read_torch_state_dict(path)
-    except ConversionError as exc:
-        if not os.path.isfile(path) or os.path.getsize(path) == 0:
-            raise
-        first_error = exc
-    import torch
-
-    try:
-        module = torch.jit.load(path, map_location="cpu")
-    except Exception:  # noqa: BLE001 - neither a state_dict nor TorchScript: report the first reason
-        raise first_error from None
-    return {k: v.detach().float().numpy() for k, v in module.state_dict().items() if v.is_floating_point()}
+    return read_torch_state_dict(path)
 
 
 def load_clip_weights(net: CLIPImageEncoder, path: str) -> None:

@@ -246,13 +246,11 @@ def load_official_ptg_rm(net: PTGRM, path: str, prefix: str = "refinement11.") -
     """Load the PTG-RM part of an official checkpoint (the whole SNR-aware network, keys ``refinement11.*``)
     or a bare ``refinement2`` state_dict (``prefix=''``) into ``net``, checking every name and shape."""
     from ..checkpoint import load_arrays_into_net
-    from ..convert import ConversionError, convert_state_dict, read_torch_state_dict
+    from ..convert import convert_state_dict, read_torch_state_dict, select_prefix
 
     sd = read_torch_state_dict(path)
     if prefix:
-        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-        if not sd:
-            raise ConversionError(f"{path}: no '{prefix}*' keys (pass prefix='' for a bare refinement2 state_dict)")
+        sd = select_prefix(sd, prefix, path, hint="pass prefix='' for a bare refinement2 state_dict")
     load_arrays_into_net(net, convert_state_dict(net, sd, source=path), source=path)
 
 
