@@ -113,7 +113,8 @@ def griddehazenet_tree(root, place="indoor"):
     _img(os.path.join(tr, "hazy", "3_1_0.8.png"), 7)  # not in trainlist.txt: never used
     for sid in ("1", "2", "3"):
         _img(os.path.join(tr, "clear", sid + ext), 10 + int(sid))
-    _text(os.path.join(tr, "trainlist.txt"), names)
+    if place == "indoor":  # the repository ships no outdoor trainlist.txt
+        _text(os.path.join(tr, "trainlist.txt"), names)
     te = os.path.join(root, "data", "test", "SOTS", place)
     _img(os.path.join(te, "hazy", "1400_1.png"), 20)
     _img(os.path.join(te, "hazy", "1401_3.png"), 21)
@@ -170,13 +171,20 @@ def lol_tree(root, version=1):
     return root
 
 
+def _npy(path, seed=0, h=24, w=32):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8))
+    return path
+
+
 def sid_tree(root):
-    """PTG-RM's SID layout: short_sid2/<scene>/* against the first frame of long_sid2/<scene>/."""
+    """PTG-RM's SID layout as the SNR-aware release ships it: short_sid2/<scene>/*.npy (uint8 BGR frames)
+    against the first frame of long_sid2/<scene>/."""
     for scene, frames in (("00001", 2), ("20003", 1), ("10011", 2)):
         for f in range(frames):
-            _img(os.path.join(root, "short_sid2", scene, f"short_{f}.png"), int(scene) + f)
-        _img(os.path.join(root, "long_sid2", scene, "long_0.png"), 99)
-        _img(os.path.join(root, "long_sid2", scene, "long_1.png"), 98)
+            _npy(os.path.join(root, "short_sid2", scene, f"{scene}_0{f}_0.1s.npy"), int(scene) + f)
+        _npy(os.path.join(root, "long_sid2", scene, f"{scene}_00_10s.npy"), 99)
+        _npy(os.path.join(root, "long_sid2", scene, f"{scene}_01_10s.npy"), 98)
     return root
 
 
@@ -214,9 +222,12 @@ def test_hair_5task(tmp_path, capsys):
 @pytest.mark.parametrize("config,place", [("griddehazenet_its.yaml", "indoor"), ("griddehazenet_ots.yaml", "outdoor")])
 def test_griddehazenet(config, place, tmp_path, capsys):
     root = griddehazenet_tree(str(tmp_path / "GridDehazeNet"), place)
-    src = DS.build_source({"type": "griddehazenet", "root": f"{root}/data/train/{place}", "list_name": "trainlist.txt"})
-    ext = ".png" if place == "indoor" else ".jpg"
-    assert [os.path.basename(g) for _, g in src.pairs] == ["1" + ext, "1" + ext, "2" + ext]  # 3_1 is not listed
+    listed = {"indoor": "trainlist.txt", "outdoor": None}[place]
+    src = DS.build_source({"type": "griddehazenet", "root": f"{root}/data/train/{place}", "list_name": listed})
+    if place == "indoor":  # 3_1 is not listed
+        assert [os.path.basename(g) for _, g in src.pairs] == ["1.png", "1.png", "2.png"]
+    else:  # no list: every hazy image
+        assert [os.path.basename(g) for _, g in src.pairs] == ["1.jpg", "1.jpg", "2.jpg", "3.jpg"]
     assert _train_and_evaluate(config, root, tmp_path, capsys) == ["1400_1", "1401_3"]
 
 
@@ -235,11 +246,14 @@ def test_lol(version, tmp_path, capsys):
 def test_sid(tmp_path, capsys):
     root = sid_tree(str(tmp_path / "SID"))
     train = DS.build_source({"type": "sid", "root": root, "split": "train"})
-    assert len(train) == 3 and {os.path.basename(g) for _, g in train.pairs} == {"long_0.png"}
+    assert len(train) == 3 and [os.path.basename(g) for _, g in train.pairs] == ["00001_00_10s.npy"] * 2 + [
+        "20003_00_10s.npy"]
     lq, gt, _ = train.load(0, None)
-    assert lq.shape == (24, 32, 3)
-    assert _train_and_evaluate("ptg_rm_sid.yaml", root, tmp_path, capsys) == ["10011_short_0", "10011_short_1"]
-    assert cv2.imread(str(tmp_path / "eval" / "10011_short_0.png")).shape == (512, 960, 3)  # resized as upstream
+    stored = np.load(os.path.join(root, "short_sid2", "00001", "00001_00_0.1s.npy"))
+    assert np.allclose(lq, stored[:, :, ::-1] / 255.0, atol=1e-6)  # BGR frames, read as RGB
+    names = _train_and_evaluate("ptg_rm_sid.yaml", root, tmp_path, capsys)
+    assert names == ["10011_10011_00_0.1s", "10011_10011_01_0.1s"]
+    assert cv2.imread(str(tmp_path / "eval" / f"{names[0]}.png")).shape == (512, 960, 3)  # resized as upstream
 
 
 def test_restormer_deraining(tmp_path, capsys):

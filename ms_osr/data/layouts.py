@@ -9,7 +9,8 @@ here read the upstream trees and their list files, respecting the lists (subset 
 * ``griddehazenet`` - GridDehazeNet/RESIDE: ``<split>/{hazy,clear}`` + ``trainlist.txt`` / ``val_list.txt``;
 * ``list_pair`` - the OSR release's two-file lists (one path per line, paired line by line), whose
   absolute author-server paths are re-rooted under ``data.root``;
-* ``sid`` - PTG-RM's SID layout ``short_sid2/<scene>/*`` against ``long_sid2/<scene>/<first frame>``;
+* ``sid`` - PTG-RM's SID layout ``short_sid2/<scene>/*`` against ``long_sid2/<scene>/<first frame>``
+  (the SNR-aware release's ``.npy`` frames, or image files);
 * ``bsd68`` - clean images directly, or ``CBSD68/`` with ``clear``/``original_png`` beside
   precomputed noisy sets (``CBSD68_15``, ``noisy25``...).
 
@@ -23,8 +24,12 @@ import os
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence
 
+import numpy as np
+
 from . import datasets as DS
 from .datasets import DatasetError, PairedFiles, Source, SyntheticPairs
+from .io import ImageReadError, read_image
+from .transforms import check_same_size
 
 # Source keys that hold paths, resolved against data.root when relative.
 PATH_KEYS = ("root", "degraded", "clean", "list", "input_list", "gt_list", "lists", "image_root")
@@ -162,11 +167,17 @@ def all_in_one(cfg: Dict, train: bool) -> Source:
 # ----------------------------------------------------------------------------- GridDehazeNet
 def griddehazenet(cfg: Dict, train: bool) -> PairedFiles:
     """``<root>/hazy/<name>`` listed in ``<root>/<list_name>`` against ``<root>/clear/<id>.png|.jpg``
-    (GridDehazeNet's TrainData/ValData: ``id = name.split('_')[0]``)."""
+    (GridDehazeNet's TrainData/ValData: ``id = name.split('_')[0]``).  ``list_name: null`` takes every image
+    in ``hazy/`` (the repository ships no outdoor trainlist.txt)."""
     root = cfg["root"]
-    list_path = os.path.join(root, cfg.get("list_name") or ("trainlist.txt" if train else "val_list.txt"))
+    if "list_name" in cfg and cfg["list_name"] is None:
+        list_path = os.path.join(root, "hazy")
+        names = [os.path.basename(p) for p in DS._list_images(list_path)]
+    else:
+        list_path = os.path.join(root, cfg.get("list_name") or ("trainlist.txt" if train else "val_list.txt"))
+        names = read_entries(list_path, "GridDehazeNet list file")
     pairs = []
-    for name in read_entries(list_path, "GridDehazeNet list file"):
+    for name in names:
         stem = name.split("_")[0]
         cands = [os.path.join(root, "clear", stem + ext) for ext in (".png", ".jpg")]
         gt = next((c for c in cands if os.path.isfile(c)), cands[0])
@@ -190,9 +201,32 @@ def list_pair(cfg: Dict, train: bool) -> PairedFiles:
 SID_SPLITS = {"train": ("0", "2"), "test": ("1",)}  # first character of the scene folder (SNR-aware loader)
 
 
-class ResizedPairs(PairedFiles):
-    """Pairs named ``<folder>_<file>`` (frame names repeat across scenes), optionally resized to (W, H)
-    as PTG-RM's SID loader resizes every frame to 960x512."""
+FRAME_EXTENSIONS = DS.IMAGE_EXTENSIONS + (".npy",)
+
+
+def read_frame(path: str) -> np.ndarray:
+    """An image file, or a SID ``.npy`` frame: HxWx3 uint8 in OpenCV's BGR order, as the SNR-aware loader
+    (``read_img2`` + ``[2, 1, 0]``) reads them; returned as RGB float32 in [0, 1] like ``read_image``."""
+    if not path.lower().endswith(".npy"):
+        return read_image(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ImageReadError(f"{path}: not a readable .npy array ({exc})") from None
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        raise ImageReadError(f"{path}: expected an HxWx3 frame, got shape {arr.shape}")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
+    return np.ascontiguousarray(np.clip(arr[:, :, 2::-1].astype(np.float32) / scale, 0.0, 1.0))
+
+
+def _list_frames(folder: str) -> List[str]:
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if f.lower().endswith(FRAME_EXTENSIONS) and os.path.isfile(os.path.join(folder, f)))
+
+
+class SIDPairs(PairedFiles):
+    """SID frame pairs named ``<scene>_<frame>`` (frame names repeat across scenes), resized to (W, H) as
+    PTG-RM's loader resizes every frame to 960x512."""
 
     def __init__(self, pairs, label: str, resize: Optional[Sequence[int]] = None):
         super().__init__(pairs, label)
@@ -203,15 +237,17 @@ class ResizedPairs(PairedFiles):
         return f"{os.path.basename(os.path.dirname(lq))}_{os.path.basename(lq)}"
 
     def load(self, index, rng, crop=None):
-        lq, gt, name = super().load(index, rng, crop)
+        lq_path, gt_path = self.pairs[index]
+        lq, gt = read_frame(lq_path), read_frame(gt_path)
         if self.resize:
             import cv2
 
             lq, gt = (cv2.resize(a, self.resize, interpolation=cv2.INTER_LINEAR) for a in (lq, gt))
-        return lq, gt, name
+        check_same_size(lq, gt, lq_path, gt_path)
+        return lq, gt, self.name(index)
 
 
-def sid(cfg: Dict, train: bool) -> ResizedPairs:
+def sid(cfg: Dict, train: bool) -> SIDPairs:
     root = cfg["root"]
     short, long_ = os.path.join(root, cfg.get("lq_dir", "short_sid2")), os.path.join(root, cfg.get("gt_dir", "long_sid2"))
     for folder in (short, long_):
@@ -228,15 +264,15 @@ def sid(cfg: Dict, train: bool) -> ResizedPairs:
     pairs = []
     for scene in scenes:
         gt_dir = os.path.join(long_, scene)
-        gt_files = DS._list_images(gt_dir) if os.path.isdir(gt_dir) else []
+        gt_files = _list_frames(gt_dir) if os.path.isdir(gt_dir) else []
         if not gt_files:
             msg = f"{gt_dir}: no ground-truth frame for the scene {os.path.join(short, scene)}"
             if cfg.get("skip_bad"):
                 warnings.warn(msg + "; skipped", UserWarning, stacklevel=2)
                 continue
             raise DatasetError(msg)
-        pairs += [(f, gt_files[0]) for f in DS._list_images(os.path.join(short, scene))]
-    return ResizedPairs(pairs, label=f"sid:{split}:{root}", resize=cfg.get("resize"))
+        pairs += [(f, gt_files[0]) for f in _list_frames(os.path.join(short, scene))]
+    return SIDPairs(pairs, label=f"sid:{split}:{root}", resize=cfg.get("resize"))
 
 
 # ----------------------------------------------------------------------------- (C)BSD68

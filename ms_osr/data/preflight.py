@@ -14,7 +14,8 @@ from typing import Callable, List, Optional, Sequence, Set, Tuple
 from . import datasets as DS
 from .datasets import DatasetError, PairedFiles, Source, SyntheticPairs
 
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"BM", b"II*\x00", b"MM\x00*")
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"BM", b"II*\x00", b"MM\x00*",
+               b"\x93NUMPY")  # .npy: the SID frames of the SNR-aware release
 MAX_LINES = 20  # problems printed before "... and N more"
 
 
@@ -47,7 +48,7 @@ def probe_image(path: str) -> Optional[str]:
         with open(path, "rb") as fh:
             head = fh.read(16)
             if not head.startswith(_SIGNATURES):
-                return "not an image file (no PNG/JPEG/BMP/TIFF signature)"
+                return "not an image file (no PNG/JPEG/BMP/TIFF/NPY signature)"
             if head.startswith(b"\xff\xd8"):
                 fh.seek(max(0, size - 1024))
                 if b"\xff\xd9" not in fh.read():
