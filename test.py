@@ -6,6 +6,8 @@
     python test.py --ckpt runs/x/best.ckpt --input noisy/ --gt clean/ --metric-convention both
     python test.py --model restormer_small --ckpt w.ckpt --input big.png --tile 512 --tile-overlap 32
     python test.py --ckpt w.ckpt --benchmark bsd68 --data-root /data/CBSD68 --sigma 15 25 50
+    python test.py --ckpt ckpt/res_hair_small.ckpt --benchmark photos --seeds 0 1 2     # the photo corpus' test split
+    python test.py --ckpt a.ckpt --benchmark photos --compare b.ckpt                    # paired differences b - a
     python test.py --ckpt w.ckpt --export mindir --export-size 256 256
     python test.py --protocol osr --ckpt restorer.ckpt --osr-ckpt osr.ckpt --known rain
 
@@ -32,7 +34,7 @@ import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore loads)
 
 # Demo: the degradations applied to the held-out images (display label, registry name).
 DEMO_DEGRADATIONS = (("noise", "noise_25"), ("rain", "rain"), ("haze", "haze"))
-BENCHMARKS = ("bsd68", "rain100l", "sots-outdoor", "gopro", "lol")  # = ms_osr.evaluation.BENCHMARKS
+BENCHMARKS = ("bsd68", "rain100l", "sots-outdoor", "gopro", "lol", "photos")  # evaluation.BENCHMARKS + photos
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,8 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="benchmarks: centre-crop pairs to a multiple of this (all-in-one protocol: 16; 0 = off)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     g = p.add_argument_group("inference")
-    g.add_argument("--tile", type=int, default=None, help="tile size for large images (default: whole image)")
+    g.add_argument("--tile", type=int, default=None,
+                   help="tile size (default: whole image, or tiles when it would exceed --max-memory)")
     g.add_argument("--tile-overlap", type=int, default=32, help="overlap between tiles in pixels")
+    g.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="memory for one whole-image pass, e.g. 8G; larger images are tiled "
+                        "(default: min(2G, half the available memory))")
+    g.add_argument("--shapes", default="auto", choices=["auto", "dynamic", "bucket", "static"],
+                   help="compiled graphs for images of many sizes (docs/testing.md; default auto: one dynamic-shape "
+                        "graph where the model compiles that way, else size buckets)")
+    g.add_argument("--max-graphs", type=int, default=4, help="static/bucket graphs kept compiled at once")
     g.add_argument("--global-max-side", type=int, default=1024,
                    help="with --tile: image-level vectors (Res-HAIR) come from the whole image downscaled to this side")
     g.add_argument("--self-ensemble", action="store_true", help="average the 8 flip/rotation variants (x8 slower)")
@@ -88,7 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--osr-config", help="--protocol osr: its config (default: beside --osr-ckpt)")
     g.add_argument("--known", nargs="*", default=None,
                    help="--protocol osr: degradations seen in training (default: from the OSR config)")
-    g.add_argument("--degradations", nargs="*", default=None, help="--protocol osr: degradations to evaluate")
+    g.add_argument("--degradations", nargs="*", default=None,
+                   help="--protocol osr / --benchmark photos: degradations to evaluate "
+                        "(photos default: noise_15 noise_25 noise_50 rain haze)")
+    g.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="--benchmark photos: degradation seeds; each photo is degraded once per seed and the seeds "
+                        "are averaged per photo before the confidence interval")
+    g.add_argument("--compare", metavar="CKPT",
+                   help="also run this checkpoint on the identical inputs and report the paired difference "
+                        "(it minus --ckpt) with a paired-bootstrap 95%% CI and images won/lost")
+    g.add_argument("--compare-config", help="--compare: its config (default: beside the checkpoint)")
     g.add_argument("--images", help="--protocol osr: folder of clean images (default: held-out sample images)")
     g.add_argument("--demo-size", type=int, default=256, help="demo/protocol: centre crop of the sample images")
     g.add_argument("--demo-images", type=int, default=0, help="demo/protocol: use only the first N images (0: all)")
@@ -115,9 +134,13 @@ def parse_overrides(items):
 
 def make_restorer(net, args):
     from ms_osr.inference import Restorer
+    from ms_osr.memory_plan import MemoryPlanner, parse_memory
 
+    limit = parse_memory(args.max_memory) if args.max_memory is not None else None
     return Restorer(net, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
-                    global_max_side=args.global_max_side, progress=sys.stderr.isatty())
+                    global_max_side=args.global_max_side, progress=sys.stderr.isatty(), shapes=args.shapes,
+                    max_graphs=args.max_graphs, memory=MemoryPlanner.for_net(net, limit),
+                    notify=lambda msg: print(f"note: {msg}", flush=True))
 
 
 def trained_degradations(cfg: dict) -> list:
@@ -149,7 +172,7 @@ def trained_degradations(cfg: dict) -> list:
 
 def report(result, out_dir: str, title: str, by: str = "", settings: dict | None = None) -> None:
     """Print per-image and average tables; write metrics.csv/json/md to ``out_dir``."""
-    from ms_osr.evaluation import format_table, markdown_table, write_csv, write_json
+    from ms_osr.evaluation import format_table, interval_columns, markdown_table, write_csv, write_json
     from ms_osr.fileio import atomic_write_text
 
     metric_cols = result.metric_columns
@@ -163,15 +186,18 @@ def report(result, out_dir: str, title: str, by: str = "", settings: dict | None
         avg_rows = result.averages()
         if by:  # per group, then the overall mean in the same column
             avg_rows = result.averages(by) + [{by: r.pop("set"), **r} for r in avg_rows]
-        avg_cols = [by or "set", "images"] + metric_cols
+        shown = [c for c in metric_cols if "_in" not in c]  # intervals of the outputs; inputs are fixed
+        avg_cols = [by or "set", "images"] + [k for c in metric_cols for k in
+                                               ((c, f"{c}_lo", f"{c}_hi") if c in shown else (c,))]
         print()
-        print(format_table(avg_rows, avg_cols, title=f"{title}: average"))
+        print(format_table(avg_rows, avg_cols, title=f"{title}: average [95% bootstrap CI over images]"))
     for note in result.notes:
         print(f"note: {note}")
     if out_dir and result.records:
         md = f"# {title}\n\n" + markdown_table(result.records, cols)
         if avg_rows:
-            md += "\n## Average\n\n" + markdown_table(avg_rows, [by or "set", "images"] + metric_cols)
+            md += ("\n## Average (with 95% bootstrap CI over images)\n\n"
+                   + markdown_table(avg_rows, [by or "set", "images"] + interval_columns(metric_cols)))
         writes = ((write_csv, "metrics.csv", (result.records, cols)),
                   (write_json, "metrics.json", ({"title": title, "settings": settings or {}, "images": result.records,
                                                  "average": avg_rows, "errors": result.errors,
@@ -259,13 +285,20 @@ def run_files(args) -> int:
 
 
 def run_benchmark(args) -> int:
-    from ms_osr.evaluation import benchmark_samples, check_output_safe, evaluate_samples, resolve_conventions
+    from ms_osr.evaluation import (PHOTO_DEGRADATIONS, benchmark_samples, check_output_safe, evaluate_samples,
+                                   photo_samples, resolve_conventions)
 
-    if not args.data_root:
-        raise ValueError("--benchmark needs --data-root")
     conventions = resolve_conventions(args.metric_convention)
-    samples, errors = benchmark_samples(args.benchmark, args.data_root, sigmas=args.sigma, seed=args.seed,
-                                        crop_multiple=args.crop_multiple, split=args.split)
+    if args.benchmark == "photos":
+        from ms_osr.data.corpus import DEFAULT_ROOT
+
+        samples, errors = photo_samples(args.data_root or DEFAULT_ROOT, args.degradations or PHOTO_DEGRADATIONS,
+                                        args.seeds), []
+    elif not args.data_root:
+        raise ValueError("--benchmark needs --data-root")
+    else:
+        samples, errors = benchmark_samples(args.benchmark, args.data_root, sigmas=args.sigma, seed=args.seed,
+                                            crop_multiple=args.crop_multiple, split=args.split)
     if args.limit:
         samples = samples[:args.limit]
     stem = os.path.splitext(os.path.basename(args.ckpt))[0]
@@ -278,7 +311,35 @@ def run_benchmark(args) -> int:
     result.errors = errors + result.errors
     by = "group" if any(s.group for s in samples) else ""
     report(result, out_dir, f"{loaded.name} on {args.benchmark}", by=by, settings=_settings(args, loaded))
+    if args.compare:
+        compare(args, samples, result, out_dir, conventions, by)
     return finish(result.errors)
+
+
+def compare(args, samples, result, out_dir: str, conventions, by: str) -> None:
+    """Run ``--compare`` on the same samples and report ``it - --ckpt`` per group with paired CIs."""
+    from ms_osr.evaluation import evaluate_samples, format_table, markdown_table, paired_rows, write_json
+    from ms_osr.fileio import atomic_write_text
+
+    other = load(args, ckpt=args.compare, config=args.compare_config or "", model="")
+    b_dir = os.path.join(out_dir, "compare_" + os.path.splitext(os.path.basename(args.compare))[0])
+    print(f"\ncomparing with {other.name} from {other.ckpt} on the same {len(samples)} inputs -> {b_dir}", flush=True)
+    res_b = evaluate_samples(make_restorer(other.net, args), samples, b_dir, conventions, args.crop_border,
+                             args.y_channel)
+    result.errors += [f"--compare: {e}" for e in res_b.errors]
+    cols = [c for c in result.metric_columns if "_in" not in c]
+    rows = paired_rows(result.records, res_b.records, cols, by, labels=("A", "B"))
+    show = [by or "set", "images"] + [k for c in cols for k in
+                                      (f"{c}_A", f"{c}_B", f"d{c}", f"d{c}_lo", f"d{c}_hi", f"{c}_won", f"{c}_lost")]
+    title = (f"paired difference B - A (A = {args.ckpt}, B = {args.compare}); "
+             "95% paired-bootstrap CI over images; won/lost = images where B is better/worse")
+    print()
+    print(format_table(rows, show, title=title))
+    try:
+        write_json(os.path.join(out_dir, "compare.json"), {"a": args.ckpt, "b": args.compare, "rows": rows})
+        atomic_write_text(os.path.join(out_dir, "compare.md"), f"# {title}\n\n" + markdown_table(rows, show))
+    except OSError as exc:
+        result.errors.append(f"{out_dir}: comparison not written ({exc.strerror or exc})")
 
 
 def run_dataset(args) -> int:
@@ -290,16 +351,16 @@ def run_dataset(args) -> int:
 
     if args.data_config:
         src, vc = config_val_source(args.data_config, args.data_root)
-        label, crop_multiple = f"{args.data_config} data.val", int(vc.get("crop_multiple", 0))
+        label, crop_multiple, crop = f"{args.data_config} data.val", int(vc.get("crop_multiple", 0)), vc.get("crop")
     else:
-        src, label, crop_multiple = list_source(args.input, args.gt, args.data_root), args.input, 0
+        src, label, crop_multiple, crop = list_source(args.input, args.gt, args.data_root), args.input, 0, None
     try:
         src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"), switch="add --skip-bad")
     except PreflightError as exc:
         for line in str(exc).splitlines():
             err(line)
         return 1
-    samples = source_samples(src, crop_multiple)[:args.limit or None]
+    samples = source_samples(src, crop_multiple, crop)[:args.limit or None]
     stem = os.path.splitext(os.path.basename(args.ckpt))[0]
     out_dir = args.output or os.path.join("results", f"{os.path.splitext(os.path.basename(label.split()[0]))[0]}_{stem}")
     check_output_safe(out_dir, samples)
@@ -480,6 +541,12 @@ def main(argv=None) -> int:
     try:
         if args.tile is not None and args.tile <= 0:
             raise ValueError(f"--tile must be positive, got {args.tile}")
+        if args.max_graphs < 1:
+            raise ValueError(f"--max-graphs must be at least 1, got {args.max_graphs}")
+        if args.max_memory is not None:
+            from ms_osr.memory_plan import parse_memory
+
+            parse_memory(args.max_memory)  # a malformed size fails before the model loads
         if args.protocol == "osr":
             return run_protocol(args)
         if not args.ckpt:

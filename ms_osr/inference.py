@@ -26,6 +26,9 @@ from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
 
 import mindspore as ms  # noqa: E402
 
+from .graphs import GraphRunner  # noqa: E402
+from .memory_plan import MemoryPlanner  # noqa: E402
+
 # --------------------------------------------------------------------------------------
 # Geometry helpers (pure numpy, unit-tested directly)
 # --------------------------------------------------------------------------------------
@@ -35,13 +38,16 @@ def round_up(value: int, multiple: int) -> int:
     return ((value + multiple - 1) // multiple) * multiple
 
 
-def pad_image(img: np.ndarray, multiple: int, mode: str = "reflect") -> Tuple[np.ndarray, Tuple[int, int]]:
-    """Pad HxWxC at the bottom/right to a multiple of ``multiple``; returns (padded, (h, w)).
+def pad_image(img: np.ndarray, multiple: int, mode: str = "reflect",
+              min_size: int = 1) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Pad HxWxC at the bottom/right to a multiple of ``multiple`` (and at least ``min_size``);
+    returns (padded, (h, w)).
 
     Reflect padding needs at least two pixels; thinner images fall back to edge padding.
     """
     h, w = img.shape[:2]
-    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
+    ph = max(round_up(h, multiple), round_up(min_size, multiple)) - h
+    pw = max(round_up(w, multiple), round_up(min_size, multiple)) - w
     if ph == 0 and pw == 0:
         return img, (h, w)
     if mode == "reflect" and (h < 2 or w < 2):
@@ -164,14 +170,25 @@ class Restorer:
             downscaled to at most this side before the global vector is computed.
         clip: clip the output to [0, 1].
         progress: show a tqdm bar over the tiles of large images (stderr).
+        shapes: how images of many sizes share compiled graphs (``ms_osr.graphs``: auto, dynamic,
+            bucket, static); ``max_graphs`` and ``bucket`` are passed on.
+        memory: decides automatic tiling when ``tile`` is None (``ms_osr.memory_plan``); default: a
+            planner for this net with the default limit.  ``notify`` receives its one-line notices.
     """
 
     def __init__(self, net, tile: Optional[int] = None, tile_overlap: int = 32, self_ensemble: bool = False,
                  global_max_side: int = 1024, clip: bool = True, size_multiple: Optional[int] = None,
-                 progress: bool = False):
+                 progress: bool = False, shapes: str = "auto", max_graphs: int = 4, bucket: int = 64,
+                 memory: Optional[MemoryPlanner] = None, notify: Optional[Callable[[str], None]] = None):
         self.net = net
         net.set_train(False)
         self.size_multiple = int(size_multiple or getattr(net, "size_multiple", 1) or 1)
+        # Res-HAIR pads to 32 px inside construct; a dynamic-shape graph cannot, so the padding happens here
+        self.min_size = int(getattr(net, "min_size", 1) or 1)
+        self.runner = GraphRunner(net, shapes, max_graphs, bucket)
+        self.memory = memory or MemoryPlanner.for_net(net)
+        self.notify = notify
+        self._noticed_tile: Optional[int] = None
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.self_ensemble = self_ensemble
@@ -186,7 +203,7 @@ class Restorer:
     # -- network calls ------------------------------------------------------------------
     def _forward(self, x_hwc: np.ndarray, giv=None) -> np.ndarray:
         x = ms.Tensor(np.ascontiguousarray(x_hwc.transpose(2, 0, 1)[None]), ms.float32)
-        y = self.net(x) if giv is None else self.net(x, giv)
+        y = self.runner(x) if giv is None else self.runner(x, giv)
         if isinstance(y, (tuple, list)):
             y = y[0]
         out = y.asnumpy()[0].transpose(1, 2, 0)
@@ -203,17 +220,29 @@ class Restorer:
 
     # -- single pass ----------------------------------------------------------------------
     def _restore_once(self, img: np.ndarray) -> np.ndarray:
-        padded, (h, w) = pad_image(img, self.size_multiple)
-        ph, pw = padded.shape[:2]
-        if self.tile and (ph > self.tile or pw > self.tile):
-            out = self._restore_tiled(padded)
-        else:
+        h, w = img.shape[:2]
+        tile = self.tile or self._auto_tile(h, w)
+        if tile and (h > tile or w > tile):
+            padded, _ = pad_image(img, self.size_multiple, min_size=self.min_size)
+            out = self._restore_tiled(padded, tile)
+        else:  # under the bucket strategy the pad reaches the bucket size
+            padded, _ = pad_image(img, self.runner.pad_multiple(self.size_multiple), min_size=self.min_size)
             out = self._forward(padded)
         return out[:h, :w]
 
-    def _restore_tiled(self, padded: np.ndarray) -> np.ndarray:
+    def _auto_tile(self, h: int, w: int) -> Optional[int]:
+        """A tile size when the whole-image pass would not fit the memory limit (one notice per tile size)."""
+        decision = self.memory.plan(h, w, self.size_multiple)
+        if decision.tile is None:
+            return None
+        if self.notify is not None and decision.tile != self._noticed_tile:
+            self.notify(decision.notice)
+            self._noticed_tile = decision.tile
+        return decision.tile
+
+    def _restore_tiled(self, padded: np.ndarray, tile: int) -> np.ndarray:
         ph, pw = padded.shape[:2]
-        plan = plan_tiles(ph, pw, self.tile, self.tile_overlap, self.size_multiple)
+        plan = plan_tiles(ph, pw, tile, self.tile_overlap, self.size_multiple)
         self.last_plan = plan
         giv = None
         if self.uses_global_vector:

@@ -76,6 +76,17 @@ class ToyGlobal(nn.Cell):
         return x + self.tail(self.act(self.body(x)) * scale * 4.0) * 0.1
 
 
+class ToyColumnConv(nn.Cell):
+    """An operator attribute that depends on the image height (a conv kernel as tall as the image):
+    compiles only with static shapes, like the aot Custom kernels in MindSpore 2.10."""
+
+    size_multiple = 1
+
+    def construct(self, x):
+        column = ops.conv2d(x, ops.ones((3, 3, x.shape[2], 1), x.dtype)) / (3.0 * x.shape[2])
+        return x * 0.5 + ops.broadcast_to(column, x.shape) * 0.5
+
+
 class ToyComposite(nn.Cell):
     """A frozen sub-network loaded at construction (like PTG-RM's base) plus a trainable head."""
 
@@ -113,3 +124,8 @@ def toy_unet(width: int = 8) -> ToyUNet:
 @register_model
 def toy_global(width: int = 8) -> ToyGlobal:
     return ToyGlobal(width)
+
+
+@register_model
+def toy_column_conv() -> ToyColumnConv:
+    return ToyColumnConv()

@@ -41,7 +41,11 @@ def pad_input(x: ms.Tensor, multiple: int, min_size: int = 1) -> ms.Tensor:
     Reflection needs the pad to be smaller than the side; images too small for that are
     reflected as far as possible and the rest is filled by edge replication.  Shapes are
     compile-time constants in GRAPH_MODE, so all branches below are resolved while compiling.
+    Under dynamic shapes (``set_inputs`` with ``None`` sides) the sizes are unknown while compiling:
+    the caller pads instead (``ms_osr.inference.Restorer`` pads to ``size_multiple`` and ``min_size``).
     """
+    if ops.is_sequence_value_unknown(x.shape):
+        return x
     h, w = x.shape[-2], x.shape[-1]
     ph = _pad_amount(h, multiple, min_size)
     pw = _pad_amount(w, multiple, min_size)
