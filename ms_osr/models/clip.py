@@ -11,9 +11,12 @@ gamma/beta <-> weight/bias is automatic; the text tower and ``logit_scale`` are 
                                     attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}   QuickGELU MLP
     visual.proj                             (width, 512) projection
 
-:class:`CLIPImageEncoder` adds the preprocessing PTG-RM needs: clamp to [0, 1], bilinear resize
-of the whole image to ``image_resolution`` (224; the release fed full-size images, which stock
-CLIP rejects), CLIP mean/std normalisation, then the projected embedding, L2-normalised.
+:class:`CLIPImageEncoder` adds the preprocessing PTG-RM needs: clamp to [0, 1], then one of
+``preprocess='stretch'`` (bilinear resize of the whole image to ``image_resolution``, 224: the
+release fed full-size images, which stock CLIP rejects) or ``preprocess='openai'`` (OpenAI's own:
+short side to 224 with PIL's bicubic, centre crop; :mod:`ms_osr.models.resample`), CLIP mean/std
+normalisation, then the projected embedding, L2-normalised.  docs/ptg_rm.md says which configs
+use which and why.
 Load weights with ``load_clip_weights(net, 'ViT-B-32.pt')`` (OpenAI's TorchScript file, open_clip /
 state_dict files too).
 """
@@ -32,6 +35,7 @@ from mindspore.common.initializer import Normal, initializer
 from ..precision import cast_like
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, layer_norm
+from .resample import openai_resize_crop
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -138,17 +142,25 @@ class VisionTransformer(nn.Cell):
 class CLIPImageEncoder(nn.Cell):
     """Degraded image in [0, 1] (any size) -> L2-normalised CLIP image embedding (B, output_dim).
 
-    ``antialias``: average-pool by the integer factor min(H, W) // resolution before the bilinear
-    resize (reduces aliasing on large inputs; off by default to match plain bilinear resizing).
+    ``preprocess``: 'stretch' (default; the whole image, bilinear, aspect not kept) or 'openai'
+    (OpenAI's ``clip.load`` preprocessing: aspect kept, PIL bicubic, centre crop).
+    ``antialias`` ('stretch' only): average-pool by the integer factor min(H, W) // resolution before
+    the bilinear resize (reduces aliasing on large inputs; off by default to match plain bilinear resizing).
     """
+
+    PREPROCESSING = ("stretch", "openai")
 
     # everything outside the visual tower in an OpenAI/open_clip state_dict (text tower, logit_scale,
     # input_resolution/context_length/vocab_size buffers of the TorchScript file)
     torch_ignored_keys = (r"(?!visual\.)",)
 
     def __init__(self, input_resolution: int = 224, patch_size: int = 32, width: int = 768, layers: int = 12,
-                 heads: int = 12, output_dim: int = 512, normalize: bool = True, antialias: bool = False):
+                 heads: int = 12, output_dim: int = 512, normalize: bool = True, antialias: bool = False,
+                 preprocess: str = "stretch"):
         super().__init__()
+        if preprocess not in self.PREPROCESSING:
+            raise ValueError(f"CLIP preprocess must be one of {', '.join(self.PREPROCESSING)}, got '{preprocess}'")
+        self.preprocess_mode = preprocess
         self.visual = VisionTransformer(input_resolution, patch_size, width, layers, heads, output_dim)
         self.resolution = input_resolution
         self.out_dim = output_dim
@@ -159,6 +171,8 @@ class CLIPImageEncoder(nn.Cell):
 
     def preprocess(self, x: Tensor) -> Tensor:
         x = ops.clamp(x, 0.0, 1.0)
+        if self.preprocess_mode == "openai":
+            return (openai_resize_crop(x, self.resolution) - self.mean) / self.std
         h, w = x.shape[2], x.shape[3]
         if self.antialias:
             factor = min(h, w) // self.resolution
