@@ -9,7 +9,6 @@ from typing import Dict, List, Optional, Tuple
 from .config import load_config
 from .data import datasets as DS
 from .data.layouts import list_pair, prepare_data_config, reroot
-from .data.transforms import crop_to_multiple
 from .evaluation import EvaluationError, Sample
 
 
@@ -39,9 +38,11 @@ def list_source(input_list: str, gt_list: Optional[str] = None, data_root: Optio
     return DS.PairedFiles(list(zip(lq, gt)), label=input_list)
 
 
-def source_samples(src: DS.Source, crop_multiple: int = 0) -> List[Sample]:
-    """One :class:`Sample` per item (name ``<stem>``, ``group`` the part after ``__`` such as ``sigma25``);
-    pairs are centre-cropped to ``crop_multiple`` (the all-in-one protocol's 16) when given."""
+def source_samples(src: DS.Source, crop_multiple: int = 0, crop: Optional[int] = None) -> List[Sample]:
+    """One :class:`Sample` per item (name ``<stem>``, ``group`` the part after ``__`` such as ``sigma25``), loaded
+    through the :class:`~ms_osr.data.datasets.EvalView` that training validates with (``crop``: centre crop,
+    ``crop_multiple``: the all-in-one protocol's crop to a multiple of 16), so test.py scores what train.py did."""
+    view = DS.EvalView(src, crop=crop, crop_multiple=crop_multiple)
     names = [src.name(i) for i in range(len(src))]
     seen: Dict[str, int] = {}
     samples = []
@@ -53,8 +54,8 @@ def source_samples(src: DS.Source, crop_multiple: int = 0) -> List[Sample]:
         seen[name] = i
 
         def load(i=i):
-            lq, gt, _ = src.load(i, rng=None)
-            return crop_to_multiple(lq, crop_multiple), crop_to_multiple(gt, crop_multiple)
+            lq, gt, _ = view.get(i)
+            return lq, gt
 
         samples.append(Sample(name, load, _files(src, i), group=group))
     return samples

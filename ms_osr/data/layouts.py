@@ -33,6 +33,8 @@ from .transforms import check_same_size
 
 # Source keys that hold paths, resolved against data.root when relative.
 PATH_KEYS = ("root", "degraded", "clean", "list", "input_list", "gt_list", "lists", "image_root")
+# Sources that come with the package (bundled samples, the photo corpus): data.root does not apply.
+NO_DATA_ROOT = ("skimage_samples", "photos")
 
 
 # ----------------------------------------------------------------------------- data.root
@@ -57,7 +59,7 @@ def _resolve_source(cfg: Dict, root: Optional[str], skip_bad: bool) -> Dict:
     if cfg.get("type") == "concat":
         cfg["parts"] = [_resolve_source(p, root, skip_bad) for p in cfg.get("parts", [])]
         return cfg
-    if not root or cfg.get("type") == "skimage_samples":
+    if not root or cfg.get("type") in NO_DATA_ROOT:
         return cfg
     for key in PATH_KEYS:
         value = cfg.get(key)
