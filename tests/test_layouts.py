@@ -104,7 +104,8 @@ def hair_tree(root, unlisted=True):
 
 
 def griddehazenet_tree(root, place="indoor"):
-    """GridDehazeNet checkout: data/train/<place>/{hazy,clear,trainlist.txt}, data/test/SOTS/<place>/{..,val_list.txt}."""
+    """GridDehazeNet checkout: data/train/<place>/{hazy,clear,trainlist.txt} and
+    data/test/SOTS/<place>/{hazy,clear,val_list.txt}."""
     tr = os.path.join(root, "data", "train", place)
     ext = ".png" if place == "indoor" else ".jpg"
     names = ["1_1_0.90179.png", "1_2_0.97842.png", "2_1_0.83331.png"]
@@ -384,7 +385,8 @@ def test_cbsd68_top_folder_without_clean_images(tmp_path, capsys):
 def test_missing_clip_weights_is_one_line(tmp_path, capsys):
     root = lol_tree(str(tmp_path / "LOL"))
     argv = ["--config", os.path.join(CONFIGS, "ptg_rm_lol.yaml"), "--no-progress", "--out-dir", str(tmp_path / "run"),
-            "--set", f"data.root={root}", "model.kwargs.osf_kwargs.ckpt=nowhere/ViT-B-32.pt", "runtime.device=cpu", "data.batch_size=2"]
+            "--set", f"data.root={root}", "model.kwargs.osf_kwargs.ckpt=nowhere/ViT-B-32.pt", "runtime.device=cpu",
+            "data.batch_size=2"]
     assert train_cli.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "model.kwargs.osf_kwargs.ckpt: nowhere/ViT-B-32.pt: file not found; OpenAI's CLIP" in line
@@ -417,3 +419,22 @@ def test_test_py_reads_list_files(tmp_path, capsys):
     line = _one_error_line(capsys.readouterr().err)
     assert "norain/1.jpg: file not found (fix it or add --skip-bad" in line
     assert not (tmp_path / "bad").exists()
+
+
+def test_gopro_splits_and_sots_subsets(tmp_path, capsys):
+    gopro = str(tmp_path / "GOPRO_Large")
+    for split, seqs in (("train", ("GOPR0372_07_00", "GOPR0374_11_00")), ("test", ("GOPR0384_11_00",))):
+        for seq in seqs:
+            _img(os.path.join(gopro, split, seq, "blur", "000001.png"))
+            _img(os.path.join(gopro, split, seq, "sharp", "000001.png"), 1)
+    samples, _ = benchmark_samples("gopro", gopro, crop_multiple=0)
+    assert [s.name for s in samples] == ["test_GOPR0384_11_00_000001"]
+    samples, _ = benchmark_samples("gopro", gopro, crop_multiple=0, split="train")
+    assert len(samples) == 2
+    sots = str(tmp_path / "SOTS")
+    for place in ("indoor", "outdoor"):
+        _img(os.path.join(sots, place, "hazy", "1400_1.png"))
+        _img(os.path.join(sots, place, "clear", "1400.png"), 1)
+    assert test_cli.main(["--ckpt", "unused.ckpt", "--benchmark", "sots-outdoor", "--data-root", sots]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "holds the indoor and outdoor sets of sots_outdoor side by side; give one of them as the root" in line

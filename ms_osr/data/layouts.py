@@ -251,7 +251,8 @@ class SIDPairs(PairedFiles):
 
 def sid(cfg: Dict, train: bool) -> SIDPairs:
     root = cfg["root"]
-    short, long_ = os.path.join(root, cfg.get("lq_dir", "short_sid2")), os.path.join(root, cfg.get("gt_dir", "long_sid2"))
+    short = os.path.join(root, cfg.get("lq_dir", "short_sid2"))
+    long_ = os.path.join(root, cfg.get("gt_dir", "long_sid2"))
     for folder in (short, long_):
         if not os.path.isdir(folder):
             raise DatasetError(f"{folder}: folder not found (SID layout: short_sid2/<scene>/ and long_sid2/<scene>/)")

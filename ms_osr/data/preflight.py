@@ -30,7 +30,8 @@ class PreflightError(DatasetError):
             lines = list(problems[:MAX_LINES])
             if len(problems) > MAX_LINES:
                 lines.append(f"... and {len(problems) - MAX_LINES} more")
-            head = f"{label}: {len(problems)} missing or unreadable files; fix them or {switch} to leave their pairs out"
+            head = (f"{label}: {len(problems)} missing or unreadable files; fix them or {switch} to leave their "
+                    f"pairs out")
             super().__init__("\n".join([head] + lines))
         self.problems = list(problems)
 
