@@ -113,7 +113,7 @@ def harmless_globals() -> list:
     found = [argparse.Namespace, collections.OrderedDict, multiarray.scalar, multiarray._reconstruct, np.ndarray,
              np.dtype]
     # NumPy pickles a dtype as np.dtype(...) and then sets its state on the concrete dtype class
-    found += sorted({type(np.dtype(c)) for c in np.typecodes["All"] if c not in "Mm"} |
+    found += sorted({type(np.dtype(c)) for c in np.typecodes["All"] if c not in "MmO"} |
                     {type(np.dtype("M8[s]")), type(np.dtype("m8[s]"))}, key=str)
     for module, name in (("lightning.fabric.utilities.data", "AttributeDict"),
                          ("pytorch_lightning.utilities.parsing", "AttributeDict")):
@@ -229,17 +229,18 @@ class _ArchiveUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
+@dataclass
+class _Tensor:
+    array: np.ndarray
+    dtype: str  # as stored ('float16', 'bfloat16', ...)
+
+
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    """``torch._utils._rebuild_tensor_v2`` in NumPy: a strided view of the storage, copied."""
     data, dtype = storage
     item = data.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(data[offset:], shape=tuple(size), strides=[s * item for s in stride])
     return _Tensor(np.array(view), dtype)
-
-
-@dataclass
-class _Tensor:
-    array: np.ndarray
-    dtype: str
 
 
 def _collect(obj, prefix: str, out: Dict[str, _Tensor]) -> None:
