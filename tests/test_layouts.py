@@ -3,7 +3,8 @@
 For every upstream layout a fake tree is built exactly as the upstream loader expects; the shipped config
 then trains one step (with its validation) and test.py evaluates the config's data.val, both given only
 ``data.root``.  The model is swapped for the toy CNN so that each layout costs seconds: the data path,
-which is what these tests are about, is the shipped config's.  The almost-right trees each give one line.
+which is what these tests are about, is the shipped config's (the slow test at the end also keeps the shipped
+model for the two small ones).  The almost-right trees each give one line.
 """
 import json
 import os
@@ -438,3 +439,20 @@ def test_gopro_splits_and_sots_subsets(tmp_path, capsys):
     assert test_cli.main(["--ckpt", "unused.ckpt", "--benchmark", "sots-outdoor", "--data-root", sots]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert "holds the indoor and outdoor sets of sots_outdoor side by side; give one of them as the root" in line
+
+
+# ------------------------------------------------------------- the shipped models themselves
+@pytest.mark.slow
+@pytest.mark.parametrize("config,tree", [("griddehazenet_its.yaml", griddehazenet_tree),
+                                         ("osr_resnet_derain.yaml", osr_tree)])
+def test_shipped_model_on_its_tree(config, tree, tmp_path, capsys):
+    """The shipped config as it is (its own model, loss and optimiser); only the root and the sizes are given."""
+    root = tree(str(tmp_path / "tree"))
+    run = tmp_path / "run"
+    sizes = ["data.batch_size=2", "data.patch_size=16", "data.num_workers=1", "data.multiprocessing=false",
+             "train.total_steps=1", "train.val_every=1", "train.save_every=1", "runtime.device=cpu",
+             "runtime.threads=1"]
+    assert train_cli.main(["--config", os.path.join(CONFIGS, config), "--no-progress", "--out-dir", str(run),
+                           "--set", f"data.root={root}", *sizes]) == 0, capsys.readouterr().err
+    assert _evaluate(config, root, run / "last.ckpt", tmp_path / "eval") == 0, capsys.readouterr().err
+    assert len(json.load(open(tmp_path / "eval" / "metrics.json"))["images"]) == 2
