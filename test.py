@@ -170,6 +170,16 @@ def trained_degradations(cfg: dict) -> list:
 # --------------------------------------------------------------------------------------
 
 
+def write_each(writes, errors: list) -> None:
+    """Run each ``(write_fn, path, args)`` on its own: a failure (full disk, folder gone) becomes one
+    line in ``errors`` naming the file, and the smaller files after it may still fit."""
+    for write, path, args in writes:
+        try:
+            write(path, *args)
+        except OSError as exc:
+            errors.append(f"{path}: not written ({exc.strerror or exc})")
+
+
 def report(result, out_dir: str, title: str, by: str = "", settings: dict | None = None) -> None:
     """Print per-image and average tables; write metrics.csv/json/md to ``out_dir``."""
     from ms_osr.evaluation import format_table, interval_columns, markdown_table, write_csv, write_json
@@ -198,16 +208,11 @@ def report(result, out_dir: str, title: str, by: str = "", settings: dict | None
         if avg_rows:
             md += ("\n## Average (with 95% bootstrap CI over images)\n\n"
                    + markdown_table(avg_rows, [by or "set", "images"] + interval_columns(metric_cols)))
-        writes = ((write_csv, "metrics.csv", (result.records, cols)),
-                  (write_json, "metrics.json", ({"title": title, "settings": settings or {}, "images": result.records,
-                                                 "average": avg_rows, "errors": result.errors,
-                                                 "notes": result.notes},)),
-                  (atomic_write_text, "metrics.md", (md,)))
-        for write, name, payload in writes:  # each on its own: a full disk may still take the small ones
-            try:
-                write(os.path.join(out_dir, name), *payload)
-            except OSError as exc:
-                result.errors.append(f"{os.path.join(out_dir, name)}: not written ({exc.strerror or exc})")
+        write_each([(write_csv, os.path.join(out_dir, "metrics.csv"), (result.records, cols)),
+                    (write_json, os.path.join(out_dir, "metrics.json"),
+                     ({"title": title, "settings": settings or {}, "images": result.records, "average": avg_rows,
+                       "errors": result.errors, "notes": result.notes},)),
+                    (atomic_write_text, os.path.join(out_dir, "metrics.md"), (md,))], result.errors)
         written = sum(1 for r in result.records if "output" in r)
         print(f"\nwrote {written} restored images and metrics.csv/.json/.md to {out_dir}")
 
@@ -482,16 +487,15 @@ def run_demo(args) -> int:
         row.append(("clean", clean))
         grid_rows.append(row)
     grid_path = os.path.join(out_dir, "comparison.png")
-    write_image(grid_path, comparison_grid(grid_rows, cell=min(args.demo_size, 256)))
-    write_csv(os.path.join(out_dir, "metrics.csv"), rows, cols)
-    write_json(os.path.join(out_dir, "metrics.json"), {"seed": args.seed, "convention": conventions[0],
-                                                       "rows": rows, "errors": errors,
-                                                       "per_image": {k: v.records for k, v in results.items()}})
-    atomic_write_text(os.path.join(out_dir, "metrics.md"), markdown_table(rows, cols))
-    for name, img in images.items():
-        write_image(os.path.join(out_dir, "clean", f"{name}.png"), img)
-    for smp in samples:
-        write_image(os.path.join(out_dir, "degraded", f"{smp.name}.png"), smp.load()[0])
+    write_each([(write_image, grid_path, (comparison_grid(grid_rows, cell=min(args.demo_size, 256)),)),
+                (write_csv, os.path.join(out_dir, "metrics.csv"), (rows, cols)),
+                (write_json, os.path.join(out_dir, "metrics.json"),
+                 ({"seed": args.seed, "convention": conventions[0], "rows": rows, "errors": errors,
+                   "per_image": {k: v.records for k, v in results.items()}},)),
+                (atomic_write_text, os.path.join(out_dir, "metrics.md"), (markdown_table(rows, cols),))]
+               + [(write_image, os.path.join(out_dir, "clean", f"{name}.png"), (img,)) for name, img in images.items()]
+               + [(write_image, os.path.join(out_dir, "degraded", f"{smp.name}.png"), (smp.load()[0],))
+                  for smp in samples], errors)
     print(f"\nwrote restored images, {grid_path} and metrics.csv/.json/.md to {out_dir} "
           f"({time.perf_counter() - t0:.1f} s)")
     return finish(errors)

@@ -286,3 +286,20 @@ def test_check_output_safe_still_refuses_inputs(tmp_path):
     samples, _, _ = collect_samples(str(tmp_path / "a.png"))
     with pytest.raises(EvaluationError, match="overwrite an input"):
         check_output_safe(str(tmp_path), samples, output_file=str(tmp_path / "a.png"))
+
+
+def test_demo_full_disk_reports_the_file_and_keeps_the_rest(tmp_path, toy_ckpt, monkeypatch, capsys):
+    real_fsync = os.fsync
+
+    def fsync(fd):  # no room left for the comparison grid
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".tmp-comparison.png"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "demo"
+    rc = CLI.main(["--ckpt-dir", str(tmp_path), "--output", str(out), "--demo-size", "32", "--demo-images", "1"])
+    cap = capsys.readouterr()
+    assert rc == 1 and f"error: {out / 'comparison.png'}: not written (No space left on device)" in cap.err
+    assert "Traceback" not in cap.err and not os.path.exists(out / "comparison.png")
+    assert {"metrics.csv", "metrics.json", "metrics.md", "clean", "degraded", "toy"} <= set(os.listdir(out))
