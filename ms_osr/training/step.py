@@ -9,6 +9,7 @@ import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
 from .. import losses as L
+from .amp import LossScaler
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 
@@ -70,7 +71,7 @@ class LossNet(nn.Cell):
     def construct(self, x, y):
         if self.joint:
             base, refined = self.net.forward_train(x)
-            return self.loss_fn(base, refined, y, *self.extra)
+            return self.loss_fn(ops.cast(base, ms.float32), ops.cast(refined, ms.float32), y, *self.extra)
         out = self.net(x)
         return self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
 
@@ -91,55 +92,62 @@ def _positional(fn, kwargs: Dict, n_tensors: int) -> tuple:
 class TrainStep(nn.Cell):
     """One optimisation step; ``construct(x, y, lr, bc1, bc2) -> loss`` (mean over all ranks).
 
-    The gradient part (unscale, all-reduce, clipping) is :class:`GradStep`; this cell adds the
-    AdamW update and EMA inside the same graph."""
+    The gradient part (loss scale, all-reduce, clipping) is :class:`GradStep`; this cell adds the
+    AdamW update and EMA inside the same graph.  With a loss scaler, a step whose gradients overflow
+    updates nothing (weights, moments and EMA keep their values)."""
 
     def __init__(self, loss_net: LossNet, optimizer, clip_norm: Optional[float] = None, ema: Optional[EMA] = None,
-                 world: int = 1, loss_scale: float = 1.0):
+                 world: int = 1, scaler: Optional[LossScaler] = None):
         super().__init__(auto_prefix=False)
-        self.grad_step = GradStep(loss_net, optimizer.params, clip_norm, world, loss_scale)
+        self.grad_step = GradStep(loss_net, optimizer.params, clip_norm, world, scaler)
         self.optimizer = optimizer
         self.ema = ema
         self.use_ema = ema is not None
+        self.scaled = scaler is not None
 
-    def construct(self, x, y, lr, bc1, bc2):
-        loss, grads = self.grad_step(x, y)
+    def _update(self, loss, grads, lr, bc1, bc2):
         loss = ops.depend(loss, self.optimizer(grads, lr, bc1, bc2))
         if self.use_ema:
             loss = ops.depend(loss, self.ema())
         return loss
 
+    def construct(self, x, y, lr, bc1, bc2):
+        if self.scaled:
+            loss, grads, finite = self.grad_step(x, y)
+            if finite:
+                loss = self._update(loss, grads, lr, bc1, bc2)
+            return loss
+        loss, grads = self.grad_step(x, y)
+        return self._update(loss, grads, lr, bc1, bc2)
 
-_unscale_fn = ops.MultitypeFuncGraph("unscale")
 
+class _ScaledLoss(nn.Cell):
+    """``loss_net(x, y) * scale``: what is differentiated in fp16 training."""
 
-@_unscale_fn.register("Tensor", "Tensor")
-def _unscale(scale, grad):
-    return ops.cast(grad, ms.float32) / scale
-
-
-class ScaledLossNet(nn.Cell):
-    """Multiply the loss by a static scale (fp16 training); gradients are divided back in TrainStep."""
-
-    def __init__(self, loss_net: LossNet, scale: float):
+    def __init__(self, loss_net: nn.Cell, scaler: LossScaler):
         super().__init__(auto_prefix=False)
         self.loss_net = loss_net
-        self.scale = Tensor(float(scale), ms.float32)
+        self.scaler = scaler
 
     def construct(self, x, y):
-        return self.loss_net(x, y) * self.scale
+        return self.scaler.scale_loss(self.loss_net(x, y))
 
 
 class GradStep(nn.Cell):
-    """Forward + backward (+ all-reduce, clipping) as one graph returning ``(loss, grads)``; the update
-    is then done on the host (``train.update: host``, see :class:`~ms_osr.training.optim.HostAdamW`)."""
+    """Forward + backward (+ all-reduce, clipping) as one graph returning ``(loss, grads)``, or
+    ``(loss, grads, finite)`` with a loss scaler (fp16 training: the loss is scaled before differentiation,
+    the gradients are unscaled to float32 and checked); the update is then done by :class:`TrainStep` or
+    on the host (``train.update: host``, see :class:`~ms_osr.training.optim.HostAdamW`)."""
 
     def __init__(self, loss_net: nn.Cell, weights, clip_norm: Optional[float] = None, world: int = 1,
-                 loss_scale: float = 1.0):
+                 scaler: Optional[LossScaler] = None):
         super().__init__(auto_prefix=False)
         self.loss_net = loss_net
         self.weights = ParameterTuple(weights)
-        self.grad_fn = ms.value_and_grad(self.loss_net, None, self.weights)
+        self.scaler = scaler
+        self.scaled = scaler is not None
+        self.grad_fn = ms.value_and_grad(_ScaledLoss(loss_net, scaler) if self.scaled else loss_net, None,
+                                         self.weights)
         self.clip = clip_norm is not None and clip_norm > 0
         self.clip_norm = float(clip_norm or 0.0)
         self.world = int(world)
@@ -147,17 +155,41 @@ class GradStep(nn.Cell):
         if self.distributed:
             self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.world)
             self.allreduce = ops.AllReduce()
-        self.scaled = float(loss_scale) != 1.0
-        self.scale_t = Tensor(float(loss_scale), ms.float32)
 
     def construct(self, x, y):
         loss, grads = self.grad_fn(x, y)
         if self.scaled:
-            grads = ops.HyperMap()(ops.partial(_unscale_fn, self.scale_t), grads)
-            loss = loss / self.scale_t
+            grads = self.scaler.unscale(grads)
+            loss = loss / self.scaler.value
         if self.distributed:
             grads = self.reducer(grads)
             loss = self.allreduce(loss) / self.world
         if self.clip:
             grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        if self.scaled:
+            # after the all-reduce, so every rank takes the same skip decision
+            return loss, grads, self.scaler.update(grads)
         return loss, grads
+
+
+def make_step_cell(net: nn.Cell, train_cfg: Dict, optimizer, ema: Optional[EMA] = None, world: int = 1,
+                   amp: str = "O0", host_update: bool = False):
+    """The compiled step for ``net`` as ``train.py`` runs it: AMP level applied, loss scaler for O1-O3,
+    :class:`GradStep` (host update) or :class:`TrainStep`.  Returns ``(step_cell, scaler or None)``."""
+    from .amp import apply_amp, build_loss_scaler
+
+    scaler = None
+    loss_cfg = train_cfg.get("loss") or {"type": "l1"}
+    if amp != "O0":
+        amp_net = apply_amp(net, amp)  # O2/O3 cast the cells in place and wrap the output cast
+        # forward_train (ptg_joint) is a method of the network itself, not of the wrapper
+        net = net if loss_cfg.get("type") == "ptg_joint" else amp_net
+        scaler = build_loss_scaler(train_cfg.get("loss_scale"))
+    loss_net = LossNet(net, loss_cfg)
+    clip = train_cfg.get("clip_grad_norm")
+    if host_update:
+        step = GradStep(loss_net, optimizer.params, clip, world, scaler)
+    else:
+        step = TrainStep(loss_net, optimizer, clip, ema, world, scaler)
+    step.set_train(True)
+    return step, scaler
