@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
 
 import mindspore as ms  # noqa: E402
+from .errors import MsOsrError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "dynamic", "bucket", "static")
 
 
-class GraphStrategyError(ValueError):
+class GraphStrategyError(MsOsrError, ValueError):
     """The requested strategy cannot run this network (one line)."""
 
 
@@ -101,6 +102,7 @@ class GraphRunner:
         self.max_graphs = max_graphs
         self.bucket = bucket
         self.stats = GraphStats()
+        self._dynamic_ok = False  # a dynamic-shape graph of this net compiled and ran
         self._lru: "OrderedDict[tuple, set]" = OrderedDict()  # shape key -> phases compiled for it
 
     # -- geometry -------------------------------------------------------------------------
@@ -115,15 +117,19 @@ class GraphRunner:
         return len(self.net.compile_cache) if _compiles(self.net) else 0
 
     # -- calls ----------------------------------------------------------------------------
-    def __call__(self, x: ms.Tensor, *extra):
+    def __call__(self, x: ms.Tensor, *extra, fixed: bool = False):
+        """``fixed``: the caller sends few distinct shapes (the tiles of one tile size), so a static
+        graph, which runs the C++ kernels, is used under every strategy (kept in the same LRU)."""
         self.stats.calls += 1
         if not _compiles(self.net):
             return self.net(x, *extra)
-        if self.strategy == "dynamic":
+        if self.strategy == "dynamic" and not fixed:
             try:
-                return self._call_dynamic(x, extra)
+                out = self._call_dynamic(x, extra)
+                self._dynamic_ok = True
+                return out
             except (RuntimeError, TypeError, ValueError) as exc:
-                if self.requested != "auto" or self.stats.compiles:
+                if self.requested != "auto" or self._dynamic_ok:
                     raise
                 self._fall_back(exc)
         return self._call_static(x, extra)

@@ -28,6 +28,7 @@ import mindspore as ms  # noqa: E402
 
 from .graphs import GraphRunner  # noqa: E402
 from .memory_plan import MemoryPlanner  # noqa: E402
+from .errors import MsOsrError  # noqa: E402
 
 # --------------------------------------------------------------------------------------
 # Geometry helpers (pure numpy, unit-tested directly)
@@ -201,9 +202,10 @@ class Restorer:
         self.last_plan: Optional[TilePlan] = None
 
     # -- network calls ------------------------------------------------------------------
-    def _forward(self, x_hwc: np.ndarray, giv=None) -> np.ndarray:
+    def _forward(self, x_hwc: np.ndarray, giv=None, fixed: bool = False) -> np.ndarray:
         x = ms.Tensor(np.ascontiguousarray(x_hwc.transpose(2, 0, 1)[None]), ms.float32)
-        y = self.runner(x) if giv is None else self.runner(x, giv)
+        extra = () if giv is None else (giv,)
+        y = self.runner(x, *extra, fixed=fixed)
         if isinstance(y, (tuple, list)):
             y = y[0]
         out = y.asnumpy()[0].transpose(1, 2, 0)
@@ -260,7 +262,8 @@ class Restorer:
             wy = blend_ramp(plan.tile_h, plan.overlap, iy > 0, iy < ny - 1)
             for ix, x0 in enumerate(plan.xs):
                 wx = blend_ramp(plan.tile_w, plan.overlap, ix > 0, ix < nx - 1)
-                tile_out = self._forward(padded[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w], giv)
+                # every tile has the same shape: a static graph (with the CPU kernels) serves them all
+                tile_out = self._forward(padded[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w], giv, fixed=True)
                 wt = wy[:, None] * wx[None, :]
                 out[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += tile_out * wt[:, :, None]
                 weight[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += wt
@@ -340,7 +343,7 @@ __all__: Sequence[str] = (
 # --------------------------------------------------------------------------------------
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(MsOsrError, RuntimeError):
     """The model or checkpoint cannot be used (one-line message naming the file)."""
 
 

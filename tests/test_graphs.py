@@ -73,14 +73,17 @@ def test_bucket_padding_is_exact_for_a_local_net_away_from_the_padded_border():
     assert r.runner.pad_multiple(1) == 32
 
 
-def test_global_vector_tiles_run_through_one_dynamic_graph():
+def test_tiles_share_one_static_graph_beside_the_dynamic_one():
     net = _seeded(toys.toy_global(8))
     img = _img(70, 90, 5)
-    dyn = Restorer(net, tile=32, tile_overlap=16, shapes="dynamic", clip=False)
-    out = dyn(img)
+    r = Restorer(net, tile=32, tile_overlap=16, shapes="auto", clip=False)
+    out = r(img)
     ref = Restorer(net, tile=32, tile_overlap=16, shapes="static", clip=False)(img)
-    np.testing.assert_allclose(out, ref, atol=1e-5)
-    assert dyn.runner.stats.compiles == 1  # the tiles' (x, giv) graph; the vector itself is not a graph
+    np.testing.assert_array_equal(out, ref)
+    assert r.runner.stats.compiles == 1  # the tiles' (x, giv) graph; the vector itself is not a graph
+    small = _img(20, 27, 6)  # not tiled: the dynamic-shape graph
+    np.testing.assert_allclose(r(small), _reference(net, small), atol=1e-5)
+    assert r.runner.strategy == "dynamic" and r.runner.stats.compiles == 2
 
 
 @pytest.mark.slow
