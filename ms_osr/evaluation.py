@@ -24,11 +24,12 @@ from .data.transforms import SizeMismatchError, crop_to_multiple
 from .fileio import atomic_write_text, writable_folder_problem
 from .input_size import model_unit, size_verdict
 from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
+from .errors import MsOsrError  # noqa: E402
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(MsOsrError, ValueError):
     """A user-facing problem with inputs/outputs (the message names the file)."""
 
 
@@ -51,6 +52,7 @@ class Sample:
     load: Callable[[], Tuple[np.ndarray, Optional[np.ndarray]]]
     sources: Tuple[str, ...] = ()
     group: str = ""  # e.g. the degradation or noise level, for per-group averages
+    meta: Dict[str, object] = field(default_factory=dict)  # copied into the record, e.g. photo and seed
 
 
 class FilePair:
@@ -223,17 +225,80 @@ class EvalResult:
 
 def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str],
                     by: str = "") -> List[Dict[str, object]]:
-    """Mean of ``columns`` over all records (``by=''``, key ``set``) or per value of column ``by``."""
+    """Mean of ``columns`` over all records (``by=''``, key ``set``) or per value of column ``by``,
+    with its 95% bootstrap interval over images (``<column>_lo`` / ``<column>_hi``).
+
+    Records of one photograph under several degradation seeds (``photo`` and ``seed`` keys, as
+    :func:`photo_samples` makes them) are averaged per photograph first: seeds are a factor, not
+    extra images (:mod:`ms_osr.statistics`)."""
+    from .statistics import summarise
+
     groups: Dict[str, List[Dict[str, object]]] = {}
     for r in records:
         groups.setdefault(str(r.get(by, "")) if by else "all", []).append(r)
     rows = []
     for key, items in groups.items():
         scored = [r for r in items if any(c in r for c in columns)]  # images without ground truth do not count
-        row: Dict[str, object] = {by or "set": key, "images": len(scored) if columns else len(items)}
+        unit = "photo" if scored and all("photo" in r for r in scored) else "image"
+        factor = "seed" if unit == "photo" and all("seed" in r for r in scored) else None
+        row: Dict[str, object] = {by or "set": key, "images": len({str(r[unit]) for r in scored}) if columns
+                                  else len(items)}
         for c in columns:
-            vals = [float(r[c]) for r in items if c in r and r[c] is not None]
-            row[c] = float(np.mean(vals)) if vals else None
+            if not any(r.get(c) is not None for r in scored):
+                row[c] = row[f"{c}_lo"] = row[f"{c}_hi"] = None
+                continue
+            est = summarise(scored, c, unit=unit, factor=factor)
+            row[c], row[f"{c}_lo"], row[f"{c}_hi"] = est["mean"], est["ci_low"], est["ci_high"]
+        rows.append(row)
+    return rows
+
+
+def interval_columns(columns: Sequence[str]) -> List[str]:
+    """``[c, c_lo, c_hi, ...]`` for the average tables."""
+    return [k for c in columns for k in (c, f"{c}_lo", f"{c}_hi")]
+
+
+def _unit_values(records: Sequence[Dict[str, object]], column: str) -> Tuple[List[str], np.ndarray]:
+    """Per-photograph values of ``column`` (seeds averaged) or per-record values when there are no seeds."""
+    from .statistics import cap_psnr, per_unit_means
+
+    scored = [r for r in records if r.get(column) is not None]
+    if scored and all("photo" in r and "seed" in r for r in scored):
+        units, vals, _ = per_unit_means(scored, column, "photo", "seed")
+    else:
+        units, vals = [str(r["image"]) for r in scored], np.array([float(r[column]) for r in scored])  # type: ignore
+    return units, (cap_psnr(vals) if "psnr" in column else vals)
+
+
+def paired_rows(a: Sequence[Dict[str, object]], b: Sequence[Dict[str, object]], columns: Sequence[str],
+                by: str = "", labels: Tuple[str, str] = ("A", "B")) -> List[Dict[str, object]]:
+    """Paired differences ``B - A`` of ``columns`` over records of the same samples (matched by
+    ``image``), overall and per value of ``by``: mean, 95% paired-bootstrap interval, and how many
+    photographs B won and lost (seeds averaged per photograph first, like :func:`average_records`)."""
+    from .statistics import paired_difference
+
+    by_name = {str(r["image"]): r for r in a}
+    common = [r for r in b if str(r["image"]) in by_name]
+    if not common:
+        raise EvaluationError("no sample was scored by both models")
+    groups: Dict[str, List[str]] = {"all": [str(r["image"]) for r in common]}
+    if by:
+        for r in common:
+            groups.setdefault(str(r.get(by, "")), []).append(str(r["image"]))
+    b_by_name = {str(r["image"]): r for r in common}
+    rows = []
+    for key, names in groups.items():
+        row: Dict[str, object] = {by or "set": key}
+        for c in columns:
+            ua, va = _unit_values([by_name[n] for n in names], c)
+            ub, vb = _unit_values([b_by_name[n] for n in names], c)
+            if not ua or ua != ub:
+                continue
+            pd = paired_difference(vb, va)
+            row["images"] = len(ua)
+            row.update({f"{c}_{labels[0]}": float(va.mean()), f"{c}_{labels[1]}": float(vb.mean()),
+                        f"d{c}": pd.diff.mean, f"d{c}_lo": pd.diff.low, f"d{c}_hi": pd.diff.high,
+                        f"{c}_won": pd.wins, f"{c}_lost": pd.losses})
         rows.append(row)
     return rows
 
@@ -276,6 +341,7 @@ def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_di
         rec: Dict[str, object] = {"image": smp.name}
         if smp.group:
             rec["group"] = smp.group
+        rec.update(smp.meta)
         rec["height"], rec["width"] = int(degraded.shape[0]), int(degraded.shape[1])
         rec["time_s"] = elapsed
         if clean is not None:
@@ -498,6 +564,43 @@ def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 5
 def sample_rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator that depends only on the seed and the given names (not on call order)."""
     return np.random.default_rng([seed] + [zlib.crc32(k.encode("utf-8")) for k in keys])
+
+
+PHOTO_DEGRADATIONS = ("noise_15", "noise_25", "noise_50", "rain", "haze")
+
+
+def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, seeds: Sequence[int] = (0,),
+                  split: str = "test", limit: int = 0) -> List[Sample]:
+    """The photo corpus' ``split`` degraded by each name in ``degradations`` under each seed.
+
+    The degraded input depends only on (photograph, degradation, seed), so every model sees the
+    same inputs.  Degradations with a random sampler (rain, haze, ``gaussian_noise``) draw their
+    parameters from that generator too: each photograph gets its own kind of rain or haze, as a
+    user's photos would.  Records carry ``photo`` and ``seed`` (seeds are averaged per photograph)."""
+    from .data.corpus import CorpusError, split_paths
+    from .data.degradations import apply_spec, get_degradation
+    from .data.io import read_image
+
+    try:
+        paths = split_paths(root, split)[:limit or None]
+        for d in degradations:
+            get_degradation(d)
+    except (CorpusError, KeyError) as exc:
+        raise EvaluationError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    out = []
+    for deg in degradations:
+        spec = {"name": deg, "random": get_degradation(deg).sample is not None}
+        for path in paths:
+            photo = _stem(path)
+            for seed in seeds:
+                def load(path=path, deg=deg, photo=photo, seed=seed, spec=spec):
+                    clean = read_image(path)
+                    lq = apply_spec(clean, spec, sample_rng(int(seed), deg, photo))
+                    return np.clip(np.asarray(lq, np.float32), 0, 1), clean
+
+                name = f"{photo}_{deg}" + (f"_s{seed}" if len(seeds) > 1 else "")
+                out.append(Sample(name, load, (path,), group=deg, meta={"photo": photo, "seed": int(seed)}))
+    return out
 
 
 def synthetic_samples(images: Dict[str, np.ndarray], degradations: Sequence[str], seed: int = 0,

@@ -86,24 +86,27 @@ def paired_difference(a: Sequence[float], b: Sequence[float], tie: float = 0.0, 
 
 def per_unit_means(rows: Sequence[Mapping[str, object]], value: str, unit: str = "image",
                    factor: str = "seed") -> Tuple[List[str], np.ndarray, Dict[str, float]]:
-    """Average ``value`` over the levels of ``factor`` (e.g. seeds) within each ``unit`` (image).
+    """Average ``value`` over the levels of ``factor`` (e.g. seeds) within each ``unit`` (image);
+    several rows of one unit and level (the same photo under several degradations) are averaged.
 
     Returns ``(units, means, per_factor_mean)``: the unit names in first-seen order, their means
     across factor levels, and the mean over units for each factor level.  Every unit must have
     every level (a missing one would bias the pooled mean), else ValueError naming it."""
     levels: List[str] = []
-    table: Dict[str, Dict[str, float]] = {}
+    cells: Dict[str, Dict[str, List[float]]] = {}
     for r in rows:
         if r.get(value) is None:
             continue
         u, f = str(r[unit]), str(r.get(factor, ""))
         if f not in levels:
             levels.append(f)
-        table.setdefault(u, {})[f] = float(r[value])  # type: ignore[arg-type]
-    for u, vals in table.items():
+        cells.setdefault(u, {}).setdefault(f, []).append(float(r[value]))  # type: ignore[arg-type]
+    for u, vals in cells.items():
         missing = [f for f in levels if f not in vals]
         if missing:
             raise ValueError(f"{unit} '{u}' has no {value} for {factor} {', '.join(missing)}")
+    # several rows of one unit and level (e.g. one photo under several degradations) are averaged
+    table = {u: {f: float(np.mean(v)) for f, v in vals.items()} for u, vals in cells.items()}
     units = list(table)
     means = np.array([np.mean([table[u][f] for f in levels]) for u in units], np.float64)
     per_level = {f: float(np.mean([table[u][f] for u in units])) for f in levels}

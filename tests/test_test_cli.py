@@ -348,3 +348,58 @@ def test_entry_point_subprocess(folders, toy_ckpt, tmp_path):
                  "--output", str(tmp_path / "o.png"), "--tile", "16", "--tile-overlap", "8"], cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert read_image(str(tmp_path / "o.png")).shape == (40, 40, 3)
+
+
+def test_cli_photo_benchmark_intervals_seeds_and_compare(toy_ckpt, tmp_path, capsys):
+    """--benchmark photos: (photo, degradation, seed) fixes every input, seeds are averaged per photo,
+    averages carry 95% CIs, and --compare of an identical model gives a zero paired difference."""
+    import shutil
+
+    from ms_osr.data.corpus import read_manifest
+
+    root = tmp_path / "photos"
+    (root / "test").mkdir(parents=True)
+    names = [r["name"] for r in read_manifest() if r["split"] == "test"]
+    for i, name in enumerate(names):
+        write_image(str(root / "test" / f"{name}.png"), _img(24, 32, seed=i))
+    twin = tmp_path / "twin.ckpt"
+    shutil.copy(toy_ckpt, twin)
+    shutil.copy(tmp_path / "toy.yaml", tmp_path / "twin.yaml")
+    out = tmp_path / "bench"
+    rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(root), "--degradations",
+                   "noise_25", "rain", "--seeds", "0", "1", "--metric-convention", "aio", "--output", str(out),
+                   "--compare", str(twin)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    data = json.loads((out / "metrics.json").read_text())
+    assert len(data["images"]) == 2 * 2 * len(names)
+    groups = {r["group"]: r for r in data["average"]}
+    assert set(groups) == {"noise_25", "rain", "all"}
+    for g in groups.values():
+        assert g["images"] == len(names)  # photos, not photo x seed records
+        assert g["psnr_lo"] <= g["psnr"] <= g["psnr_hi"] and g["psnr_lo"] < g["psnr_hi"]
+    # the pooled mean is the mean over photos of the per-photo seed means
+    rain = [r for r in data["images"] if r["group"] == "rain"]
+    per_photo = {}
+    for r in rain:
+        per_photo.setdefault(r["photo"], []).append(r["psnr"])
+    assert groups["rain"]["psnr"] == pytest.approx(np.mean([np.mean(v) for v in per_photo.values()]))
+    assert "95% bootstrap CI" in cap.out
+    cmp = {r["group"]: r for r in json.loads((out / "compare.json").read_text())["rows"]}
+    assert set(cmp) == {"all", "noise_25", "rain"}
+    for r in cmp.values():  # identical model on identical inputs: no difference, nothing won or lost
+        assert r["dpsnr"] == 0 and r["dpsnr_lo"] == 0 and r["dpsnr_hi"] == 0
+        assert r["psnr_won"] == 0 and r["psnr_lost"] == 0 and r["images"] == len(names)
+    # the same seed gives the same degraded input in a second run
+    out2 = tmp_path / "bench2"
+    assert CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(root), "--degradations",
+                     "rain", "--seeds", "1", "--metric-convention", "aio", "--output", str(out2)]) == 0
+    again = {r["photo"]: r["psnr_in"] for r in json.loads((out2 / "metrics.json").read_text())["images"]}
+    first = {r["photo"]: r["psnr_in"] for r in rain if r["seed"] == 1}
+    assert again == first
+
+
+def test_cli_photo_benchmark_without_corpus(toy_ckpt, tmp_path, capsys):
+    rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(tmp_path / "none")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "tools/get_photos.py" in err[0]

@@ -25,12 +25,13 @@ import numpy as np
 from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
-                         random_crop, random_crop_pair, random_dihedral_pair, to_chw)
+                         random_crop_pair, random_dihedral_pair, random_scaled_crop, to_chw)
+from ..errors import MsOsrError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(MsOsrError, ValueError):
     """A dataset folder/list is malformed (message names the file or folder)."""
 
 
@@ -166,12 +167,17 @@ class SyntheticPairs(Source):
 
     Item ``i`` is clean image ``i // len(specs)`` with spec ``i % len(specs)``.  With ``fixed_seed``
     (validation) the degradation noise depends only on ``(fixed_seed, i)``; otherwise on the
-    per-sample training generator (fresh noise every epoch, as in the papers)."""
+    per-sample training generator (fresh noise every epoch, as in the papers).
+
+    ``max_side`` area-downscales each clean image so its long side is at most that many pixels
+    (validation at the test photos' scale); ``crop_scale`` draws training crops at a random
+    scale (:func:`~ms_osr.data.transforms.random_scaled_crop`)."""
 
     synthetic = True
 
     def __init__(self, clean: Sequence[Union[str, Tuple[str, np.ndarray]]], specs: Sequence, label: str = "synthetic",
-                 fixed_seed: Optional[int] = None, cache: bool = True):
+                 fixed_seed: Optional[int] = None, cache: bool = True, max_side: Optional[int] = None,
+                 crop_scale: Sequence[float] = (1.0, 1.0)):
         if not clean:
             raise DatasetError(f"{label}: no clean images")
         if not specs:
@@ -183,6 +189,8 @@ class SyntheticPairs(Source):
         self.label = label
         self.fixed_seed = fixed_seed
         self.cache = cache
+        self.max_side = int(max_side) if max_side else None
+        self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self._cache: Dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -204,6 +212,12 @@ class SyntheticPairs(Source):
             return self._cache[ci]
         item = self.clean[ci]
         img = item[1] if isinstance(item, tuple) else read_image(item)
+        if self.max_side and max(img.shape[:2]) > self.max_side:
+            import cv2
+
+            f = self.max_side / max(img.shape[:2])
+            img = cv2.resize(img, (max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))),
+                             interpolation=cv2.INTER_AREA)
         if self.cache:
             self._cache[ci] = img
         return img
@@ -212,7 +226,7 @@ class SyntheticPairs(Source):
         ci, si = divmod(index, len(self.specs))
         gt = self.clean_image(ci)
         if crop:
-            gt = random_crop(gt, crop, rng)
+            gt = random_scaled_crop(gt, crop, rng, self.crop_scale)
         drng = np.random.default_rng([self.fixed_seed, index]) if self.fixed_seed is not None else rng
         lq = deg.apply_spec(gt, self.specs[si], drng)
         return lq.astype(np.float32), np.ascontiguousarray(gt, np.float32), self.name(index)
@@ -396,7 +410,7 @@ def _specs(cfg: Dict) -> List:
 
 def build_source(cfg: Dict, train: bool = True) -> Source:
     """A source from a config mapping; ``type`` is one of paired_folder, list_file, all_in_one,
-    synthetic_folder, skimage_samples, bsd68, rain100l, sots_outdoor, gopro, lol, concat."""
+    synthetic_folder, skimage_samples, photos (the corpus of :mod:`ms_osr.data.corpus`), bsd68, rain100l, sots_outdoor, gopro, lol, concat."""
     cfg = dict(cfg)
     kind = cfg.get("type")
     skip_bad = bool(cfg.get("skip_bad", False))
@@ -425,6 +439,16 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
             raise DatasetError(f"skimage_samples: held-out images {leaked} are never trained on")
         return SyntheticPairs([skimage_sample_path(n) for n in names], _specs(cfg), label=f"skimage:{split}",
                               fixed_seed=seed)
+    if kind == "photos":
+        from .corpus import DEFAULT_ROOT, MANIFEST, split_paths
+
+        split = cfg.get("split", "train")
+        if train and split == "test":
+            raise DatasetError("photos: the test split is for evaluation only; train on split 'train'")
+        paths = split_paths(cfg.get("root") or DEFAULT_ROOT, split, cfg.get("manifest") or MANIFEST)
+        return SyntheticPairs(paths, _specs(cfg),
+                              label=f"photos:{split}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
+                              max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)))
     if kind == "bsd68":
         return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:
