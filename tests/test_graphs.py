@@ -152,3 +152,38 @@ def test_restorer_tiles_automatically_and_says_so_once():
     forced = Restorer(net, tile=128, memory=tiny, notify=notes.append, clip=False)
     forced(img)
     assert forced.last_plan.tile_h == 128 and len(notes) == 1
+
+
+# ----------------------------------------------------------------------------- command line
+def _cli():
+    import importlib.util
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("ms_osr_test_cli_graphs", os.path.join(root, "test.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_memory_limit_tiles_with_one_note_and_rejects_bad_sizes(tmp_path, capsys):
+    from ms_osr.checkpoint import save_checkpoint
+    from ms_osr.config import save_config
+    from ms_osr.data.io import write_image
+
+    cli = _cli()
+    save_checkpoint(toys.toy_convnet(width=8), str(tmp_path / "toy.ckpt"))
+    save_config({"model": {"name": "toy_convnet", "kwargs": {"width": 8}}}, str(tmp_path / "toy.yaml"))
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i, (h, w) in enumerate([(300, 280), (290, 310), (64, 48)]):
+        write_image(str(inp / f"im{i}.png"), _img(h, w, i))
+    ck = str(tmp_path / "toy.ckpt")
+    rc = cli.main(["--ckpt", ck, "--input", str(inp), "--output", str(tmp_path / "out"), "--max-memory", "1M"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    notes = [ln for ln in out.splitlines() if ln.startswith("note:") and "tiles" in ln]
+    assert len(notes) == 1 and "guessed (uncalibrated model)" in notes[0] and "128x128 tiles" in notes[0]
+    rc = cli.main(["--ckpt", ck, "--input", str(inp), "--output", str(tmp_path / "out2"), "--max-memory", "lots"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err == ["error: --max-memory 'lots': expected a size such as 4G, 4096M or 1.5GB"]
