@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
 import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore loads)
+from ms_osr.errors import UsageError  # noqa: E402
 
 # Demo: the degradations applied to the held-out images (display label, registry name).
 DEMO_DEGRADATIONS = (("noise", "noise_25"), ("rain", "rain"), ("haze", "haze"))
@@ -38,6 +39,7 @@ BENCHMARKS = ("bsd68", "rain100l", "sots-outdoor", "gopro", "lol", "photos")  # 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ms_osr.cli import add_debug_arg
     from ms_osr.runtime import add_runtime_args
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--demo-images", type=int, default=0, help="demo/protocol: use only the first N images (0: all)")
     g.add_argument("--ckpt-dir", default=os.path.join(ROOT, "ckpt"), help="demo: folder of shipped checkpoints")
     add_runtime_args(p)
+    add_debug_arg(p)
     return p
 
 
@@ -121,15 +124,9 @@ def err(msg: str) -> None:
 
 
 def parse_overrides(items):
-    from ms_osr.config import parse_value
+    from ms_osr.config import split_override
 
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set '{item}' must look like key=value")
-        key, value = item.split("=", 1)
-        out[key.strip()] = parse_value(value)
-    return out
+    return dict(split_override(item) for item in items)
 
 
 def make_restorer(net, args):
@@ -300,7 +297,7 @@ def run_benchmark(args) -> int:
         samples, errors = photo_samples(args.data_root or DEFAULT_ROOT, args.degradations or PHOTO_DEGRADATIONS,
                                         args.seeds), []
     elif not args.data_root:
-        raise ValueError("--benchmark needs --data-root")
+        raise UsageError("--benchmark needs --data-root")
     else:
         samples, errors = benchmark_samples(args.benchmark, args.data_root, sigmas=args.sigma, seed=args.seed,
                                             crop_multiple=args.crop_multiple, split=args.split)
@@ -350,7 +347,7 @@ def compare(args, samples, result, out_dir: str, conventions, by: str) -> None:
 def run_dataset(args) -> int:
     """--data-config (a config's data.val under --data-root) or list files given as --input [--gt]: every
     file is checked before the model loads; problems are listed one per line (or skipped with --skip-bad)."""
-    from ms_osr.data.preflight import PreflightError, checked
+    from ms_osr.data.preflight import checked
     from ms_osr.eval_sets import config_val_source, list_source, source_samples
     from ms_osr.evaluation import check_output_safe, evaluate_samples, resolve_conventions
 
@@ -359,12 +356,8 @@ def run_dataset(args) -> int:
         label, crop_multiple, crop = f"{args.data_config} data.val", int(vc.get("crop_multiple", 0)), vc.get("crop")
     else:
         src, label, crop_multiple, crop = list_source(args.input, args.gt, args.data_root), args.input, 0, None
-    try:
-        src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"), switch="add --skip-bad")
-    except PreflightError as exc:
-        for line in str(exc).splitlines():
-            err(line)
-        return 1
+    # a PreflightError lists every bad file, one a line (ms_osr.cli prints them)
+    src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"), switch="add --skip-bad")
     samples = source_samples(src, crop_multiple, crop)[:args.limit or None]
     stem = os.path.splitext(os.path.basename(args.ckpt))[0]
     out_dir = args.output or os.path.join("results", f"{os.path.splitext(os.path.basename(label.split()[0]))[0]}_{stem}")
@@ -505,7 +498,7 @@ def run_protocol(args) -> int:
     from ms_osr.evaluation import check_output_writable, osr_protocol, resolve_conventions
 
     if not args.ckpt or not args.osr_ckpt:
-        raise ValueError("--protocol osr needs --ckpt (the restorer) and --osr-ckpt (the reprogrammed restorer)")
+        raise UsageError("--protocol osr needs --ckpt (the restorer) and --osr-ckpt (the reprogrammed restorer)")
     conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
     check_output_writable(args.output or os.path.join("results", "osr_protocol"))
     base = load(args)
@@ -524,14 +517,8 @@ def run_protocol(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def run(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from ms_osr.checkpoint import CheckpointError
-    from ms_osr.config import ConfigError
-    from ms_osr.data.io import ImageReadError
-    from ms_osr.evaluation import EvaluationError
-    from ms_osr.export import ExportError
-    from ms_osr.inference import ModelLoadError
     from ms_osr.runtime import setup_runtime
 
     for mod in args.imports:
@@ -542,41 +529,44 @@ def main(argv=None) -> int:
         print("\n".join(list_models()))
         return 0
     setup_runtime(device=args.device, mode=args.mode, seed=args.seed, threads=args.threads)
-    try:
-        if args.tile is not None and args.tile <= 0:
-            raise ValueError(f"--tile must be positive, got {args.tile}")
-        if args.max_graphs < 1:
-            raise ValueError(f"--max-graphs must be at least 1, got {args.max_graphs}")
-        if args.max_memory is not None:
-            from ms_osr.memory_plan import parse_memory
+    if args.tile is not None and args.tile <= 0:
+        raise UsageError(f"--tile must be positive, got {args.tile}")
+    if args.max_graphs < 1:
+        raise UsageError(f"--max-graphs must be at least 1, got {args.max_graphs}")
+    if args.max_memory is not None:
+        from ms_osr.memory_plan import parse_memory
 
-            parse_memory(args.max_memory)  # a malformed size fails before the model loads
-        if args.protocol == "osr":
-            return run_protocol(args)
-        if not args.ckpt:
-            if args.input or args.benchmark or args.export or args.data_config:
-                raise ValueError("--ckpt is required with --input/--benchmark/--data-config/--export")
-            return run_demo(args)
-        if sum(bool(x) for x in (args.input, args.benchmark, args.data_config)) > 1:
-            raise ValueError("use one of --input, --benchmark and --data-config")
-        if args.data_config or (args.input and args.input.lower().endswith(".txt")):
-            return run_dataset(args)
-        if args.input:
-            return run_files(args)
-        if args.benchmark:
-            return run_benchmark(args)
-        if args.export:
-            from ms_osr.evaluation import check_output_writable
+        parse_memory(args.max_memory)  # a malformed size fails before the model loads
+    if args.protocol == "osr":
+        return run_protocol(args)
+    if not args.ckpt:
+        if args.input or args.benchmark or args.export or args.data_config:
+            raise UsageError("--ckpt is required with --input/--benchmark/--data-config/--export")
+        return run_demo(args)
+    if sum(bool(x) for x in (args.input, args.benchmark, args.data_config)) > 1:
+        raise UsageError("use one of --input, --benchmark and --data-config")
+    if args.data_config or (args.input and args.input.lower().endswith(".txt")):
+        return run_dataset(args)
+    if args.input:
+        return run_files(args)
+    if args.benchmark:
+        return run_benchmark(args)
+    if args.export:
+        from ms_osr.evaluation import check_output_writable
 
-            check_output_writable(args.output or "results", args.export_path)
-            loaded = load(args)
-            do_export(args, loaded, args.output or "results")
-            return 0
-        raise ValueError("nothing to do: give --input, --benchmark or --export (or no arguments for the demo)")
-    except (ModelLoadError, EvaluationError, ExportError, ImageReadError, CheckpointError, ConfigError,
-            ValueError) as exc:
-        err(str(exc).splitlines()[0])
-        return 1
+        check_output_writable(args.output or "results", args.export_path)
+        loaded = load(args)
+        do_export(args, loaded, args.output or "results")
+        return 0
+    raise UsageError("nothing to do: give --input, --benchmark or --export (or no arguments for the demo)")
+
+
+
+def main(argv=None) -> int:
+    """One line per error (MsOsrError) and exit status 1; ``--debug`` shows the traceback."""
+    from ms_osr.cli import run_cli
+
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ See docs/training.md for the config schema.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import ms_osr  # noqa: F401  (oneDNN ISA cap before mindspore is imported)
-from ms_osr.config import ConfigError, apply_overrides, load_config
+from ms_osr.cli import add_debug_arg, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,48 +30,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="runtime.seed")
     p.add_argument("--threads", type=int, default=None, help="runtime.threads")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    add_debug_arg(p)
     return p.parse_args(argv)
 
 
 def build_config(args) -> dict:
-    from ms_osr.training.loop import resolve_config
+    """The YAML file, then --set and the shortcuts, each checked against ms_osr.schema."""
+    from ms_osr.config import load_config
+    from ms_osr.schema import apply_overrides, resolve, run_name, shortcut_overrides
 
     cfg = load_config(args.config)
-    name = os.path.splitext(os.path.basename(args.config))[0]
-    cfg = resolve_config(cfg, name)
-    overrides = list(args.overrides)
-    if args.out_dir:
-        overrides.append(f"out_dir={args.out_dir}")
-    for key in ("device", "mode", "seed", "threads"):
-        if getattr(args, key) is not None:
-            overrides.append(f"runtime.{key}={getattr(args, key)}")
-    # non-strict for keys that the schema leaves open (model.kwargs.*, data.train.*, ...)
-    open_prefixes = ("model.kwargs.", "data.train.", "data.val.", "train.loss.", "train.ema.", "train.scheduler.",
-                     "train.optimizer.")
-    strict = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(open_prefixes)]
-    loose = [o for o in overrides if o not in strict]
-    cfg = apply_overrides(cfg, strict, strict=True)
-    cfg = apply_overrides(cfg, loose, strict=False)
-    return resolve_config(cfg, name)
+    shortcuts = shortcut_overrides(args.out_dir, {k: getattr(args, k) for k in ("device", "mode", "seed", "threads")})
+    cfg = apply_overrides(cfg, list(args.overrides) + shortcuts)
+    return resolve(cfg, run_name(args.config), source=args.config)
 
 
-def main(argv=None) -> int:
+def train(argv=None) -> int:
     args = parse_args(argv)
-    from ms_osr.training.loop import TrainError, Trainer
+    cfg = build_config(args)  # every config problem, before MindSpore loads or a run folder exists
+    from ms_osr.training.loop import Trainer
 
-    try:
-        cfg = build_config(args)
-        trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
-        summary = trainer.fit()
-    except (ConfigError, TrainError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    summary = trainer.fit()
     if trainer.main:
         best = f"{summary['best_psnr']:.2f} dB at step {summary['best_step']}" if summary["best_step"] >= 0 else "n/a"
         print(f"done: {summary['step']} steps in {summary['wall_s']:.1f} s, last loss {summary['loss']:.4f}, "
               f"best val PSNR {best}; checkpoints in {summary['out_dir']}")
     return 0
 
+
+def main(argv=None) -> int:
+    return run_cli(train, argv, code=2)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@ from typing import Dict, Iterable
 import numpy as np
 
 from .fileio import atomic_path
+from .errors import MsOsrError  # noqa: E402
 
 # Prefixes that PyTorch-side wrappers (DataParallel, Lightning) put in front of every name.
 WRAPPER_PREFIXES = ("module.", "net.", "model.")
@@ -19,7 +20,7 @@ WRAPPER_PREFIXES = ("module.", "net.", "model.")
 TRAINING_NAMESPACES = ("optimizer.", "train_state.", "ema.")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MsOsrError, RuntimeError):
     """A checkpoint does not fit the network it is loaded into (message names the file)."""
 
 

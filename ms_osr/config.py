@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Tuple
 
 import yaml
 
 from .fileio import atomic_write_text
+from .errors import MsOsrError  # noqa: E402
 
 
-class ConfigError(ValueError):
+class ConfigError(MsOsrError, ValueError):
     """A config file or override is invalid (message names the file or key)."""
+
+    problems_per_line = True  # the schema reports every bad key at once, one a line
 
 
 def parse_value(text: str) -> Any:
@@ -59,24 +62,40 @@ def merge(base: Dict[str, Any], update: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def split_override(item: str, flag: str = "--set") -> Tuple[str, Any]:
+    """``'a.b=value'`` -> ``('a.b', parsed value)``: the one parser of ``--set`` items (train.py, test.py)."""
+    if "=" not in item:
+        raise ConfigError(f"{flag} '{item}' must look like key=value")
+    key, value = item.split("=", 1)
+    return key.strip(), parse_value(value)
+
+
+def set_dotted(cfg: Dict[str, Any], key: str, value: Any) -> None:
+    """``cfg['a']['b'] = value`` for ``key='a.b'``, creating the mappings on the way."""
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
 def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str], strict: bool = True) -> Dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides; with ``strict`` an unknown key is an error (catches typos)."""
+    """Apply ``a.b.c=value`` overrides; with ``strict`` a key the config does not have is an error.
+    (train.py checks against the full schema instead: :func:`ms_osr.schema.apply_overrides`.)"""
     cfg = copy.deepcopy(cfg)
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
+        key, value = split_override(item, "override")
+        parts = key.split(".")
         node = cfg
-        for i, part in enumerate(parts[:-1]):
-            if not isinstance(node.get(part), dict):
-                if strict and part not in node:
-                    raise ConfigError(f"override '{item}': unknown key '{'.'.join(parts[:i + 1])}'")
-                node[part] = {}
-            node = node[part]
-        if strict and parts[-1] not in node:
-            raise ConfigError(f"override '{item}': unknown key '{key}'")
-        node[parts[-1]] = parse_value(value)
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict):  # a null (or scalar) section is replaced by a mapping
+                break
+            if strict and part not in node:
+                raise ConfigError(f"override '{item}': unknown key '{'.'.join(parts[:i + 1])}'")
+            node = node.get(part)
+        set_dotted(cfg, key, value)
     return cfg
 
 

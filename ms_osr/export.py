@@ -22,9 +22,10 @@ from .fileio import new_file_mode
 
 import mindspore as ms  # noqa: E402
 import mindspore.nn as nn  # noqa: E402
+from .errors import MsOsrError  # noqa: E402
 
 
-class ExportError(RuntimeError):
+class ExportError(MsOsrError, RuntimeError):
     """Export or its round-trip check failed (message names the file)."""
 
 

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Dict, Optional
+from .errors import MsOsrError  # noqa: E402
 
 UNCALIBRATED_FACTOR = 3.0
 DEFAULT_LIMIT_MIB = 2048.0
@@ -26,7 +27,7 @@ TILE_STEP = 64  # automatic tile sides are multiples of this (and of the model's
 MIN_TILE = 128
 
 
-class MemoryLimitError(ValueError):
+class MemoryLimitError(MsOsrError, ValueError):
     """A malformed --max-memory value (one line)."""
 
 

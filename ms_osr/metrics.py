@@ -19,9 +19,15 @@ from typing import Dict
 import cv2
 import numpy as np
 
+from .errors import MsOsrError
+
 CONVENTIONS = ("aio", "basicsr")
 # MATLAB rgb2ycbcr: Y = 16 + (65.481 R + 128.553 G + 24.966 B) for R, G, B in [0, 1].
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+
+
+class MetricError(MsOsrError, ValueError):
+    """Metric settings that cannot apply to these images (convention, crop border, image too small)."""
 
 
 def to_255(img: np.ndarray) -> np.ndarray:
@@ -43,7 +49,7 @@ def rgb_to_y(img255: np.ndarray) -> np.ndarray:
 
 def _prepare(img: np.ndarray, ref: np.ndarray, crop_border: int, test_y_channel: bool, convention: str):
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown metric convention '{convention}': choose one of {CONVENTIONS}")
+        raise MetricError(f"unknown metric convention '{convention}': choose one of {CONVENTIONS}")
     if np.shape(img) != np.shape(ref):
         raise ValueError(f"image shapes differ: {np.shape(img)} vs {np.shape(ref)}")
     a, b = to_255(img), to_255(ref)
@@ -51,12 +57,12 @@ def _prepare(img: np.ndarray, ref: np.ndarray, crop_border: int, test_y_channel:
         a = np.clip(a, 0.0, 255.0)
     if crop_border:
         if 2 * crop_border >= min(a.shape[0], a.shape[1]):
-            raise ValueError(f"crop_border {crop_border} leaves nothing of a {a.shape[0]}x{a.shape[1]} image")
+            raise MetricError(f"crop_border {crop_border} leaves nothing of a {a.shape[0]}x{a.shape[1]} image")
         a = a[crop_border:-crop_border, crop_border:-crop_border, ...]
         b = b[crop_border:-crop_border, crop_border:-crop_border, ...]
     if test_y_channel:
         if a.ndim != 3 or a.shape[2] != 3:
-            raise ValueError("test_y_channel needs HxWx3 RGB images")
+            raise MetricError("test_y_channel needs HxWx3 RGB images")
         a, b = rgb_to_y(a), rgb_to_y(b)
     if a.ndim == 2:
         a, b = a[:, :, None], b[:, :, None]
@@ -104,7 +110,7 @@ def calculate_ssim(img: np.ndarray, ref: np.ndarray, crop_border: int = 0, test_
     a, b = _prepare(img, ref, crop_border, test_y_channel, convention)
     min_side = 11 if convention == "basicsr" else 7
     if min(a.shape[0], a.shape[1]) < min_side:
-        raise ValueError(f"SSIM ({convention}) needs images of at least {min_side}x{min_side}, got {a.shape[:2]}")
+        raise MetricError(f"SSIM ({convention}) needs images of at least {min_side}x{min_side}, got {a.shape[:2]}")
     return float(np.mean([_ssim_channel(a[:, :, c], b[:, :, c], convention) for c in range(a.shape[2])]))
 
 

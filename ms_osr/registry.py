@@ -11,6 +11,8 @@ import importlib
 import pkgutil
 from typing import Callable, Dict
 
+from .errors import UnknownNameError, suggest
+
 _FACTORIES: Dict[str, Callable] = {}
 _CONFIGS: Dict[str, tuple] = {}  # name -> (factory name, default kwargs, description)
 _LOADED = False
@@ -64,7 +66,8 @@ def model_kwargs(name: str, **overrides) -> tuple:
         return factory, merged
     if name in _FACTORIES:
         return name, dict(overrides)
-    raise KeyError(f"unknown model '{name}'; registered: {', '.join(list_models())}")
+    raise UnknownNameError(f"unknown model '{name}'{suggest(name, list_models())}; registered: "
+                           f"{', '.join(list_models())}")
 
 
 def create_model(name: str, **kwargs):

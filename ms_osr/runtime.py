@@ -16,6 +16,7 @@ from . import cpu_isa  # noqa: F401  (applies the oneDNN cap before mindspore lo
 import mindspore as ms  # noqa: E402
 
 from . import kernels  # noqa: E402
+from .errors import DeviceError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,10 @@ def resolve_device(device: str | None = None) -> str:
         return "CPU"
     key = device.lower()
     if key not in DEVICE_NAMES:
-        raise ValueError(f"unknown device '{device}': choose one of cpu, gpu, ascend, auto")
+        raise DeviceError(f"unknown device '{device}': choose one of cpu, gpu, ascend, auto")
     target = DEVICE_NAMES[key]
     if not _device_available(target):
-        raise RuntimeError(f"device '{device}' was requested but MindSpore cannot use it on this machine")
+        raise DeviceError(f"device '{device}' was requested but MindSpore cannot use it on this machine")
     return target
 
 
@@ -109,7 +110,7 @@ def setup_runtime(device: str | None = None, mode: str = "graph", seed: int | No
     global _STATE
     mode_key = mode.lower()
     if mode_key not in ("graph", "pynative"):
-        raise ValueError(f"unknown mode '{mode}': choose graph or pynative")
+        raise DeviceError(f"unknown mode '{mode}': choose graph or pynative")
     target = resolve_device(device)
     if _STATE is None or _STATE.device != target:
         if hasattr(ms, "set_device"):

@@ -26,7 +26,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ms_osr  # noqa: E402,F401  (applies the CPU fix before mindspore loads)
-from ms_osr.config import parse_value  # noqa: E402
 from ms_osr.torch_formats import FORMATS  # noqa: E402
 
 
@@ -44,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="names carry this prefix in the PyTorch file (e.g. refinement11.); "
                              "default: found automatically when the file holds a larger network")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model constructor overrides")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return parser
 
 
@@ -54,7 +54,7 @@ def list_models() -> str:
     return "\n".join(f"{n:24s} --reverse writes: {official_format(n)}" for n in names())
 
 
-def main(argv=None) -> int:
+def convert(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
@@ -67,32 +67,29 @@ def main(argv=None) -> int:
         parser.error("--format chooses what --reverse writes; a PyTorch source is recognised by its content")
 
     from ms_osr.checkpoint import CheckpointError
+    from ms_osr.config import split_override
     from ms_osr.convert import convert_ckpt_to_pth, convert_pth_to_ckpt
     from ms_osr.runtime import setup_runtime
 
     setup_runtime(device="cpu", mode="pynative")
-    kwargs = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        kwargs[key] = parse_value(value)
-    try:
-        if os.path.abspath(args.src) == os.path.abspath(args.dst):
-            raise CheckpointError(f"{args.dst}: refusing to overwrite the source checkpoint")
-        if args.reverse:
-            report = convert_ckpt_to_pth(args.model, args.src, args.dst, fmt=args.format, prefix=args.prefix or "",
-                                         **kwargs)
-        else:
-            report = convert_pth_to_ckpt(args.model, args.src, args.dst, prefix=args.prefix, **kwargs)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 1
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    kwargs = dict(split_override(item) for item in args.set)
+    if os.path.abspath(args.src) == os.path.abspath(args.dst):
+        raise CheckpointError(f"{args.dst}: refusing to overwrite the source checkpoint")
+    if args.reverse:
+        report = convert_ckpt_to_pth(args.model, args.src, args.dst, fmt=args.format, prefix=args.prefix or "",
+                                     **kwargs)
+    else:
+        report = convert_pth_to_ckpt(args.model, args.src, args.dst, prefix=args.prefix, **kwargs)
     total = sum(int(a.size) for a in report.arrays.values())
     notes = f" ({'; '.join(report.notes)})" if report.notes else ""
     print(f"wrote {args.dst}: {len(report.arrays)} tensors, {total:,} parameters{notes}")
     return 0
+
+
+def main(argv=None) -> int:
+    from ms_osr.cli import run_cli
+
+    return run_cli(convert, argv)
 
 
 if __name__ == "__main__":

@@ -20,26 +20,28 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ms_osr.data import corpus  # noqa: E402
 
 
-def main(argv=None) -> int:
+def get_photos(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=corpus.DEFAULT_ROOT, help="corpus folder (default: %(default)s)")
     parser.add_argument("--debs", default=None, help="folder with the packages' .deb files (default: apt-get download)")
     parser.add_argument("--manifest", default=corpus.MANIFEST, help="manifest CSV (default: the package's own)")
     parser.add_argument("--list", action="store_true", help="print the manifest and exit")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     args = parser.parse_args(argv)
-    try:
-        rows = corpus.read_manifest(args.manifest)
-        if args.list:
-            for r in rows:
-                print(f"{r['split']:5s}  {r['name']:16s} {r['source']} {r['version']}  {r['licence']}  ({r['author']})")
-            return 0
-        t0 = time.perf_counter()
-        corpus.build_corpus(args.out, args.manifest, args.debs)
-        print(f"done in {time.perf_counter() - t0:.1f} s")
+    rows = corpus.read_manifest(args.manifest)
+    if args.list:
+        for r in rows:
+            print(f"{r['split']:5s}  {r['name']:16s} {r['source']} {r['version']}  {r['licence']}  ({r['author']})")
         return 0
-    except corpus.CorpusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    t0 = time.perf_counter()
+    corpus.build_corpus(args.out, args.manifest, args.debs)
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+def main(argv=None) -> int:
+    from ms_osr.cli import run_cli
+
+    return run_cli(get_photos, argv)
 
 
 if __name__ == "__main__":

@@ -387,7 +387,10 @@ def list_degradations() -> List[str]:
 
 def get_degradation(name: str) -> Degradation:
     if name not in DEGRADATIONS:
-        raise KeyError(f"unknown degradation '{name}'; available: {', '.join(list_degradations())}")
+        from ..errors import UnknownNameError, suggest
+
+        raise UnknownNameError(f"unknown degradation '{name}'{suggest(name, DEGRADATIONS)}; available: "
+                               f"{', '.join(list_degradations())}")
     return DEGRADATIONS[name]
 
 

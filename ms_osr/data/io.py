@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..fileio import atomic_path
+from ..errors import MsOsrError  # noqa: E402
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -26,7 +27,7 @@ _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
 
 
-class ImageReadError(ValueError):
+class ImageReadError(MsOsrError, ValueError):
     """An image file is missing, empty, truncated or not an image (message names the file)."""
 
 

@@ -22,6 +22,8 @@ MAX_LINES = 20  # problems printed before "... and N more"
 class PreflightError(DatasetError):
     """Some files of a source are missing or unreadable; the message has one line per file."""
 
+    problems_per_line = True
+
     def __init__(self, label: str, problems: Sequence[str], switch: str = "set data.skip_bad: true"):
         fix = f"fix it or {switch} to leave its pair out"
         if len(problems) == 1:

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
+from ..errors import MsOsrError  # noqa: E402
 
 
-class SizeMismatchError(ValueError):
+class SizeMismatchError(MsOsrError, ValueError):
     """A degraded/clean pair whose sizes differ (never silently cropped)."""
 
 

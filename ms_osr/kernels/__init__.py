@@ -35,6 +35,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..precision import cast_like
+from ..errors import MsOsrError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _build_failed = False
 _threads: Optional[int] = None
 
 
-class KernelBuildError(RuntimeError):
+class KernelBuildError(MsOsrError, RuntimeError):
     """The C++ kernels could not be compiled."""
 
 

@@ -11,7 +11,6 @@ Checkpoints (written atomically by rank 0):
 """
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import re
@@ -22,10 +21,12 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..checkpoint import CheckpointError, load_arrays_into_net, read_ckpt_arrays, save_arrays
-from ..config import ConfigError, save_config
+from ..errors import ModelArgumentError, MsOsrError, UnknownNameError
+from ..config import save_config
 from ..data import datasets as DS
 from ..data.layouts import prepare_data_config
 from ..data.preflight import checked
+from ..schema import resolve
 from ..weight_files import missing_weight_files
 from .distributed import init_distributed
 from .logs import TrainLog
@@ -34,59 +35,16 @@ from .recompute import enable_recompute
 
 log = logging.getLogger("ms_osr.train")
 
-DEFAULTS: Dict = {
-    "model": {"name": None, "kwargs": {}},
-    "data": {"root": None, "train": None, "val": None, "patch_size": 128, "batch_size": 8, "num_workers": 1,
-             "multiprocessing": False, "augment": True, "skip_bad": False},
-    "train": {"total_steps": None, "epochs": None,
-              "optimizer": {"type": "adamw", "lr": 2e-4, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8},
-              "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0},
-              "loss": {"type": "l1"}, "clip_grad_norm": None, "ema": None, "amp": "O0", "loss_scale": 1024.0,
-              "update": "device", "recompute": False,
-              "val_every": 500, "save_every": 500, "log_every": 20},
-    "runtime": {"device": "auto", "mode": "graph", "seed": 0, "threads": None},
-    "out_dir": None,
-}
-
+# The defaults, types and allowed keys of a config live in ms_osr.schema (one schema for YAML and --set).
+resolve_config = resolve
 
 # Test hook: keep train.amp O1-O3 on CPU (MindSpore's CPU kernels take float16 for the ops of the small models;
 # slow, only to exercise the mixed-precision step that GPU/Ascend run).
 AMP_ON_CPU_ENV = "MS_OSR_AMP_ON_CPU"
 
 
-class TrainError(RuntimeError):
+class TrainError(MsOsrError, RuntimeError):
     """A configuration or data problem that stops training (one-line message)."""
-
-
-def _merge(base: Dict, update: Dict) -> Dict:
-    out = copy.deepcopy(base)
-    for k, v in (update or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def resolve_config(cfg: Dict, name: str = "run") -> Dict:
-    """Fill defaults and check the required keys."""
-    cfg = _merge(DEFAULTS, cfg)
-    if not cfg["model"].get("name"):
-        raise ConfigError("config: model.name is required")
-    if not cfg["data"].get("train"):
-        raise ConfigError("config: data.train is required")
-    tr = cfg["train"]
-    if not tr.get("total_steps") and not tr.get("epochs"):
-        raise ConfigError("config: set train.total_steps or train.epochs")
-    if tr["amp"] not in ("O0", "O1", "O2", "O3"):
-        raise ConfigError(f"config: train.amp must be O0 or O2, got {tr['amp']}")
-    if tr["loss"].get("type") not in ("l1", "charbonnier", "psnr", "smooth_l1", "ptg_joint"):
-        raise ConfigError(f"config: unknown train.loss.type '{tr['loss'].get('type')}'")
-    if tr["optimizer"].get("type", "adamw") not in ("adamw", "adam"):
-        raise ConfigError(f"config: unknown optimizer '{tr['optimizer'].get('type')}' (adamw or adam)")
-    if not cfg.get("out_dir"):
-        cfg["out_dir"] = os.path.join("runs", name)
-    return cfg
 
 
 def _state_arrays(step: int, best: float, best_step: int, seed: int) -> Dict[str, np.ndarray]:
@@ -141,8 +99,10 @@ class Trainer:
                 src = DS.Concat([(src, int(dc["train"]["repeat"]))])
             self.val_source = (checked(DS.build_source(dc["val"], train=False), "data.val", skip_bad, self._say)
                                if dc.get("val") else None)
-        except (DS.DatasetError, KeyError, ValueError) as exc:
-            raise TrainError(f"data: {exc}") from None
+        except MsOsrError as exc:  # a data problem the user can fix; anything else is a bug and keeps its traceback
+            err = TrainError(f"data: {exc}")
+            err.problems_per_line = exc.problems_per_line  # one line per bad file stays so
+            raise err from None
         self.train_source = src
         self.steps_per_epoch = DS.steps_per_epoch(len(src), gb)
         if self.steps_per_epoch == 0:
@@ -156,10 +116,8 @@ class Trainer:
             raise TrainError("\n".join(missing))
         try:
             self.net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
-        except KeyError as exc:
-            raise TrainError(f"model: {exc.args[0] if exc.args else exc}") from None
-        except CheckpointError as exc:  # a weight file in model.kwargs: refused, unreadable or mismatched
-            raise TrainError(str(exc)) from None
+        except (UnknownNameError, ModelArgumentError) as exc:
+            raise TrainError(f"model: {exc}") from None
         if tr.get("recompute"):
             try:
                 self._say(f"train.recompute: {enable_recompute(self.net)} blocks recompute their activations "
