@@ -61,7 +61,9 @@ ISA_ENV = "ONEDNN_MAX_CPU_ISA"
 # Best measured cap on AVX-512 machines (see the table above and benchmarks/conv_cpu.py).
 DEFAULT_ISA = "AVX2"
 DISABLE_ENV = "MS_OSR_NO_ISA_CAP"
-LEGACY_ISA_ENV = "DNNL_MAX_CPU_ISA"  # older spelling, still honoured by oneDNN 3.x
+# The older spelling: the only one oneDNN 2.x reads (libdnnl.so.2 in MindSpore 2.7.x and 2.8.0), still honoured
+# by oneDNN 3.x (libdnnl.so.3 in 2.9.0 and 2.10.0); measured with a cap of SSE41 on each release.  Both are set.
+LEGACY_ISA_ENV = "DNNL_MAX_CPU_ISA"
 
 # dnnl_cpu_isa_t values from oneDNN 3.x's dnnl_types.h (for dnnl_set_max_cpu_isa / dnnl_get_effective_cpu_isa).
 _ISA_CODES = {
@@ -120,11 +122,13 @@ def apply_cpu_isa_cap(isa: str = DEFAULT_ISA) -> str | None:
     for var in (ISA_ENV, LEGACY_ISA_ENV):
         if var in os.environ:
             last_action = "user"
+            os.environ.setdefault(LEGACY_ISA_ENV, os.environ[var])  # so that oneDNN 2.x sees the user's value too
             return os.environ[var]
     if not _is_x86():
         last_action = "not-x86"
         return None
     os.environ[ISA_ENV] = isa  # read lazily by oneDNN, and inherited by worker/child processes
+    os.environ[LEGACY_ISA_ENV] = isa
     last_action = "env"
     if "mindspore" in sys.modules:
         applied = _set_via_api(isa)
@@ -134,7 +138,7 @@ def apply_cpu_isa_cap(isa: str = DEFAULT_ISA) -> str | None:
             if not _effective_code() & ~_ISA_CODES.get(isa.upper(), 0):
                 last_action = "already-capped"  # this CPU has nothing above the cap anyway
                 return isa
-            del os.environ[ISA_ENV]  # do not pretend: this process runs uncapped
+            del os.environ[ISA_ENV], os.environ[LEGACY_ISA_ENV]  # do not pretend: this process runs uncapped
             last_action = "too-late"
             warnings.warn(
                 f"mindspore ran CPU kernels before ms_osr was imported, so {ISA_ENV}={isa} could not be "

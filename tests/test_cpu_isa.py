@@ -21,7 +21,7 @@ def _cpu_has_avx512() -> bool:
 def run_py(code: str, **env_changes) -> dict:
     """Run ``code`` in a fresh interpreter; it must print one JSON line last."""
     env = dict(os.environ)
-    for key in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MS_OSR_NO_ISA_CAP", "ONEDNN_VERBOSE"):
+    for key in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MS_OSR_NO_ISA_CAP", "ONEDNN_VERBOSE", "DNNL_VERBOSE"):
         env.pop(key, None)
     env.update({k: v for k, v in env_changes.items()})
     env["PYTHONPATH"] = ROOT
@@ -55,7 +55,7 @@ print(json.dumps({"env": os.environ.get("ONEDNN_MAX_CPU_ISA"), "action": cpu_isa
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 class TestCap:
     def test_fresh_import_applies_avx2_and_fast_kernel(self):
-        out = run_py("import ms_osr\n" + CONV + REPORT, ONEDNN_VERBOSE="1")
+        out = run_py("import ms_osr\n" + CONV + REPORT, ONEDNN_VERBOSE="1", DNNL_VERBOSE="1")  # oneDNN 3.x, 2.x
         assert out["env"] == "AVX2"
         assert out["action"] == "env"
         assert out["effective"] == "AVX2"
@@ -68,7 +68,14 @@ class TestCap:
     def test_user_setting_wins(self):
         out = run_py("import ms_osr\n" + CONV + REPORT, ONEDNN_MAX_CPU_ISA="AVX")
         assert out["env"] == "AVX" and out["action"] == "user"
-        assert out["effective"] == "AVX"
+        assert out["effective"] == "AVX"  # on oneDNN 2.x (MindSpore 2.7/2.8) through the mirrored legacy variable
+
+    def test_cap_also_sets_the_spelling_onednn_2_reads(self):
+        """MindSpore 2.7.x/2.8.0 bundle oneDNN 2.x (libdnnl.so.2), which reads only DNNL_MAX_CPU_ISA."""
+        out = run_py("import ms_osr, os, json\nprint(json.dumps({'legacy': os.environ.get('DNNL_MAX_CPU_ISA')}))")
+        assert out["legacy"] == "AVX2"
+        out = run_py(CONV + REPORT, DNNL_MAX_CPU_ISA="SSE41")  # below every x86-64 CPU's ISA: always visible
+        assert out["action"] == "user" and out["effective"] == "SSE41"
 
     def test_legacy_variable_counts_as_user_setting(self):
         out = run_py("import ms_osr\n" + REPORT, DNNL_MAX_CPU_ISA="SSE41")
