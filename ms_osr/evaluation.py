@@ -24,35 +24,15 @@ from .data.transforms import SizeMismatchError, crop_to_multiple
 from .fileio import atomic_write_text, writable_folder_problem
 from .input_size import model_unit, size_verdict
 from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
-from .errors import MsOsrError  # noqa: E402
+from .errors import EvaluationError  # noqa: E402,F401  (re-exported)
+from .samples import Sample  # noqa: E402,F401  (re-exported)
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
-
-
-class EvaluationError(MsOsrError, ValueError):
-    """A user-facing problem with inputs/outputs (the message names the file)."""
 
 
 # --------------------------------------------------------------------------------------
 # Samples: what to restore, with optional ground truth
 # --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Sample:
-    """One image to restore.
-
-    ``load()`` returns ``(degraded, clean_or_None)``; it may raise ImageReadError/EvaluationError.
-    ``sources`` are the files it reads (never overwritten by outputs).  A loader of user files
-    (:class:`FilePair`) also tells, once called, the input's ``format`` and ``gt_problem``: why
-    its ground truth could not be used (the image is then restored without metrics).
-    """
-
-    name: str
-    load: Callable[[], Tuple[np.ndarray, Optional[np.ndarray]]]
-    sources: Tuple[str, ...] = ()
-    group: str = ""  # e.g. the degradation or noise level, for per-group averages
-    meta: Dict[str, object] = field(default_factory=dict)  # copied into the record, e.g. photo and seed
 
 
 class FilePair:
@@ -187,7 +167,15 @@ def metric_keys(conventions: Sequence[str]) -> List[str]:
     for conv in conventions:
         sfx = f"_{conv}" if len(conventions) > 1 else ""
         keys += [f"psnr_in{sfx}", f"ssim_in{sfx}", f"psnr{sfx}", f"ssim{sfx}"]
-    return keys
+    return keys + ["offset"]
+
+
+def colour_offset(restored: np.ndarray, clean: np.ndarray) -> float:
+    """Largest per-channel mean offset of ``restored`` from ``clean``, in 8-bit grey levels (signed: the
+    channel furthest from zero).  A colour cast or a global darkening shows here even when PSNR rises."""
+    diff = (np.asarray(restored, np.float64) - np.asarray(clean, np.float64)).reshape(-1, clean.shape[-1])
+    per_channel = diff.mean(axis=0) * 255.0
+    return float(per_channel[np.argmax(np.abs(per_channel))])
 
 
 def compute_metrics(restored: np.ndarray, degraded: np.ndarray, clean: np.ndarray, conventions: Sequence[str],
@@ -200,6 +188,7 @@ def compute_metrics(restored: np.ndarray, degraded: np.ndarray, clean: np.ndarra
         out[f"ssim_in{sfx}"] = calculate_ssim(degraded, clean, **kw)
         out[f"psnr{sfx}"] = calculate_psnr(restored, clean, **kw)
         out[f"ssim{sfx}"] = calculate_ssim(restored, clean, **kw)
+    out["offset"] = colour_offset(restored, clean)
     return out
 
 

@@ -403,3 +403,13 @@ def test_cli_photo_benchmark_without_corpus(toy_ckpt, tmp_path, capsys):
     rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "tools/get_photos.py" in err[0]
+
+
+def test_colour_offset_is_the_largest_channel_shift_in_grey_levels():
+    from ms_osr.evaluation import colour_offset, compute_metrics
+
+    clean = np.full((8, 8, 3), 0.5, np.float32)
+    shifted = clean + np.array([2, -10, 4], np.float32) / 255.0
+    assert colour_offset(shifted, clean) == pytest.approx(-10.0, abs=1e-4)
+    assert colour_offset(clean, clean) == 0.0
+    assert compute_metrics(shifted, clean, clean, ("aio",))["offset"] == pytest.approx(-10.0, abs=1e-4)

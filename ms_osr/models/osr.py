@@ -18,6 +18,13 @@ Formulas and reasoning: docs/osr.md.  In short, per pixel and colour channel::
 E, P and Proj end in zero-initialised convolutions, so at initialisation
 ``y = f(x)`` exactly (up to the batched restorer call): reprogramming starts from the
 plain restorer.  Magnitude and angle have finite, bounded gradients at zero amplitude.
+
+A second reading, ``transform="fourier"``, decouples the image's 2-D spectrum instead
+(amplitude |F(x)| enhanced, phase angle(F(x)) adapted, back by the inverse transform) and
+feeds the restorer the re-formed image: the phase shift reaches the restorer's input at
+first order, where the per-pixel wave's phase is removed again before the output (why
+that matters: docs/osr.md §6).  ``use_phase`` / ``use_amplitude`` / ``use_fusion``
+switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from ..registry import create_model, register_config, register_model
+from ..registry import SubModel, create_model, register_config, register_model
 from .layers import conv2d, gelu
 
 
@@ -107,9 +114,11 @@ class AmplitudeEnhancer(nn.Cell):
 class WaveInputTransform(nn.Cell):
     """Image -> (real, imaginary, phase): decouple into amplitude and phase, adapt, unfold by Euler."""
 
-    def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3) -> None:
+    def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3,
+                 use_phase: bool = True, use_amplitude: bool = True) -> None:
         super().__init__()
         self.angle_eps = angle_eps
+        self.use_phase, self.use_amplitude = use_phase, use_amplitude
         # Complex Channel-FC z = W_r x + i W_i x; W_r = identity, W_i = 0 gives |z| = x, angle(z) = 0.
         self.proj_real = conv2d(in_channels, in_channels, 1, padding=0, bias=False)
         self.proj_imag = _zero_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
@@ -121,18 +130,23 @@ class WaveInputTransform(nn.Cell):
     def construct(self, x: ms.Tensor):
         zr = self.proj_real(x)
         zi = self.proj_imag(x)
-        amplitude = wave_magnitude(zr, zi) + self.amplitude_enhancer(x)
-        phase = wave_angle(zr, zi, self.angle_eps) + self.phase_adapter(x)
+        amplitude = wave_magnitude(zr, zi)
+        if self.use_amplitude:
+            amplitude = amplitude + self.amplitude_enhancer(x)
+        phase = wave_angle(zr, zi, self.angle_eps)
+        if self.use_phase:
+            phase = phase + self.phase_adapter(x)
         return amplitude * ops.cos(phase), amplitude * ops.sin(phase), phase
 
 
-class WaveOutputTransform(nn.Cell):
-    """(restored real, restored imaginary, phase, input) -> image; PATM-style two-branch fusion."""
+class FusionHead(nn.Cell):
+    """PATM-style output fusion: ``Proj(a_0 FC(x) + a_1 FC(w))`` with per-channel weights ``a`` from the
+    pooled sum of both branches; ``Proj`` is zero-initialised, so the head starts as an exact no-op."""
 
-    def __init__(self, channels: int = 32, in_channels: int = 3) -> None:
+    def __init__(self, channels: int, wave_channels: int, in_channels: int = 3) -> None:
         super().__init__()
         self.channels = channels
-        self.fc_wave = conv2d(3 * in_channels, channels, 1, padding=0)
+        self.fc_wave = conv2d(wave_channels, channels, 1, padding=0)
         self.fc_input = conv2d(in_channels, channels, 1, padding=0)
         hidden = max(channels // 4, 4)
         self.reweight_fc1 = conv2d(channels, hidden, 1, padding=0)
@@ -140,36 +154,128 @@ class WaveOutputTransform(nn.Cell):
         self.reweight_fc2 = conv2d(hidden, 2 * channels, 1, padding=0)
         self.proj = _zero_init(conv2d(channels, in_channels, 3))
 
-    def construct(self, real: ms.Tensor, imag: ms.Tensor, phase: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
-        cos_p = ops.cos(phase)
-        sin_p = ops.sin(phase)
-        # Re-formed wave (real + i imag) multiplied by e^{-i phase}: u is the image-space reading.
-        u = real * cos_p + imag * sin_p
-        v = imag * cos_p - real * sin_p
-        wave = self.fc_wave(ops.cat((u, v, wave_magnitude(real, imag)), 1))
+    def fuse(self, wave_terms: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        wave = self.fc_wave(wave_terms)
         content = self.fc_input(x)
         pooled = (wave + content).mean(axis=(2, 3), keep_dims=True)
         logits = self.reweight_fc2(self.reweight_act(self.reweight_fc1(pooled)))
         b = logits.shape[0]
         weights = ops.softmax(logits.reshape(b, self.channels, 2, 1, 1), axis=2)
-        fused = weights[:, :, 0] * content + weights[:, :, 1] * wave
-        return u + self.proj(fused)
+        return self.proj(weights[:, :, 0] * content + weights[:, :, 1] * wave)
+
+
+class WaveOutputTransform(FusionHead):
+    """(restored real, restored imaginary, phase, input) -> image; PATM-style two-branch fusion."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3, use_fusion: bool = True) -> None:
+        super().__init__(channels, 3 * in_channels, in_channels)
+        self.use_fusion = use_fusion
+
+    def construct(self, real: ms.Tensor, imag: ms.Tensor, phase: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        cos_p = ops.cos(phase)
+        sin_p = ops.sin(phase)
+        # Re-formed wave (real + i imag) multiplied by e^{-i phase}: u is the image-space reading.
+        u = real * cos_p + imag * sin_p
+        if not self.use_fusion:
+            return u
+        v = imag * cos_p - real * sin_p
+        return u + self.fuse(ops.cat((u, v, wave_magnitude(real, imag)), 1), x)
+
+
+def spectral_coordinates(h: int, w_half: int, like: ms.Tensor) -> ms.Tensor:
+    """(1, 3, h, w_half) signed vertical frequency, horizontal frequency (cycles/pixel) and radius of
+    every ``rfft2`` bin: rain streaks and haze live at particular orientations and radii."""
+    fy = ops.arange(0, h, dtype=like.dtype)
+    fy = ops.where(fy < (h + 1) // 2, fy, fy - h) / h
+    fx = ops.arange(0, w_half, dtype=like.dtype) / (2 * (w_half - 1) if w_half > 1 else 1)
+    gy = ops.broadcast_to(fy.reshape(1, 1, h, 1), (1, 1, h, w_half))
+    gx = ops.broadcast_to(fx.reshape(1, 1, 1, w_half), (1, 1, h, w_half))
+    return ops.cat((gy, gx, ops.sqrt(gy * gy + gx * gx)), 1)
+
+
+class SpectralAdapter(nn.Cell):
+    """Per-frequency correction from the spectrum itself: 1x1 convs over [log(1+|F|), cos, sin of the
+    phase, frequency coordinates] plus a global code of the image (the degradation "style");
+    the last conv is zero-initialised."""
+
+    def __init__(self, channels: int, in_channels: int = 3) -> None:
+        super().__init__()
+        self.image_conv = conv2d(in_channels, channels, 3)
+        self.context = conv2d(channels, channels, 1, padding=0)
+        self.conv1 = conv2d(3 * in_channels + 3, channels, 1, padding=0)
+        self.conv2 = conv2d(channels, channels, 1, padding=0)
+        self.conv_out = _zero_init(conv2d(channels, in_channels, 1, padding=0))
+
+    def construct(self, spectral: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        g = self.context(ops.relu(self.image_conv(x)).mean(axis=(2, 3), keep_dims=True))
+        h = ops.relu(self.conv1(spectral) + g)
+        return self.conv_out(ops.relu(self.conv2(h)))
+
+
+class FourierInputTransform(nn.Cell):
+    """Image -> re-formed image: ``A = |F(x)|``, ``phi = angle(F(x))`` per colour channel and ``rfft2``
+    bin; ``A' = A exp(E)`` (amplitude kept and enhanced), ``phi' = phi + P`` (phase adapted);
+    ``x' = F^-1(A' e^{i phi'})``.  E = P = 0 at initialisation, so ``x' = x``."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3,
+                 use_phase: bool = True, use_amplitude: bool = True) -> None:
+        super().__init__()
+        self.angle_eps = angle_eps
+        self.use_phase, self.use_amplitude = use_phase, use_amplitude
+        self.amplitude_enhancer = SpectralAdapter(channels, in_channels)
+        self.phase_adapter = SpectralAdapter(channels, in_channels)
+        self.complex = ops.Complex()
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        spec = ops.rfft2(x, norm="ortho")
+        re, im = ops.real(spec), ops.imag(spec)
+        amplitude = wave_magnitude(re, im)
+        phase = wave_angle(re, im, self.angle_eps)
+        b = x.shape[0]
+        coords = ops.broadcast_to(spectral_coordinates(h, re.shape[-1], x), (b, 3, h, re.shape[-1]))
+        feats = ops.cat((ops.log1p(amplitude), ops.cos(phase), ops.sin(phase), coords), 1)
+        if self.use_amplitude:
+            amplitude = amplitude * ops.exp(self.amplitude_enhancer(feats, x))
+        if self.use_phase:
+            phase = phase + self.phase_adapter(feats, x)
+        out = self.complex(amplitude * ops.cos(phase), amplitude * ops.sin(phase))
+        return ops.irfft2(out, s=(h, w), norm="ortho")
+
+
+class FourierOutputTransform(FusionHead):
+    """(restored re-formed image, input) -> image: the restorer's output plus the fusion head."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3, use_fusion: bool = True) -> None:
+        super().__init__(channels, in_channels, in_channels)
+        self.use_fusion = use_fusion
+
+    def construct(self, restored: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        if not self.use_fusion:
+            return restored
+        return restored + self.fuse(restored, x)
+
+
+TRANSFORMS = ("wave", "fourier")
 
 
 class OSR(nn.Cell):
     """Reprogramming wrapper: input transform -> restorer on both wave terms -> output transform.
 
     ``restorer`` is a registered model name (built with ``restorer_kwargs``) or an
-    ``nn.Cell`` taking and returning (B, 3, H, W).  ``restorer_ckpt`` loads its weights
-    strictly (.ckpt or PyTorch .pth); otherwise it keeps its random initialisation (the
-    paper studies both).  ``freeze_restorer`` sets ``requires_grad=False`` on its
+    ``nn.Cell`` taking and returning (B, 3, H, W).  Its weights come from ``restorer_ckpt``
+    through :func:`ms_osr.build.create_model` (declared below); otherwise it keeps its random
+    initialisation (the paper studies both).  ``freeze_restorer`` sets ``requires_grad=False`` on its
     parameters: gradients still flow through it to the input transform.
     """
 
     def __init__(self, restorer: str | nn.Cell = "osr_resnet", restorer_kwargs: Mapping | None = None,
-                 restorer_ckpt: str | None = None, freeze_restorer: bool = True, adapter_channels: int = 32,
-                 fusion_channels: int = 32, angle_eps: float = 1e-3) -> None:
+                 freeze_restorer: bool = True, adapter_channels: int = 32,
+                 fusion_channels: int = 32, angle_eps: float = 1e-3, transform: str = "wave",
+                 use_phase: bool = True, use_amplitude: bool = True, use_fusion: bool = True) -> None:
         super().__init__()
+        if transform not in TRANSFORMS:
+            raise ValueError(f"OSR transform '{transform}' unknown: choose {', '.join(TRANSFORMS)}")
         if isinstance(restorer, str):
             restorer = create_model(restorer, **dict(restorer_kwargs or {}))
         elif restorer_kwargs:
@@ -178,20 +284,24 @@ class OSR(nn.Cell):
             raise TypeError(f"restorer must be a model name or an nn.Cell, got {type(restorer).__name__}")
         if isinstance(restorer, OSR):
             raise ValueError("the OSR restorer must be a plain restorer, not another OSR wrapper")
-        if restorer_ckpt:
-            from ..checkpoint import load_checkpoint
-
-            load_checkpoint(restorer, restorer_ckpt)
         self.restorer = restorer
         self.freeze_restorer = freeze_restorer
         if freeze_restorer:
             for p in self.restorer.get_parameters():
                 p.requires_grad = False
         self.size_multiple = int(getattr(restorer, "size_multiple", 1))
-        self.input_transform = WaveInputTransform(adapter_channels, angle_eps=angle_eps)
-        self.output_transform = WaveOutputTransform(fusion_channels)
+        self.transform = transform
+        paths = dict(use_phase=use_phase, use_amplitude=use_amplitude)
+        if transform == "wave":
+            self.input_transform = WaveInputTransform(adapter_channels, angle_eps=angle_eps, **paths)
+            self.output_transform = WaveOutputTransform(fusion_channels, use_fusion=use_fusion)
+        else:
+            self.input_transform = FourierInputTransform(adapter_channels, angle_eps=angle_eps, **paths)
+            self.output_transform = FourierOutputTransform(fusion_channels, use_fusion=use_fusion)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
+        if self.transform == "fourier":
+            return self.output_transform(self.restorer(self.input_transform(x)), x)
         real, imag, phase = self.input_transform(x)
         # Both terms through the same restorer in one batched call.
         b = x.shape[0]
@@ -199,7 +309,7 @@ class OSR(nn.Cell):
         return self.output_transform(restored[:b], restored[b:], phase, x)
 
 
-@register_model
+@register_model(submodels=(SubModel("restorer", kwargs="restorer_kwargs", ckpt="restorer_ckpt"),))
 def osr(**kwargs) -> OSR:
     """OSR wrapper; kwargs: restorer=<name>|Cell, restorer_kwargs={}, restorer_ckpt=None, freeze_restorer=True, ..."""
     return OSR(**kwargs)
@@ -208,6 +318,9 @@ def osr(**kwargs) -> OSR:
 register_config("osr_small", "osr",
                 "OSR around osr_resnet_small (quarter-width Net), 16-channel adapters; CPU training",
                 restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16)
+register_config("osr_fourier_small", "osr",
+                "OSR, Fourier reading (spectrum amplitude/phase), around osr_resnet_small, 16-channel adapters",
+                restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16, transform="fourier")
 register_config("osr_gdn_small", "osr", "OSR around griddehazenet_small, 16-channel adapters; CPU training",
                 restorer="griddehazenet_small", adapter_channels=16, fusion_channels=16)
 register_config("osr_griddehazenet", "osr", "OSR around the official-size GridDehazeNet, 32-channel adapters",
