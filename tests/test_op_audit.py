@@ -4,7 +4,6 @@ The quick tests audit the small CNNs at every AMP level and check the checker wi
 test audits every registered architecture (what docs/devices.md shows)."""
 import numpy as np
 import pytest
-import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from ms_osr import kernels, registry

@@ -11,7 +11,6 @@ import os
 from collections import defaultdict
 from typing import Dict, FrozenSet, Iterable, Iterator, Set, Tuple
 
-import mindspore as ms
 from mindspore import nn
 from mindspore.common.api import _cell_graph_executor
 from mindspore.train import mind_ir_pb2

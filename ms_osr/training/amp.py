@@ -75,8 +75,8 @@ class LossScaler(nn.Cell):
         finite = self.all_finite(grads)
         zero = ops.zeros_like(self.good_steps)
         one = ops.ones_like(self.good_steps)
-        finite = ops.depend(finite, ops.assign(self.overflows, ops.select(finite, self.overflows,
-                                                                           self.overflows + one)))
+        overflows = ops.select(finite, self.overflows, self.overflows + one)
+        finite = ops.depend(finite, ops.assign(self.overflows, overflows))
         if self.dynamic:
             good = ops.select(finite, self.good_steps + one, zero)
             grow = good >= self.window

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 
 import numpy as np
 import mindspore as ms
-from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+from mindspore import ParameterTuple, Tensor, nn, ops
 
 from .. import losses as L
 from .amp import LossScaler
