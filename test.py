@@ -236,15 +236,11 @@ def _settings(args, loaded) -> dict:
 
 
 def load(args, ckpt=None, config=None, model=None):
-    from ms_osr.inference import load_model
+    from ms_osr.build import load_model
 
-    loaded = load_model(ckpt or args.ckpt, model=model if model is not None else args.model,
-                        config=config if config is not None else args.config,
-                        overrides=parse_overrides(args.set), namespace="ema." if args.ema else "")
-    if loaded.dropped_weight_paths:
-        print(f"note: {loaded.ckpt}: sub-network weight files named in the config are not here "
-              f"({', '.join(loaded.dropped_weight_paths)}); every weight comes from the checkpoint")
-    return loaded
+    return load_model(ckpt or args.ckpt, model=model if model is not None else args.model,
+                      config=config if config is not None else args.config,
+                      overrides=parse_overrides(args.set), namespace="ema." if args.ema else "")
 
 
 def run_files(args) -> int:

@@ -7,11 +7,11 @@ apply_cpu_isa_cap()
 __version__ = "0.1.0"
 
 
-def create_model(name: str, **kwargs):
-    """Build a registered model by name (see :mod:`ms_osr.registry`)."""
-    from .registry import create_model as _create
+def create_model(name: str, ckpt=None, **kwargs):
+    """Build a registered model by name and load its weights (see :func:`ms_osr.build.create_model`)."""
+    from .build import create_model as _create
 
-    return _create(name, **kwargs)
+    return _create(name, ckpt=ckpt, **kwargs)
 
 
 def list_models() -> list:

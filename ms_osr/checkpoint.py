@@ -2,7 +2,9 @@
 
 MindSpore's ``load_param_into_net`` is non-strict by default and matches names by
 suffix, which can load a tensor into the wrong layer silently.  Everything in ms_osr
-loads through :func:`load_checkpoint`, which demands the exact set of names and shapes.
+loads through :func:`load_arrays_into_net`, which demands the exact set of names and shapes;
+:func:`ms_osr.build.load_weights` picks the reader (MindSpore ``.ckpt`` here, PyTorch files through
+:mod:`ms_osr.convert`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ TRAINING_NAMESPACES = ("optimizer.", "train_state.", "ema.")
 
 class CheckpointError(MsOsrError, RuntimeError):
     """A checkpoint does not fit the network it is loaded into (message names the file)."""
+
+
+class ConversionError(CheckpointError):
+    """A PyTorch checkpoint cannot be converted for this model (message names the file)."""
 
 
 def align_wrapper_prefix(arrays: Dict[str, np.ndarray], expected: Iterable[str],
@@ -62,7 +68,7 @@ def match_arrays(path: str, net_shapes: Dict[str, tuple], arrays: Dict[str, np.n
     bad = sorted((n, tuple(arrays[n].shape), tuple(net_shapes[n]))
                  for n in set(arrays) & set(net_shapes) if tuple(arrays[n].shape) != tuple(net_shapes[n]))
     if missing or unexpected or bad:
-        raise CheckpointError(describe_mismatch(path, missing, unexpected, bad))
+        raise CheckpointError.each_line(describe_mismatch(path, missing, unexpected, bad).splitlines())
 
 
 def read_ckpt_arrays(path: str, namespace: str = "") -> Dict[str, np.ndarray]:
@@ -105,16 +111,8 @@ def load_arrays_into_net(net, arrays: Dict[str, np.ndarray], source: str = "<arr
 
 
 def load_checkpoint(net, path: str, namespace: str = "") -> None:
-    """Load a MindSpore ``.ckpt`` strictly into ``net``; a PyTorch file (``.pth``, or Lightning's
-    ``.ckpt``: recognised by its content) goes through the converter on the fly."""
-    from .torch_io import is_torch_file
-
-    if str(path).endswith((".pth", ".pt", ".bin")) or is_torch_file(path):
-        from .convert import convert_state_dict, read_torch_state_dict
-
-        arrays = convert_state_dict(net, read_torch_state_dict(path), source=path)
-    else:
-        arrays = align_wrapper_prefix(read_ckpt_arrays(path, namespace=namespace), net.parameters_dict())
+    """Load a MindSpore ``.ckpt`` strictly into ``net`` (a PyTorch file: :func:`ms_osr.build.load_weights`)."""
+    arrays = align_wrapper_prefix(read_ckpt_arrays(path, namespace=namespace), net.parameters_dict())
     load_arrays_into_net(net, arrays, source=path)
 
 

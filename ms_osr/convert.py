@@ -11,26 +11,17 @@ that must differ declares it with a ``torch_name_overrides()`` method returning
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List
+from typing import Dict
 
 import numpy as np
 
-from .checkpoint import (CheckpointError, align_wrapper_prefix, describe_mismatch, net_param_shapes,
-                         read_ckpt_arrays, save_arrays)
-from .fileio import atomic_path
+from .checkpoint import ConversionError, align_wrapper_prefix, describe_mismatch, net_param_shapes
 
-# Outer containers seen in published checkpoints, tried in this order.
-CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "module")
 # Buffers PyTorch stores that have no MindSpore parameter.
 ALWAYS_IGNORED = (r"(^|\.)num_batches_tracked$",)
 
 _NORM_RENAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
                  "moving_variance": "running_var"}
-
-
-class ConversionError(CheckpointError):
-    """The source checkpoint cannot be converted for this model (message names the file)."""
 
 
 def _norm_cell_types() -> tuple:
@@ -101,7 +92,7 @@ def convert_state_dict(net, state_dict: Dict[str, np.ndarray], source: str = "<s
     missing = sorted(name_map[m] for m in shapes if m not in out)
     bad = sorted((name_map[m], tuple(a.shape), shapes[m]) for m, a in out.items() if tuple(a.shape) != shapes[m])
     if missing or unexpected or bad:
-        raise ConversionError(describe_mismatch(source, missing, sorted(unexpected), bad))
+        raise ConversionError.each_line(describe_mismatch(source, missing, sorted(unexpected), bad).splitlines())
     return {m: np.asarray(a, dtype=np.float32) if a.dtype.kind == "f" else a for m, a in out.items()}
 
 
@@ -131,70 +122,6 @@ def find_sub_network_prefix(net, state_dict: Dict[str, np.ndarray]) -> str | Non
     candidates = {k[: len(k) - len(wanted[0])] for k in state_dict if k.endswith(anchor)}
     found = [p for p in candidates if all(p + t in state_dict for t in wanted)]
     return found[0] if len(found) == 1 else None
-
-
-@dataclass
-class ConversionReport:
-    """What a conversion wrote: tensors by MindSpore (or PyTorch) name, and notes for the user."""
-
-    arrays: Dict[str, np.ndarray]
-    notes: List[str] = field(default_factory=list)
-
-
-def convert_pth_to_ckpt(model: str, src: str, dst: str, prefix: str | None = None,
-                        **model_kwargs) -> ConversionReport:
-    """Convert a PyTorch checkpoint of ``model`` to a MindSpore ``.ckpt`` (nothing written on error).
-
-    ``prefix`` takes the sub-network stored under it (``refinement11.``); without it a unique
-    such prefix is found when the file does not match the network as a whole.
-    """
-    from .registry import create_model
-    from .torch_io import read_torch_checkpoint
-
-    net = create_model(model, **model_kwargs)
-    ckpt = read_torch_checkpoint(src)
-    notes = [ckpt.upcast_note] if ckpt.upcast_note else []
-    state = ckpt.arrays
-    if prefix:
-        state = select_prefix(state, prefix, src)
-    try:
-        arrays = convert_state_dict(net, state, source=src)
-    except ConversionError:
-        found = None if prefix else find_sub_network_prefix(net, state)
-        if found is None:
-            raise
-        arrays = convert_state_dict(net, select_prefix(state, found, src), source=src)
-        prefix = found
-    if prefix:
-        ignored = sum(1 for k in ckpt.arrays if not k.startswith(prefix))
-        notes.append(f"the '{prefix}*' tensors; {ignored} others in the file ignored")
-    save_arrays(arrays, dst)
-    return ConversionReport(arrays, notes)
-
-
-def convert_ckpt_to_pth(model: str, src: str, dst: str, fmt: str = "official", prefix: str = "",
-                        **model_kwargs) -> ConversionReport:
-    """Convert a MindSpore ``.ckpt`` of ``model`` back to PyTorch, in the container the official
-    code loads (``fmt='official'``, see :mod:`ms_osr.torch_formats`) or the one named; names
-    get ``prefix`` in front (e.g. ``refinement11.``)."""
-    from .checkpoint import load_arrays_into_net
-    from .registry import create_model
-    from .torch_formats import official_format, wrap_state_dict
-    from .torch_io import TORCH_HINT, TorchNeededError
-
-    try:
-        import torch
-    except ImportError:
-        raise TorchNeededError(f"{dst}: writing a PyTorch checkpoint needs torch ({TORCH_HINT})") from None
-    fmt = official_format(model) if fmt == "official" else fmt
-    net = create_model(model, **model_kwargs)
-    arrays = align_wrapper_prefix(read_ckpt_arrays(src), net.parameters_dict())
-    load_arrays_into_net(net, arrays, source=src)  # validates names and shapes
-    state = {prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in to_torch_state_dict(net, arrays).items()}
-    payload = wrap_state_dict(state, fmt)
-    with atomic_path(dst, suffix=".pth") as tmp:
-        torch.save(payload, tmp)
-    return ConversionReport({k: v.numpy() for k, v in state.items()}, [f"{fmt} container"])
 
 
 def parity_report(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:

@@ -17,6 +17,22 @@ class MsOsrError(Exception):
 
     problems_per_line = False
 
+    @classmethod
+    def each_line(cls, lines) -> "MsOsrError":
+        """One error whose every line is a problem of its own (printed one ``error:`` line each)."""
+        err = cls("\n".join(lines))
+        err.problems_per_line = True
+        return err
+
+
+class DatasetError(MsOsrError, ValueError):
+    """A dataset folder/list is malformed (message names the file or folder).  Defined here so that the
+    data modules share it without importing each other (ms_osr.data.datasets re-exports it)."""
+
+
+class EvaluationError(MsOsrError, ValueError):
+    """A user-facing problem with evaluation inputs/outputs (the message names the file)."""
+
 
 class UsageError(MsOsrError, ValueError):
     """Command-line arguments that do not fit together (``--tile 0``, ``--input`` without ``--ckpt``)."""

@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Tuple
 from .config import load_config
 from .data import datasets as DS
 from .data.layouts import list_pair, prepare_data_config, reroot
-from .evaluation import EvaluationError, Sample
+from .errors import EvaluationError
+from .samples import Sample
 
 
 def config_val_source(config: str, data_root: Optional[str] = None) -> Tuple[DS.Source, Dict]:

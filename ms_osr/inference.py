@@ -15,8 +15,6 @@ a function ``HxWx3 ndarray -> HxWx3 ndarray`` that
 """
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -28,7 +26,6 @@ import mindspore as ms  # noqa: E402
 
 from .graphs import GraphRunner  # noqa: E402
 from .memory_plan import MemoryPlanner  # noqa: E402
-from .errors import MsOsrError  # noqa: E402
 
 # --------------------------------------------------------------------------------------
 # Geometry helpers (pure numpy, unit-tested directly)
@@ -338,137 +335,6 @@ __all__: Sequence[str] = (
 )
 
 
-# --------------------------------------------------------------------------------------
-# Building a network from a checkpoint (+ the training config beside it)
-# --------------------------------------------------------------------------------------
-
-
-class ModelLoadError(MsOsrError, RuntimeError):
-    """The model or checkpoint cannot be used (one-line message naming the file)."""
-
-
-def find_config(ckpt: str) -> Optional[str]:
-    """The training config that belongs to ``ckpt``: ``<stem>.yaml`` (shipped ckpt/) or the run
-    folder's ``config.yaml`` (train.py run dirs); None if neither exists."""
-    stem = os.path.splitext(ckpt)[0]
-    for cand in (stem + ".yaml", stem + ".yml", os.path.join(os.path.dirname(os.path.abspath(ckpt)), "config.yaml")):
-        if os.path.isfile(cand):
-            return cand
-    return None
-
-
-def model_spec_from_config(cfg: dict, source: str) -> Tuple[str, dict]:
-    """``model: {name, kwargs}`` (or ``model: NAME`` + optional ``model_kwargs``) -> (name, kwargs)."""
-    spec = cfg.get("model")
-    if isinstance(spec, str):
-        return spec, dict(cfg.get("model_kwargs") or {})
-    if isinstance(spec, dict) and isinstance(spec.get("name"), str):
-        return spec["name"], dict(spec.get("kwargs") or {})
-    raise ModelLoadError(f"{source}: config has no 'model: {{name: ..., kwargs: ...}}' entry")
-
-
-def _is_weight_key(key: str) -> bool:
-    return key == "ckpt" or key.endswith("_ckpt")
-
-
-def resolve_weight_paths(kwargs, bases: Sequence[str], dropped: List[str]):
-    """Constructor arguments that name weight files (``ckpt``, ``base_ckpt``, ...), resolved.
-
-    Composite models (PTG-RM around a frozen base, a restoration prior) load sub-network
-    weights at construction.  A shipped checkpoint already holds every parameter, so a path
-    that exists nowhere (a training run folder on another machine) is dropped and recorded in
-    ``dropped``; the strict load that follows still demands every weight from the checkpoint.
-    """
-    if isinstance(kwargs, dict):
-        out = {}
-        for k, v in kwargs.items():
-            if isinstance(v, str) and _is_weight_key(str(k)):
-                cands = [v] if os.path.isabs(v) else [v] + [os.path.join(b, v) for b in bases]
-                found = next((c for c in cands if os.path.isfile(c)), None)
-                if found is None:
-                    dropped.append(v)
-                out[k] = found
-            else:
-                out[k] = resolve_weight_paths(v, bases, dropped)
-        return out
-    if isinstance(kwargs, list):
-        return [resolve_weight_paths(v, bases, dropped) for v in kwargs]
-    return kwargs
-
-
-@dataclass
-class LoadedModel:
-    net: object
-    name: str
-    kwargs: dict
-    ckpt: str
-    config_path: Optional[str]
-    config: dict
-    dropped_weight_paths: List[str] = None  # constructor weight files not found (weights came from ckpt)
-
-
-def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = None,
-               overrides: Optional[dict] = None, namespace: str = "") -> LoadedModel:
-    """Build the network for ``ckpt`` and load its weights strictly.
-
-    The model name/kwargs come from ``model`` (registered name) if given, else from
-    ``config`` or the config found beside the checkpoint; ``overrides`` update the kwargs.
-    """
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .config import ConfigError, load_config
-    from .registry import create_model, model_kwargs
-    from .torch_io import TORCH_HINT, TorchFileError, TorchNeededError, convert_command
-
-    if not os.path.isfile(ckpt):
-        raise ModelLoadError(f"{ckpt}: checkpoint file not found")
-    cfg: dict = {}
-    cfg_path = config or (None if model else find_config(ckpt))
-    if config and not os.path.isfile(config):
-        raise ModelLoadError(f"{config}: config file not found")
-    if cfg_path:
-        try:
-            cfg = load_config(cfg_path)
-        except ConfigError as exc:
-            raise ModelLoadError(str(exc)) from None
-    if model:
-        name, kwargs = model, {}
-        if cfg:
-            try:
-                cfg_name, cfg_kwargs = model_spec_from_config(cfg, cfg_path)
-                if cfg_name == model:
-                    kwargs = cfg_kwargs
-            except ModelLoadError:
-                pass
-    elif cfg:
-        name, kwargs = model_spec_from_config(cfg, cfg_path)
-    else:
-        raise ModelLoadError(f"{ckpt}: no config found beside the checkpoint ({os.path.splitext(ckpt)[0]}.yaml or "
-                             f"config.yaml); pass --model NAME or --config FILE")
-    kwargs.update(overrides or {})
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    bases = [os.path.dirname(os.path.abspath(p)) for p in (cfg_path, ckpt) if p] + [repo_root]
-    dropped: List[str] = []
-    kwargs = resolve_weight_paths(kwargs, bases, dropped)
-    try:
-        model_kwargs(name, **kwargs)
-    except KeyError as exc:
-        raise ModelLoadError(f"{cfg_path or ckpt}: {exc.args[0]}") from None
-    try:
-        with warnings.catch_warnings():
-            if dropped:  # sub-network weights come from the full checkpoint below, not from random init
-                warnings.filterwarnings("ignore", message=".*random weights.*")
-            net = create_model(name, **kwargs)
-    except TypeError as exc:
-        raise ModelLoadError(f"{cfg_path or ckpt}: bad arguments for model '{name}': {exc}") from None
-    try:
-        load_checkpoint(net, ckpt, namespace=namespace)
-    except TorchNeededError:
-        raise ModelLoadError(f"{ckpt}: a PyTorch checkpoint and torch is not installed: convert it once where "
-                             f"torch is installed with `{convert_command(ckpt, name)}`, or {TORCH_HINT}") from None
-    except TorchFileError as exc:  # refused or unreadable: the model is not in question
-        raise ModelLoadError(str(exc).splitlines()[0]) from None
-    except CheckpointError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelLoadError(f"{first} (not a checkpoint of '{name}' with these settings?)") from None
-    net.set_train(False)
-    return LoadedModel(net, name, kwargs, ckpt, cfg_path, cfg, dropped)
+# Building a network from a checkpoint and its config lives with the weights (ms_osr.build); the names stay
+# importable from here.
+from .build import LoadedModel, ModelLoadError, find_config, load_model, model_spec_from_config  # noqa: E402,F401

@@ -28,7 +28,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .convert import CONTAINER_KEYS, ConversionError
+from .checkpoint import ConversionError
+
+# Outer containers seen in published checkpoints, tried in this order.
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "module")
 
 TORCH_HINT = "pip install torch==2.13.0"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -7,25 +7,13 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Dict, List
 
 import yaml
 
+from .build import weight_paths
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# model.kwargs keys (at any depth) whose string value is a file the constructor reads
-WEIGHT_KEYS = ("ckpt", "base_ckpt", "restorer_ckpt", "standardize")
-
-
-def weight_paths(kwargs: Any, prefix: str = "model.kwargs") -> Iterator[Tuple[str, str]]:
-    """``(config key, path)`` of every weight file named in ``model.kwargs``."""
-    if not isinstance(kwargs, dict):
-        return
-    for key, value in kwargs.items():
-        dotted = f"{prefix}.{key}"
-        if isinstance(value, dict):
-            yield from weight_paths(value, dotted)
-        elif key in WEIGHT_KEYS and isinstance(value, str) and value:
-            yield dotted, value
 
 
 def _config_writing(path: str) -> str:
@@ -62,5 +50,9 @@ def how_to_get(key: str, path: str) -> str:
 
 def missing_weight_files(model_cfg: Dict) -> List[str]:
     """One line per weight file named in ``model.kwargs`` that does not exist."""
-    return [f"{key}: {path}: file not found; {how_to_get(key, path)}"
-            for key, path in weight_paths((model_cfg or {}).get("kwargs") or {}) if not os.path.isfile(path)]
+    model_cfg = model_cfg or {}
+    if not model_cfg.get("name"):
+        return []
+    # the files a build of this model reads, as its registry declaration names them (ms_osr.build)
+    found = weight_paths(model_cfg["name"], model_cfg.get("kwargs") or {})
+    return [f"{key}: {path}: file not found; {how_to_get(key, path)}" for key, path in found if not os.path.isfile(path)]

@@ -8,7 +8,9 @@ import mindspore as ms
 
 from ms_osr.checkpoint import load_arrays_into_net
 from ms_osr.convert import ConversionError, convert_state_dict
-from ms_osr.models.clip import CLIPImageEncoder, load_clip_weights, read_clip_state_dict, vit_param_count
+from ms_osr.build import load_weights
+from ms_osr.convert import read_torch_state_dict
+from ms_osr.models.clip import CLIPImageEncoder, vit_param_count
 from ms_osr.models.ptg_rm import count_params
 from ms_osr.registry import create_model
 from torch_ref.clip_ref import CLIPImageEncoderRef
@@ -80,13 +82,13 @@ def test_torchscript_and_state_dict_files(tmp_path, rng):
     scripted.save(ts_path)
     sd_path = str(tmp_path / "vit_tiny_state.pth")
     torch.save({k: torch.from_numpy(v) for k, v in _openai_like_state_dict(ref).items()}, sd_path)
-    ts_state = read_clip_state_dict(ts_path)
+    ts_state = read_torch_state_dict(ts_path)
     assert ts_state["visual.conv1.weight"].dtype == np.float32
     np.testing.assert_array_equal(ts_state["visual.proj"], ref.visual.proj.detach().numpy())
     outs = []
     for path in (ts_path, sd_path):
         net = CLIPImageEncoder(**TINY)
-        load_clip_weights(net, path)
+        load_weights(net, path)
         net.set_train(False)
         outs.append(net(ms.Tensor(x)).asnumpy())
     _assert_close(outs[0], want, "torchscript")
@@ -94,7 +96,7 @@ def test_torchscript_and_state_dict_files(tmp_path, rng):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ConversionError, match="bad.pt"):
-        read_clip_state_dict(str(bad))
+        read_torch_state_dict(str(bad))
 
 
 def test_vit_b32_size():

@@ -11,10 +11,11 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from ms_osr.build import create_model, load_weights
 from ms_osr.checkpoint import CheckpointError, load_arrays_into_net, load_checkpoint, save_checkpoint
 from ms_osr.convert import convert_state_dict, parity_report
 from ms_osr.models.osr import OSR, wave_angle, wave_magnitude
-from ms_osr.registry import create_model, list_models
+from ms_osr.registry import list_models
 from torch_ref.osr_resnet_ref import OSRNetRef
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +88,7 @@ def test_net_both_checkpoint_forms(ref, tmp_path):
     for path in (authors, plain):
         net = create_model("osr_resnet")
         net.set_train(False)
-        load_checkpoint(net, str(path))
+        load_weights(net, str(path))  # .ckpt or PyTorch file
         rep = parity_report(net(ms.Tensor(x)).asnumpy(), expected)
         assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, (path.name, rep)
     # A checkpoint with one tensor renamed must not load by suffix: strict error listing both names.

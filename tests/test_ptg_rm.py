@@ -9,14 +9,14 @@ import torch
 import mindspore as ms
 import mindspore.nn as nn
 
+from ms_osr import build
+from ms_osr.build import create_model
 from ms_osr.checkpoint import load_arrays_into_net, save_checkpoint
 from ms_osr.convert import ConversionError, convert_state_dict, to_torch_state_dict
 from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
-from ms_osr.models.osf import (DistilledOSF, RestorationPriorOSF, calibrate_standardization, cosine_stats,
-                               osf_vectors, replace_osf, train_distilled_osf)
-from ms_osr.models.ptg_rm import (DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, load_official_ptg_rm,
-                                  per_pixel_conv)
-from ms_osr.registry import create_model
+from ms_osr.models.osf import DistilledOSF, RestorationPriorOSF, replace_osf
+from ms_osr.models.ptg_rm import DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, per_pixel_conv
+from ms_osr.training.osf_distill import calibrate_standardization, cosine_stats, osf_vectors, train_distilled_osf
 from ms_osr.training.step import LossNet
 from torch_ref.ptg_rm_ref import kernel2d_conv, refinement2
 
@@ -74,10 +74,10 @@ def test_load_official_checkpoint_layout(tmp_path):
     path = str(tmp_path / "official.pth")
     torch.save(state, path)
     net = PTGRM()
-    load_official_ptg_rm(net, path)
+    build.load_official_ptg_rm(net, path)
     np.testing.assert_array_equal(net.mapp12.weight.asnumpy(), ref.mapp12.weight.detach().numpy())
     with pytest.raises(ConversionError, match=r"no 'ptg\.\*' keys"):
-        load_official_ptg_rm(PTGRM(), path, prefix="ptg.")
+        build.load_official_ptg_rm(PTGRM(), path, prefix="ptg.")
 
 
 def test_per_pixel_conv_matches_unfold_reference(rng):
@@ -211,7 +211,7 @@ def test_registered_wrapper_and_unfrozen_base(tmp_path):
 def test_restoration_prior_giv_and_output_stats(rng):
     x = rng.random((2, 3, 16, 24), dtype=np.float32)
     with pytest.warns(UserWarning, match="random weights"):
-        giv = RestorationPriorOSF("res_hair_tiny")  # Res-HAIR's Global Information Vector
+        giv = create_model("restoration_prior_osf", model="res_hair_tiny")  # Res-HAIR's Global Information Vector
     assert giv.use_giv and giv.out_dim == giv.native_dim == giv.prior.giv_dim
     v = osf_vectors(giv, x, batch_size=2)
     assert v.shape == (2, giv.prior.giv_dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
@@ -281,14 +281,17 @@ def test_standardized_prior_and_bad_files(rng, tmp_path):
         assert data["mean"].shape == data["std"].shape == (15,) and int(data["n"]) == 16
     assert st["raw"].shape == (16, 15) and not list(tmp_path.glob(".tmp-*"))  # raw 15 values, no temp left
 
-    z_osf = RestorationPriorOSF(base, normalize=False, standardize=path)
+    def prior(**kw):  # the standardisation file is read where weights are: ms_osr.build
+        return build.create_model("restoration_prior_osf", model=base, **kw)
+
+    z_osf = prior(normalize=False, standardize=path)
     assert z_osf.has_std and not z_osf.std_mean.requires_grad and z_osf.out_dim == 15
     z = osf_vectors(z_osf, imgs, batch_size=8)
     np.testing.assert_allclose(z, (st["raw"] - st["mean"]) / st["std"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-3)
     # with the projection and L2 normalisation: unit vectors, the same z-scores rotated (angles kept)
-    g = osf_vectors(RestorationPriorOSF(base, out_dim=64, standardize=path), imgs, batch_size=8)
+    g = osf_vectors(prior(out_dim=64, standardize=path), imgs, batch_size=8)
     zn = z / np.linalg.norm(z, axis=1, keepdims=True)
     assert np.allclose(np.linalg.norm(g, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(g @ g.T, zn @ zn.T, atol=1e-4)
@@ -302,7 +305,7 @@ def test_standardized_prior_and_bad_files(rng, tmp_path):
                       ("short.npz", "has 15 values"), ("zero.npz", "std <= 0")]:
         bad = str(tmp_path / name)
         with pytest.raises(ValueError, match=f"file {re.escape(bad)}: .*{msg}"):
-            RestorationPriorOSF(base, standardize=bad)
+            prior(standardize=bad)
 
 
 class _ConstOSF(nn.Cell):

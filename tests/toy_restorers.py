@@ -11,7 +11,7 @@ import mindspore.nn as nn  # noqa: E402
 import mindspore.ops as ops  # noqa: E402
 
 from ms_osr.models.layers import conv2d  # noqa: E402
-from ms_osr.registry import register_model  # noqa: E402
+from ms_osr.registry import SubModel, register_model  # noqa: E402
 
 
 class ToyConvNet(nn.Cell):
@@ -88,17 +88,12 @@ class ToyColumnConv(nn.Cell):
 
 
 class ToyComposite(nn.Cell):
-    """A frozen sub-network loaded at construction (like PTG-RM's base) plus a trainable head."""
+    """A frozen sub-network whose weights come from a file (like PTG-RM's base) plus a trainable head."""
 
     size_multiple = 1
 
-    def __init__(self, base_ckpt=None):
+    def __init__(self, base: nn.Cell):
         super().__init__()
-        from ms_osr.checkpoint import load_checkpoint
-
-        base = ToyConvNet(8)
-        if base_ckpt:
-            load_checkpoint(base, base_ckpt)
         self.base = base
         self.head = conv2d(3, 3, 1)
 
@@ -106,9 +101,9 @@ class ToyComposite(nn.Cell):
         return self.head(self.base(x))
 
 
-@register_model
-def toy_composite(base_ckpt=None) -> ToyComposite:
-    return ToyComposite(base_ckpt)
+@register_model(submodels=(SubModel("base", ckpt="base_ckpt", model="toy_convnet", model_kwargs={"width": 8}),))
+def toy_composite(base: nn.Cell) -> ToyComposite:
+    return ToyComposite(base)
 
 
 @register_model

@@ -68,7 +68,7 @@ def convert(argv=None) -> int:
 
     from ms_osr.checkpoint import CheckpointError
     from ms_osr.config import split_override
-    from ms_osr.convert import convert_ckpt_to_pth, convert_pth_to_ckpt
+    from ms_osr.build import convert_ckpt_to_pth, convert_pth_to_ckpt
     from ms_osr.runtime import setup_runtime
 
     setup_runtime(device="cpu", mode="pynative")

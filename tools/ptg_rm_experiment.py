@@ -146,7 +146,7 @@ def _calibrate(cfg: dict, out: str, n: int) -> int:
     import numpy as np
 
     from ms_osr.data import datasets as DS
-    from ms_osr.models.osf import calibrate_standardization
+    from ms_osr.training.osf_distill import calibrate_standardization
 
     kw = cfg["model"]["kwargs"]
     if kw.get("osf") != "restoration_prior":
@@ -184,17 +184,17 @@ def main(argv=None) -> int:
                    help="config overrides as in train.py")
     args = p.parse_args(argv)
 
-    from ms_osr.checkpoint import load_checkpoint, save_checkpoint
-    from ms_osr.config import apply_overrides, load_config
+    from ms_osr.build import create_model
+    from ms_osr.checkpoint import save_checkpoint
+    from ms_osr.config import load_config
     from ms_osr.data import datasets as DS
-    from ms_osr.models.osf import DistilledOSF, osf_vectors, replace_osf, train_distilled_osf
+    from ms_osr.models.osf import DistilledOSF, replace_osf
     from ms_osr.models.ptg_rm import count_params
-    from ms_osr.registry import create_model
     from ms_osr.runtime import setup_runtime
-    from ms_osr.training.loop import resolve_config
+    from ms_osr.schema import apply_overrides, resolve, run_name
+    from ms_osr.training.osf_distill import osf_vectors, train_distilled_osf
 
-    cfg = apply_overrides(load_config(args.config), args.overrides, strict=False)
-    cfg = resolve_config(cfg, os.path.splitext(os.path.basename(args.config))[0])
+    cfg = resolve(apply_overrides(load_config(args.config), args.overrides), run_name(args.config), args.config)
     vc = cfg["data"]["val"]
     view = DS.EvalView(DS.build_source(vc, train=False), crop=vc.get("crop"))
     if args.dump_val:
@@ -204,8 +204,7 @@ def main(argv=None) -> int:
         return _calibrate(cfg, args.calibrate_osf, args.calibrate_images)
     if not args.ckpt:
         p.error("--ckpt is required (unless --dump-val or --calibrate-osf)")
-    net = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"])
-    load_checkpoint(net, args.ckpt)
+    net = create_model(cfg["model"]["name"], ckpt=args.ckpt, **cfg["model"]["kwargs"])
     metrics = vc.get("metrics")
     rows = []
     base_res, base_t = _timed_eval(net.base, view, metrics)
@@ -215,7 +214,7 @@ def main(argv=None) -> int:
     rows.append(("base + PTG-RM (prior OSF)", ptg_res, ptg_t, count_params(net), count_params(net.osf)))
     import numpy as np
 
-    from ms_osr.models.osf import cosine_stats
+    from ms_osr.training.osf_distill import cosine_stats
 
     prior = net.osf
     full_val = np.stack([view.get(i)[0].transpose(2, 0, 1) for i in range(len(view))]).astype(np.float32)

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .datasets import DatasetError
+from ..errors import DatasetError
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "photos_manifest.csv")
 DEFAULT_ROOT = "data/photos"

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -26,13 +26,9 @@ from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
                          random_crop_pair, random_dihedral_pair, random_scaled_crop, to_chw)
-from ..errors import MsOsrError  # noqa: E402
+from ..errors import DatasetError  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
 log = logging.getLogger(__name__)
-
-
-class DatasetError(MsOsrError, ValueError):
-    """A dataset folder/list is malformed (message names the file or folder)."""
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -408,6 +404,11 @@ def _specs(cfg: Dict) -> List:
     return list(specs)
 
 
+# source builders of the upstream trees: ms_osr.data.layouts adds them when ms_osr.data is imported (layouts uses
+# the sources above, so datasets does not import it)
+LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = {}
+
+
 def build_source(cfg: Dict, train: bool = True) -> Source:
     """A source from a config mapping; ``type`` is one of paired_folder, list_file, all_in_one,
     synthetic_folder, skimage_samples, photos (the corpus of :mod:`ms_osr.data.corpus`), bsd68, rain100l, sots_outdoor, gopro, lol, concat."""
@@ -415,9 +416,7 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
     kind = cfg.get("type")
     skip_bad = bool(cfg.get("skip_bad", False))
     seed = None if train else int(cfg.get("seed", 0))
-    from .layouts import LAYOUT_SOURCES  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
-
-    if kind in LAYOUT_SOURCES:
+    if kind in LAYOUT_SOURCES:  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
         return LAYOUT_SOURCES[kind](cfg, train)
     if kind == "paired_folder":
         return PairedFiles(match_pairs(cfg["degraded"], cfg["clean"], bool(cfg.get("recursive", False)), skip_bad),

@@ -336,6 +336,7 @@ def bsd68(cfg: Dict, train: bool) -> Source:
     return parts[0] if len(parts) == 1 else DS.Concat([(p, 1) for p in parts])
 
 
-LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = {
+LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = DS.LAYOUT_SOURCES  # datasets.build_source looks here
+LAYOUT_SOURCES.update({
     "all_in_one": all_in_one, "griddehazenet": griddehazenet, "list_pair": list_pair, "sid": sid, "bsd68": bsd68,
-}
+})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from .datasets import DatasetError
+from ..errors import DatasetError
 
 # Folder names (lower case) that mark a split in the upstream trees.
 TRAIN_NAMES = frozenset({"train", "training", "our485", "trainset", "train_data"})

@@ -17,12 +17,10 @@ release fed full-size images, which stock CLIP rejects) or ``preprocess='openai'
 short side to 224 with PIL's bicubic, centre crop; :mod:`ms_osr.models.resample`), CLIP mean/std
 normalisation, then the projected embedding, L2-normalised.  docs/ptg_rm.md says which configs
 use which and why.
-Load weights with ``load_clip_weights(net, 'ViT-B-32.pt')`` (OpenAI's TorchScript file, open_clip /
-state_dict files too).
+Weights: ``ms_osr.build.create_model('clip_vit_b32', ckpt='ViT-B-32.pt')`` (OpenAI's TorchScript file,
+open_clip / state_dict files and converted ``.ckpt`` too).
 """
 from __future__ import annotations
-
-from typing import Dict
 
 import numpy as np
 
@@ -190,35 +188,10 @@ class CLIPImageEncoder(nn.Cell):
         return feat
 
 
-def read_clip_state_dict(path: str) -> Dict[str, np.ndarray]:
-    """OpenAI CLIP weights as float32 arrays: a state_dict file, or OpenAI's TorchScript ``ViT-B-32.pt``.
-
-    TorchScript archives are read by :mod:`ms_osr.torch_io` without ``torch.jit.load`` (which
-    would run the archive's code) and without torch itself.
-    """
-    from ..convert import read_torch_state_dict
-
-    return read_torch_state_dict(path)
-
-
-def load_clip_weights(net: CLIPImageEncoder, path: str) -> None:
-    """Load OpenAI CLIP visual weights (.pt/.pth via the converter, or an ms_osr .ckpt) strictly."""
-    from ..checkpoint import load_arrays_into_net, load_checkpoint
-    from ..convert import convert_state_dict
-
-    if path.endswith(".ckpt"):
-        load_checkpoint(net, path)
-        return
-    load_arrays_into_net(net, convert_state_dict(net, read_clip_state_dict(path), source=path), source=path)
-
-
 @register_model
-def clip_image_encoder(ckpt: str | None = None, **kwargs) -> CLIPImageEncoder:
+def clip_image_encoder(**kwargs) -> CLIPImageEncoder:
     """CLIP image encoder; defaults = ViT-B/32 (width 768, 12 layers, 12 heads, patch 32, 224 px, 512-d)."""
-    net = CLIPImageEncoder(**kwargs)
-    if ckpt:
-        load_clip_weights(net, ckpt)
-    return net
+    return CLIPImageEncoder(**kwargs)
 
 
 register_config("clip_vit_b32", "clip_image_encoder", "OpenAI CLIP ViT-B/32 image encoder (87.8 M params)")

@@ -12,14 +12,14 @@ applies ``stop_gradient`` to g.
   statistics of its restoration (output and correction), optionally projected to ``out_dim``.
   Works offline (the paper's "-r" prior is of this kind).
 * ``distilled``: :class:`DistilledOSF` - 4 stride-2 convs + mean/std pooling + MLP that regresses a
-  teacher provider's vector from the degraded image, trained with :func:`train_distilled_osf`, so
+  teacher provider's vector from the degraded image, trained with
+  :func:`ms_osr.training.osf_distill.train_distilled_osf`, so
   inference needs no large encoder (not in the paper; its §3 leaves G-free inference open).
 """
 from __future__ import annotations
 
 import time
-import warnings
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -27,11 +27,12 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
-from ..registry import create_model
+from ..errors import ModelArgumentError
+from ..registry import SubModel, create_model, register_model
 from .layers import conv2d
 
 
-def _l2_normalize(v: Tensor) -> Tensor:
+def l2_normalize(v: Tensor) -> Tensor:
     return v / ops.clamp(ops.norm(v, dim=-1, keepdim=True), min=1e-12)
 
 
@@ -50,37 +51,31 @@ class RestorationPriorOSF(nn.Cell):
     correction r = y - x, and the mean |r| (15 values: what it changed and by how much).
     ``'auto'`` picks ``global_vector`` when the model has it.  ``out_dim`` applies a fixed random
     orthonormal projection (seeded, stored as a non-trainable parameter ``proj``); the learned
-    adaptation is PTG-RM's own T_m / T_c MLPs.  ``standardize``: a ``.npz`` from
-    :func:`calibrate_standardization` (per-dimension mean/std of the native vector on training images,
-    frozen as ``std_mean`` / ``std_scale``): z-scores replace the raw values, so that g varies between
-    images instead of being dominated by the part shared by all of them.
+    adaptation is PTG-RM's own T_m / T_c MLPs.  ``standardize``: per-dimension mean/std of the native
+    vector on training images (an object with ``mean``/``std``, read by :func:`ms_osr.build.create_model`
+    from the ``.npz`` of :func:`ms_osr.training.osf_distill.calibrate_standardization`; ``True``: the
+    values come from the model's checkpoint), frozen as ``std_mean`` / ``std_scale``: z-scores replace
+    the raw values, so that g varies between images instead of being dominated by the part shared by
+    all of them.
     """
 
-    def __init__(self, model="res_hair_small", model_kwargs: Optional[dict] = None,
-                 ckpt: Optional[str] = None, feature: str = "auto", out_dim: Optional[int] = None,
-                 normalize: bool = True, seed: int = 0, standardize: Optional[str] = None):
+    def __init__(self, model="res_hair_small", model_kwargs: Optional[dict] = None, feature: str = "auto",
+                 out_dim: Optional[int] = None, normalize: bool = True, seed: int = 0, standardize=None):
         super().__init__()
-        from ..checkpoint import load_checkpoint
-
-        # a registered name, or an already built (and loaded) restorer cell; weights are loaded before
-        # the cell becomes an attribute (that renames its parameters to prior.*)
+        # a registered name (random weights), or a restorer cell already built and loaded by ms_osr.build
         prior = create_model(model, **(model_kwargs or {})) if isinstance(model, str) else model
         label = model if isinstance(model, str) else type(model).__name__
-        if ckpt:
-            load_checkpoint(prior, ckpt)
-        elif isinstance(model, str):
-            warnings.warn(f"restoration_prior '{label}' has no checkpoint: random weights", stacklevel=2)
         self.prior = prior
         if feature == "auto":
             feature = "global_vector" if hasattr(self.prior, "global_vector") else "output_stats"
         if feature == "global_vector":
             if not hasattr(self.prior, "global_vector"):
-                raise ValueError(f"model '{label}' has no global_vector(); use feature='output_stats'")
+                raise ModelArgumentError(f"model '{label}' has no global_vector(); use feature='output_stats'")
             native = int(getattr(self.prior, "giv_dim", 0)) or self._probe_dim()
         elif feature == "output_stats":
             native = 15
         else:
-            raise ValueError(f"unknown restoration_prior feature '{feature}' (global_vector|output_stats)")
+            raise ModelArgumentError(f"unknown restoration_prior feature '{feature}' (global_vector|output_stats)")
         self.use_giv = feature == "global_vector"
         self.native_dim = native
         self.normalize = normalize
@@ -92,9 +87,9 @@ class RestorationPriorOSF(nn.Cell):
             q = q if native >= self.out_dim else q.T
             self.proj = Parameter(Tensor(q[:native, :self.out_dim].astype(np.float32)), name="proj",
                                   requires_grad=False)
-        self.has_std = bool(standardize)
+        self.has_std = standardize is not None and standardize is not False
         if self.has_std:
-            mean, std = load_standardization(standardize, native)
+            mean, std = _standardization(standardize, native)
             self.std_mean = Parameter(Tensor(mean), name="std_mean", requires_grad=False)
             self.std_scale = Parameter(Tensor(std), name="std_scale", requires_grad=False)
         self.prior.set_train(False)
@@ -124,47 +119,20 @@ class RestorationPriorOSF(nn.Cell):
         if self.has_proj:
             v = ops.matmul(v, self.proj)
         if self.normalize:
-            v = _l2_normalize(v)
+            v = l2_normalize(v)
         return v
 
 
-def load_standardization(path: str, dim: int):
-    """(mean, std) float32 (dim,) arrays from a :func:`calibrate_standardization` file; one-line errors."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            mean, std = (np.asarray(data[k], np.float32) for k in ("mean", "std"))
-    except FileNotFoundError:
-        raise ValueError(f"OSF standardisation file {path}: not found (write it with tools/ptg_rm_experiment.py "
-                         f"--calibrate-osf)") from None
-    except KeyError as e:
-        raise ValueError(f"OSF standardisation file {path}: missing array {e} (needs 'mean' and 'std')") from None
-    except Exception as e:  # noqa: BLE001 (truncated / not an npz)
-        raise ValueError(f"OSF standardisation file {path}: unreadable ({type(e).__name__}: {e})") from None
+def _standardization(spec, dim: int):
+    """(mean, std) float32 (dim,) arrays: from ``spec.mean``/``spec.std``, or placeholders when ``spec``
+    is True (the checkpoint loaded afterwards holds the values)."""
+    if spec is True:
+        return np.zeros(dim, np.float32), np.ones(dim, np.float32)
+    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
     if mean.shape != (dim,) or std.shape != (dim,):
-        raise ValueError(f"OSF standardisation file {path}: mean/std shapes {mean.shape}/{std.shape}, "
-                         f"this prior's native vector has {dim} values")
-    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        raise ValueError(f"OSF standardisation file {path}: non-finite mean/std or std <= 0")
+        raise ModelArgumentError(f"{getattr(spec, 'source', 'standardisation')}: mean/std shapes "
+                                 f"{mean.shape}/{std.shape}, this prior's native vector has {dim} values")
     return mean, std
-
-
-def calibrate_standardization(images: np.ndarray, path: str, batch_size: int = 8, **osf_kwargs) -> dict:
-    """Per-dimension mean/std of a restoration prior's native vector over ``images`` (N, 3, H, W).
-
-    ``osf_kwargs`` are RestorationPriorOSF's (e.g. a config's ``osf_kwargs``); ``out_dim``,
-    ``normalize``, ``standardize`` and ``seed`` are ignored: the statistics are those of the raw
-    vector.  Written atomically to ``path`` (``.npz``: mean, std, n); returns them with the raw vectors.
-    """
-    from ..fileio import atomic_path
-
-    kw = {k: v for k, v in osf_kwargs.items() if k not in ("out_dim", "normalize", "standardize", "seed")}
-    raw = osf_vectors(RestorationPriorOSF(normalize=False, **kw), images, batch_size)
-    mean, std = raw.mean(axis=0), raw.std(axis=0)
-    # a (near-)constant dimension would turn rounding noise into large z-scores
-    std = np.maximum(std, 1e-3 * float(std.mean()) + 1e-8)
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, mean=mean.astype(np.float32), std=std.astype(np.float32), n=np.int64(len(raw)))
-    return {"mean": mean, "std": std, "raw": raw}
 
 
 class DistilledOSF(nn.Cell):
@@ -175,8 +143,7 @@ class DistilledOSF(nn.Cell):
     -> L2 normalisation (CLIP vectors are unit length).  Default: 438,208 parameters.
     """
 
-    def __init__(self, out_dim: int = 512, width: int = 32, hidden: int = 256, normalize: bool = True,
-                 ckpt: Optional[str] = None):
+    def __init__(self, out_dim: int = 512, width: int = 32, hidden: int = 256, normalize: bool = True):
         super().__init__()
         self.out_dim = int(out_dim)
         self.normalize = normalize
@@ -186,105 +153,41 @@ class DistilledOSF(nn.Cell):
         self.fc1 = nn.Dense(width * 8, hidden, has_bias=True)
         self.fc2 = nn.Dense(hidden, out_dim, has_bias=True)
         self.lrelu = nn.LeakyReLU(alpha=0.1)
-        if ckpt:
-            from ..checkpoint import load_checkpoint
-
-            load_checkpoint(self, ckpt)
 
     def construct(self, x: Tensor) -> Tensor:
         mean, std = _mean_std(self.body(ops.clamp(x, 0.0, 1.0)))
         v = self.fc2(self.lrelu(self.fc1(ops.concat((mean, std), axis=1))))
         if self.normalize:
-            v = _l2_normalize(v)
+            v = l2_normalize(v)
         return v
 
 
+# OSF kinds (``ptg_rm_wrapper(osf=...)``) -> (key of osf_kwargs that may name the model, registered name)
+OSF_MODELS = {"clip": ("config", "clip_vit_b32"), "restoration_prior": ("", "restoration_prior_osf"),
+              "distilled": ("", "distilled_osf")}
+
+
 def build_osf(kind: str, **kwargs) -> nn.Cell:
-    """OSF provider by name: 'clip' | 'restoration_prior' | 'distilled' (kwargs go to its constructor).
-
-    'clip' accepts ``config`` ('clip_vit_b32' default, 'clip_tiny' for tests) and ``ckpt``
-    (OpenAI ViT-B-32.pt or a converted .ckpt) plus CLIPImageEncoder arguments.
-    """
-    if kind == "clip":
-        config = kwargs.pop("config", "clip_vit_b32")
-        if not kwargs.get("ckpt"):
-            warnings.warn("CLIP OSF without ckpt: random weights (pass osf_kwargs={'ckpt': 'ViT-B-32.pt'})",
-                          stacklevel=2)
-        return create_model(config, **kwargs)
-    if kind == "restoration_prior":
-        return RestorationPriorOSF(**kwargs)
-    if kind == "distilled":
-        return DistilledOSF(**kwargs)
-    raise ValueError(f"unknown OSF provider '{kind}' (clip | restoration_prior | distilled)")
+    """OSF provider by kind: 'clip' | 'restoration_prior' | 'distilled' (kwargs go to its constructor;
+    'clip' takes ``config``: 'clip_vit_b32' default, 'clip_tiny' for tests).  Random weights: to load
+    them use :func:`ms_osr.build.create_model`, which reads ``ckpt`` from the same kwargs."""
+    if kind not in OSF_MODELS:
+        raise ModelArgumentError(f"unknown OSF provider '{kind}' (clip | restoration_prior | distilled)")
+    key, name = OSF_MODELS[kind]
+    return create_model(kwargs.pop(key, name) if key else name, **kwargs)
 
 
-# ---------------------------------------------------------------------------------------------
-# distillation of a provider into DistilledOSF
-
-class _DistillLoss(nn.Cell):
-    def __init__(self, head: nn.Cell, loss: str):
-        super().__init__()
-        self.head = head
-        self.cosine = loss == "cosine"
-
-    def construct(self, x: Tensor, target: Tensor) -> Tensor:
-        pred = self.head(x)
-        if self.cosine:
-            return 1.0 - (_l2_normalize(pred) * _l2_normalize(target)).sum(axis=1).mean()
-        return ((pred - target) ** 2).sum(axis=1).mean()
+@register_model(submodels=(SubModel("model", kwargs="model_kwargs", ckpt="ckpt", warn_random=True),),
+                files={"standardize": "standardization"})
+def restoration_prior_osf(**kwargs) -> RestorationPriorOSF:
+    """A frozen restorer as PTG-RM's prior; ``ckpt`` names the restorer's weights."""
+    return RestorationPriorOSF(**kwargs)
 
 
-def osf_vectors(provider: nn.Cell, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
-    """Run ``provider`` over (N, 3, H, W) float32 images in [0, 1]; returns (N, out_dim)."""
-    provider.set_train(False)
-    out = [provider(Tensor(np.ascontiguousarray(images[i:i + batch_size], np.float32))).asnumpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out, axis=0)
-
-
-def cosine_stats(pred: np.ndarray, target: np.ndarray) -> Dict[str, float]:
-    """Mean/min cosine similarity and mean squared L2 distance between two (N, D) sets of vectors."""
-    p = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
-    t = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
-    cos = (p * t).sum(axis=1)
-    return {"cos_mean": float(cos.mean()), "cos_min": float(cos.min()),
-            "l2": float(((pred - target) ** 2).sum(axis=1).mean())}
-
-
-def train_distilled_osf(head: DistilledOSF, teacher: nn.Cell, images: np.ndarray, steps: int = 200,
-                        batch_size: int = 4, lr: float = 1e-3, loss: str = "cosine",
-                        val_images: Optional[np.ndarray] = None, seed: int = 0, log_every: int = 0) -> dict:
-    """Fit ``head`` to reproduce ``teacher``'s vectors on ``images`` (N, 3, H, W) in [0, 1].
-
-    Teacher vectors are computed once; training is random mini-batches with Adam on ``loss``
-    ('cosine': 1 - cos, or 'l2': squared distance).  Returns the loss history and cosine/L2 agreement
-    with the teacher on ``images`` and (if given) ``val_images`` - the quality cost of dropping G.
-    """
-    if loss not in ("cosine", "l2"):
-        raise ValueError(f"unknown distillation loss '{loss}' (cosine | l2)")
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (N, 3, H, W), got {images.shape}")
-    targets = osf_vectors(teacher, images, batch_size)
-    if targets.shape[1] != head.out_dim:
-        raise ValueError(f"teacher gives {targets.shape[1]}-d vectors, head predicts {head.out_dim}")
-    step = nn.TrainOneStepCell(_DistillLoss(head, loss), nn.Adam(head.trainable_params(), learning_rate=lr))
-    step.set_train(True)
-    rng = np.random.default_rng(seed)
-    history = []
-    for it in range(steps):
-        idx = rng.choice(len(images), size=min(batch_size, len(images)), replace=False)
-        value = float(step(Tensor(images[idx]), Tensor(targets[idx])).asnumpy())
-        history.append(value)
-        if log_every and (it + 1) % log_every == 0:
-            print(f"distill step {it + 1}/{steps} loss {np.mean(history[-log_every:]):.4f}", flush=True)
-    head.set_train(False)
-    report = {"loss": history, "train": cosine_stats(osf_vectors(head, images, batch_size), targets)}
-    if val_images is not None:
-        val_images = np.asarray(val_images, np.float32)
-        report["val"] = cosine_stats(osf_vectors(head, val_images, batch_size),
-                                     osf_vectors(teacher, val_images, batch_size))
-    return report
+@register_model
+def distilled_osf(**kwargs) -> DistilledOSF:
+    """The small head distilled from a prior (:mod:`ms_osr.training.osf_distill`)."""
+    return DistilledOSF(**kwargs)
 
 
 def replace_osf(wrapper: nn.Cell, provider: nn.Cell) -> nn.Cell:

@@ -36,7 +36,7 @@ from the degraded input under ``stop_gradient``; the provider's weights are froz
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import mindspore as ms
 import mindspore.nn as nn
@@ -44,8 +44,9 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
-from ..registry import create_model, register_model
+from ..registry import SubModel, create_model, register_model
 from .layers import conv2d, crop, pad_to_multiple
+from .osf import OSF_MODELS, build_osf
 from .restormer import TransformerBlock
 
 # Official default: 4 Restormer blocks at nf=16, 512-d CLIP OSF -> 0.67 M parameters (Table 2).
@@ -242,18 +243,6 @@ def freeze(net: nn.Cell) -> nn.Cell:
     return net
 
 
-def load_official_ptg_rm(net: PTGRM, path: str, prefix: str = "refinement11.") -> None:
-    """Load the PTG-RM part of an official checkpoint (the whole SNR-aware network, keys ``refinement11.*``)
-    or a bare ``refinement2`` state_dict (``prefix=''``) into ``net``, checking every name and shape."""
-    from ..checkpoint import load_arrays_into_net
-    from ..convert import convert_state_dict, read_torch_state_dict, select_prefix
-
-    sd = read_torch_state_dict(path)
-    if prefix:
-        sd = select_prefix(sd, prefix, path, hint="pass prefix='' for a bare refinement2 state_dict")
-    load_arrays_into_net(net, convert_state_dict(net, sd, source=path), source=path)
-
-
 class PTGRMWrapper(nn.Cell):
     """Attach PTG-RM to any restorer ``base`` with an OSF provider ``osf`` (see ms_osr.models.osf).
 
@@ -296,20 +285,18 @@ def ptg_rm(**kwargs) -> PTGRM:
     return PTGRM(**kwargs)
 
 
-@register_model
-def ptg_rm_wrapper(base: str = "restormer_small", base_kwargs: Optional[dict] = None,
-                   base_ckpt: Optional[str] = None, freeze_base: bool = True, osf: str = "clip",
-                   osf_kwargs: Optional[dict] = None, ptg_kwargs: Optional[dict] = None) -> PTGRMWrapper:
+@register_model(submodels=(SubModel("base", kwargs="base_kwargs", ckpt="base_ckpt"),
+                           SubModel("osf", kwargs="osf_kwargs", aliases=OSF_MODELS, what="OSF provider",
+                                    warn_random=("clip",))))
+def ptg_rm_wrapper(base: Union[str, nn.Cell] = "restormer_small", base_kwargs: Optional[dict] = None,
+                   freeze_base: bool = True, osf: Union[str, nn.Cell] = "clip", osf_kwargs: Optional[dict] = None,
+                   ptg_kwargs: Optional[dict] = None) -> PTGRMWrapper:
     """Registered restorer ``base`` + PTG-RM guided by the OSF provider ``osf``.
 
-    ``osf``: 'clip' | 'restoration_prior' | 'distilled' (see :func:`ms_osr.models.osf.build_osf`).
-    ``base_ckpt``: weights for the base (.ckpt, or .pth through the converter), loaded strictly.
+    ``osf``: 'clip' | 'restoration_prior' | 'distilled' (see :func:`ms_osr.models.osf.build_osf`), or a
+    built provider.  Weights (``base_ckpt``, ``osf_kwargs.ckpt``) are loaded by
+    :func:`ms_osr.build.create_model`, which passes the built cells here.
     """
-    from ..checkpoint import load_checkpoint
-    from .osf import build_osf
-
-    base_net = create_model(base, **(base_kwargs or {}))
-    if base_ckpt:
-        load_checkpoint(base_net, base_ckpt)
-    provider = build_osf(osf, **(osf_kwargs or {}))
+    base_net = create_model(base, **(base_kwargs or {})) if isinstance(base, str) else base
+    provider = build_osf(osf, **(osf_kwargs or {})) if isinstance(osf, str) else osf
     return PTGRMWrapper(base_net, provider, freeze_base=freeze_base, **(ptg_kwargs or {}))

@@ -51,16 +51,13 @@ def evaluate_net(net, view, metrics: Optional[Dict] = None) -> Dict:
 def heldout_report(ckpt: str, config: str, degradations=None, crop: Optional[int] = None, seed: int = 0) -> Dict:
     """Evaluate ``ckpt`` (model from ``config``) on the held-out scikit-image samples for each degradation
     (default: the ones the config's validation uses), full images unless ``crop``."""
-    from ..checkpoint import load_checkpoint
-    from ..config import load_config
+    from ..build import load_model
     from ..data import datasets as DS
-    from ..registry import create_model
 
-    cfg = load_config(config)
+    loaded = load_model(ckpt, config=config)
+    cfg, net = loaded.config, loaded.net
     if degradations is None:
         degradations = (cfg.get("data", {}).get("val") or {}).get("degradations") or ["noise_25", "rain", "haze"]
-    net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
-    load_checkpoint(net, ckpt)
     src = DS.build_source({"type": "skimage_samples", "split": "heldout", "degradations": list(degradations),
                            "seed": seed}, train=False)
     return evaluate_net(net, DS.EvalView(src, crop=crop), {"convention": "aio"})

@@ -70,7 +70,7 @@ class Trainer:
         import mindspore as ms
         from mindspore import Tensor
 
-        from ..registry import create_model
+        from ..build import create_model
         from ..runtime import setup_runtime
         from .step import EMA, make_step_cell
 
@@ -100,9 +100,8 @@ class Trainer:
             self.val_source = (checked(DS.build_source(dc["val"], train=False), "data.val", skip_bad, self._say)
                                if dc.get("val") else None)
         except MsOsrError as exc:  # a data problem the user can fix; anything else is a bug and keeps its traceback
-            err = TrainError(f"data: {exc}")
-            err.problems_per_line = exc.problems_per_line  # one line per bad file stays so
-            raise err from None
+            msg = f"data: {exc}"
+            raise (TrainError.each_line(msg.splitlines()) if exc.problems_per_line else TrainError(msg)) from None
         self.train_source = src
         self.steps_per_epoch = DS.steps_per_epoch(len(src), gb)
         if self.steps_per_epoch == 0:
@@ -113,7 +112,7 @@ class Trainer:
         ms.set_seed(self.seed)
         missing = missing_weight_files(cfg["model"])
         if missing:
-            raise TrainError("\n".join(missing))
+            raise TrainError.each_line(missing)
         try:
             self.net = create_model(cfg["model"]["name"], **(cfg["model"].get("kwargs") or {}))
         except (UnknownNameError, ModelArgumentError) as exc:
