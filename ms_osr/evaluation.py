@@ -1,8 +1,8 @@
 """Evaluation: image/folder/benchmark runs, metric tables, comparison grids, the OSR protocol.
 
-Everything here works on plain callables ``restore(img) -> img`` (HxWx3 float32 in [0, 1]),
-usually :class:`ms_osr.inference.Restorer` instances, so it can be driven by ``test.py``,
-by ``train.py`` validation or from a notebook.
+Everything here works on plain callables ``restore(img) -> img`` (HxWx3 float32 in [0, 1]):
+:class:`ms_osr.inference.Restorer` for ``test.py``, the network itself for ``train.py``'s validation
+(:mod:`ms_osr.training.evaluate`), so :func:`evaluate_samples` is the one path that scores both.
 """
 from __future__ import annotations
 

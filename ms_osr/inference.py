@@ -24,6 +24,7 @@ from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
 
 import mindspore as ms  # noqa: E402
 
+from .forward import from_batch, to_batch  # noqa: E402
 from .graphs import GraphRunner  # noqa: E402
 from .memory_plan import MemoryPlanner  # noqa: E402
 
@@ -200,12 +201,9 @@ class Restorer:
 
     # -- network calls ------------------------------------------------------------------
     def _forward(self, x_hwc: np.ndarray, giv=None, fixed: bool = False) -> np.ndarray:
-        x = ms.Tensor(np.ascontiguousarray(x_hwc.transpose(2, 0, 1)[None]), ms.float32)
+        x = ms.Tensor(to_batch(x_hwc), ms.float32)
         extra = () if giv is None else (giv,)
-        y = self.runner(x, *extra, fixed=fixed)
-        if isinstance(y, (tuple, list)):
-            y = y[0]
-        out = y.asnumpy()[0].transpose(1, 2, 0)
+        out = from_batch(self.runner(x, *extra, fixed=fixed))  # one rule for networks with several outputs
         if out.shape != x_hwc.shape:
             raise RuntimeError(f"model returned shape {out.shape} for input {x_hwc.shape}")
         return out

@@ -1,39 +1,57 @@
-"""Validation: run a network on an :class:`~ms_osr.data.datasets.EvalView` and score PSNR/SSIM."""
+"""Validation on the one evaluation path: the samples of an :class:`~ms_osr.data.datasets.EvalView` scored by
+:func:`ms_osr.evaluation.evaluate_samples`, the function test.py scores with, so ``best.ckpt`` is chosen the
+way it is later measured."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..metrics import calculate_psnr, calculate_ssim
+from ..errors import EvaluationError
+from ..evaluation import evaluate_samples
+from ..forward import restore_array
+from ..samples import Sample
+
+
+class NetRestorer:
+    """A network as evaluation's restore function: the whole image in one call (``net`` lets
+    :func:`ms_osr.input_size.model_unit` see its size multiple)."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, lq: np.ndarray) -> np.ndarray:
+        return restore_array(self.net, lq)
 
 
 def restore(net, lq: np.ndarray) -> np.ndarray:
     """HxWx3 [0,1] -> restored HxWx3 [0,1] (batch of one, output clipped)."""
-    from mindspore import Tensor
+    return restore_array(net, lq)
 
-    x = Tensor(np.ascontiguousarray(lq.transpose(2, 0, 1)[None], np.float32))
-    out = net(x)
-    if isinstance(out, (tuple, list)):
-        out = out[-1]
-    return np.clip(out.asnumpy()[0].transpose(1, 2, 0), 0.0, 1.0)
+
+def view_samples(view) -> List[Sample]:
+    """One :class:`Sample` per item of ``view`` (name as the source gives it, group after ``__``)."""
+    out = []
+    for i in range(len(view)):
+        name = view.source.name(i)  # what view.get(i) names the item, without loading it
+        out.append(Sample(name, (lambda i=i: view.get(i)[:2]), group=name.split("__", 1)[1] if "__" in name else ""))
+    return out
 
 
 def evaluate_net(net, view, metrics: Optional[Dict] = None) -> Dict:
     """Mean PSNR/SSIM of the restored and of the degraded input over ``view``; also per
     degradation (the part of the sample name after ``__``) in ``groups``."""
     mc = dict(metrics or {})
-    kw = dict(crop_border=int(mc.get("crop_border", 0)), test_y_channel=bool(mc.get("test_y_channel", False)),
-              convention=mc.get("convention", "aio"))
     net.set_train(False)
-    items = []
-    for lq, gt, name in view:
-        out = restore(net, lq)
-        items.append({"name": name, "psnr": calculate_psnr(out, gt, **kw), "ssim": calculate_ssim(out, gt, **kw),
-                      "input_psnr": calculate_psnr(lq, gt, **kw), "input_ssim": calculate_ssim(lq, gt, **kw)})
+    res = evaluate_samples(NetRestorer(net), view_samples(view), conventions=(mc.get("convention", "aio"),),
+                           crop_border=int(mc.get("crop_border", 0)), y_channel=bool(mc.get("test_y_channel", False)))
+    if res.errors:
+        raise EvaluationError(f"validation: {res.errors[0]}")
+    items = [{"name": r["image"], "psnr": r["psnr"], "ssim": r["ssim"], "input_psnr": r["psnr_in"],
+              "input_ssim": r["ssim_in"]} for r in res.records]
     if not items:
-        raise ValueError("validation set is empty")
+        raise EvaluationError("validation set is empty")
     groups = defaultdict(list)
     for it in items:
         groups[it["name"].split("__", 1)[1] if "__" in it["name"] else "all"].append(it)
@@ -63,7 +81,7 @@ def heldout_report(ckpt: str, config: str, degradations=None, crop: Optional[int
     return evaluate_net(net, DS.EvalView(src, crop=crop), {"convention": "aio"})
 
 
-def main(argv=None) -> int:
+def report(argv=None) -> int:
     import argparse
     import json
 
@@ -76,6 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("--degradations", nargs="*", default=None)
     p.add_argument("--crop", type=int, default=None, help="centre crop (default: full images)")
     p.add_argument("--json", default=None, help="write the result here")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     args = p.parse_args(argv)
     setup_runtime("cpu", "graph", seed=0)
     res = heldout_report(args.ckpt, args.config, args.degradations, args.crop)
@@ -90,6 +109,12 @@ def main(argv=None) -> int:
 
         atomic_write_text(args.json, json.dumps(res, indent=1))
     return 0
+
+
+def main(argv=None) -> int:
+    from ..cli import run_cli
+
+    return run_cli(report, argv)
 
 
 if __name__ == "__main__":
