@@ -13,8 +13,9 @@ network through one of three strategies (``docs/testing.md`` has the measurement
   the result back (:meth:`GraphRunner.pad_multiple`); static graphs, at most ``max_graphs`` alive.
 * ``static``: one static graph per input shape, at most ``max_graphs`` alive.
 
-Static graphs beyond ``max_graphs`` are evicted least-recently-used and their runtime resources
-released (``del_net_res``), so memory does not grow with the number of distinct sizes.  ``auto``
+When a new static shape would exceed ``max_graphs``, every graph of the net is released with its
+runtime resources (``del_net_res``; see :meth:`GraphRunner._call_static` for why not just the oldest),
+so memory does not grow with the number of distinct sizes.  ``auto``
 tries ``dynamic`` and falls back to ``bucket`` when the network does not compile with dynamic shapes.
 In PYNATIVE mode (or for a callable that is not a Cell) nothing is compiled and every strategy is a
 plain call.
@@ -25,7 +26,6 @@ import gc
 import logging
 import math
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
@@ -85,7 +85,7 @@ class GraphRunner:
     Args:
         net: the network (in eval mode).
         strategy: ``auto``, ``dynamic``, ``bucket`` or ``static`` (see the module docstring).
-        max_graphs: static/bucket graphs kept alive at once (least recently used are released).
+        max_graphs: static/bucket graphs kept alive at once (then all are released and compiled again on use).
         bucket: bucket step in pixels for ``bucket`` (rounded up to the net's ``size_multiple``).
     """
 
@@ -103,7 +103,7 @@ class GraphRunner:
         self.bucket = bucket
         self.stats = GraphStats()
         self._dynamic_ok = False  # a dynamic-shape graph of this net compiled and ran
-        self._lru: "OrderedDict[tuple, set]" = OrderedDict()  # shape key -> phases compiled for it
+        self._shapes: set = set()  # static shapes compiled since the last release
 
     # -- geometry -------------------------------------------------------------------------
     def pad_multiple(self, size_multiple: int) -> int:
@@ -119,7 +119,7 @@ class GraphRunner:
     # -- calls ----------------------------------------------------------------------------
     def __call__(self, x: ms.Tensor, *extra, fixed: bool = False):
         """``fixed``: the caller sends few distinct shapes (the tiles of one tile size), so a static
-        graph, which runs the C++ kernels, is used under every strategy (kept in the same LRU)."""
+        graph, which runs the C++ kernels, is used under every strategy (counted in ``max_graphs``)."""
         self.stats.calls += 1
         if not _compiles(self.net):
             return self.net(x, *extra)
@@ -170,17 +170,15 @@ class GraphRunner:
 
     def _call_static(self, x, extra):
         key = (tuple(x.shape),) + tuple(tuple(e.shape) for e in extra)
-        if key in self._lru:
-            self._lru.move_to_end(key)
-        out, new = self._timed(lambda: self.net(x, *extra))
-        if key in self._lru:
-            self._lru[key] |= new
-        else:
-            self._lru[key] = set(new)
-        while len(self._lru) > self.max_graphs:
-            _, phases = self._lru.popitem(last=False)
-            release_graphs(self.net, phases)
-            self.stats.evictions += 1
+        if key not in self._shapes and len(self._shapes) >= self.max_graphs:
+            # MindSpore 2.10: del_net_res also resets the cell's table of argument keys, so after releasing
+            # one graph every other shape compiles again under a new key while its old graph stays
+            # allocated (measured on a toy net).  Releasing all of them at once is what actually bounds memory.
+            self.stats.evictions += len(self.net.compile_cache)
+            release_graphs(self.net, self.net.compile_cache)
+            self._shapes.clear()
+        out, _ = self._timed(lambda: self.net(x, *extra))
+        self._shapes.add(key)
         return out
 
     def describe(self) -> str:
