@@ -257,8 +257,10 @@ class Restorer:
             wy = blend_ramp(plan.tile_h, plan.overlap, iy > 0, iy < ny - 1)
             for ix, x0 in enumerate(plan.xs):
                 wx = blend_ramp(plan.tile_w, plan.overlap, ix > 0, ix < nx - 1)
-                # every tile has the same shape: a static graph (with the CPU kernels) serves them all
-                tile_out = self._forward(padded[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w], giv, fixed=True)
+                # full T x T tiles share one static graph (with the CPU kernels) across images; a tile cut
+                # to a shorter image side (T x h) would add a static graph per image: the general way
+                tile_out = self._forward(padded[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w], giv,
+                                         fixed=plan.tile_h == plan.tile_w)
                 wt = wy[:, None] * wx[None, :]
                 out[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += tile_out * wt[:, :, None]
                 weight[y0:y0 + plan.tile_h, x0:x0 + plan.tile_w] += wt
