@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--export-path", help="MindIR file (default: <output>/<model>.mindir)")
     g = p.add_argument_group("protocols and demo")
     g.add_argument("--protocol", choices=["osr"], help="osr: restorer vs reprogrammed restorer on every degradation")
+    g.add_argument("--hair-diagnostics", action="store_true",
+                   help="Res-HAIR --ckpt: selection entropy, kernel spread and GIV separability on one degraded crop "
+                        "per (photo, degradation) of the photo corpus (--data-root, default data/photos; test split; "
+                        "--degradations, default noise_25 rain haze)")
     g.add_argument("--osr-ckpt", help="--protocol osr: checkpoint of the reprogrammed restorer")
     g.add_argument("--osr-config", help="--protocol osr: its config (default: beside --osr-ckpt)")
     g.add_argument("--known", nargs="*", default=None,
@@ -490,6 +494,22 @@ def run_demo(args) -> int:
     return finish(errors)
 
 
+def run_hair_diagnostics(args) -> int:
+    from ms_osr.data.corpus import DEFAULT_ROOT, CorpusError
+    from ms_osr.hair_diagnostics import degraded_crops, diagnose
+
+    if not args.ckpt:
+        raise ValueError("--hair-diagnostics needs --ckpt (a Res-HAIR checkpoint)")
+    try:
+        images, labels = degraded_crops(args.data_root or DEFAULT_ROOT, "test",
+                                        args.degradations or ("noise_25", "rain", "haze"), seed=args.seed)
+    except CorpusError as exc:
+        raise ValueError(str(exc)) from None
+    loaded = load(args)
+    print(diagnose(loaded.net, images, labels).table())
+    return 0
+
+
 def run_protocol(args) -> int:
     from ms_osr.evaluation import check_output_writable, osr_protocol, resolve_conventions
 
@@ -533,6 +553,8 @@ def run(argv=None) -> int:
         from ms_osr.memory_plan import parse_memory
 
         parse_memory(args.max_memory)  # a malformed size fails before the model loads
+    if args.hair_diagnostics:
+        return run_hair_diagnostics(args)
     if args.protocol == "osr":
         return run_protocol(args)
     if not args.ckpt:
