@@ -28,6 +28,7 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
 from ..errors import ModelArgumentError
+from ..precision import cast_like
 from ..registry import SubModel, create_model, register_model
 from .layers import conv2d
 
@@ -117,7 +118,7 @@ class RestorationPriorOSF(nn.Cell):
         if self.has_std:
             v = (v - self.std_mean) / self.std_scale
         if self.has_proj:
-            v = ops.matmul(v, self.proj)
+            v = ops.matmul(v, cast_like(self.proj, v))  # float16 under AMP
         if self.normalize:
             v = l2_normalize(v)
         return v
