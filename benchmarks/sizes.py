@@ -83,7 +83,7 @@ def work_folder(req: dict) -> dict:
     """Restore every size twice (first pass, warm pass); then compare a sample with the static path."""
     import numpy as np
 
-    from ms_osr.inference import Restorer, load_model
+    from ms_osr.inference import Restorer, has_global_vector, load_model, pad_image
 
     _setup()
     net = load_model(req["ckpt"]).net
@@ -116,8 +116,13 @@ def work_folder(req: dict) -> dict:
         diff = np.abs(got - want)
         band = 8  # the border strip where bucket padding acts directly
         inner = diff[:-band, :-band] if min(h, w) > 2 * band else diff
-        check.append({"h": h, "w": w, "max_diff": float(diff.max()), "inner_max_diff": float(inner.max()),
-                      "mean_diff": float(diff.mean()), "static_warm": static_warm, "this_warm": this_warm})
+        row = {"h": h, "w": w, "max_diff": float(diff.max()), "inner_max_diff": float(inner.max()),
+               "mean_diff": float(diff.mean()), "static_warm": static_warm, "this_warm": this_warm}
+        if has_global_vector(net):  # the image-level vector of the padded input vs the exact one
+            exact = ref.global_vector(pad_image(img, ref.size_multiple)[0]).asnumpy()
+            used = r.global_vector(pad_image(img, r.runner.pad_multiple(r.size_multiple))[0]).asnumpy()
+            row["giv_rel_diff"] = float(np.linalg.norm(used - exact) / np.linalg.norm(exact))
+        check.append(row)
     out["check"] = check
     return out
 
@@ -246,6 +251,10 @@ def run_folder(args, models) -> None:
             chk = res["check"]
             static_ratio = (sum(c["this_warm"] for c in chk) / sum(c["static_warm"] for c in chk)) if chk else float("nan")
             max_diff = max((c["max_diff"] for c in chk), default=float("nan"))
+            giv = [c["giv_rel_diff"] for c in chk if "giv_rel_diff" in c]
+            if giv:
+                notes.append(f"{label} ({res['strategy']}): global vector of the padded input vs the exact one, "
+                             f"relative difference {min(giv):.2g}-{max(giv):.2g}")
             inner = max((c["inner_max_diff"] for c in chk), default=float("nan"))
             rss_ratio = res["peak_mib"] / one["peak_mib"] if "peak_mib" in one else float("nan")
             time_ratio = first / warm

@@ -142,6 +142,9 @@ class Trainer:
         self.step_cell, self.scaler = make_step_cell(self.net, tr, self.optimizer, self.ema, self.world, self.amp,
                                                      self.host_update)
         self.skipped_steps = 0
+        from ..audit.compiles import watch_recompiles
+
+        watch_recompiles(self.step_cell, self._say)  # a second graph means a varying input shape
 
         # ---- state
         self.step, self.best_psnr, self.best_step = 0, -float("inf"), -1
