@@ -102,6 +102,18 @@ def diagnose(net, images: Sequence[np.ndarray], labels: Sequence[str]) -> HairDi
     return out
 
 
+def validation_summary(net, view) -> Dict[str, float]:
+    """:meth:`HairDiagnostics.summary` on a validation view (items named ``<image>__<degradation>`` by
+    synthetic sources); ``{}`` for networks without Hyper Selecting Nets, so the trainer can always call it."""
+    if not hyper_levels(net) or not hasattr(net, "global_vector"):
+        return {}
+    images, labels = [], []
+    for lq, _gt, name in view:
+        images.append(np.asarray(lq, np.float32))
+        labels.append(name.rsplit("__", 1)[-1] if "__" in name else "all")
+    return diagnose(net, images, labels).summary()
+
+
 def degraded_crops(root: str, split: str = "test", degradations: Sequence[str] = ("noise_25", "rain", "haze"),
                    size: int = 128, seed: int = 0) -> Tuple[List[np.ndarray], List[str]]:
     """One seeded crop per (photo, degradation) of the photo corpus, degraded with random parameters."""

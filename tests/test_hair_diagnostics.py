@@ -70,3 +70,27 @@ def test_cli_prints_diagnostics_for_a_checkpoint(tmp_path, capsys):
                    "--mode", "pynative"])
     out = capsys.readouterr().out
     assert rc == 0 and "Res-HAIR diagnostics on 48 degraded images" in out and "chance 33.3%" in out
+
+
+@pytest.mark.slow
+def test_training_logs_selection_entropy_and_giv_separability(tmp_path):
+    import json
+
+    from ms_osr.training.loop import Trainer, resolve_config
+
+    cfg = resolve_config({
+        "model": {"name": "res_hair_tiny", "kwargs": {}},
+        "data": {"train": {"type": "skimage_samples", "split": "train", "degradations": ["noise_25"]},
+                 "val": {"type": "skimage_samples", "split": "heldout", "degradations": ["noise_25", "rain"],
+                         "crop": 32},
+                 "patch_size": 32, "batch_size": 2, "num_workers": 1},
+        "train": {"total_steps": 2, "val_every": 2, "save_every": 2, "log_every": 1, "update": "host",
+                  "optimizer": {"type": "adamw", "lr": 1e-3}},
+        "runtime": {"device": "cpu", "mode": "graph", "seed": 0, "threads": 2},
+        "out_dir": str(tmp_path / "run")})
+    Trainer(cfg, progress=False).fit()
+    vals = [json.loads(line) for line in (tmp_path / "run" / "val_log.jsonl").read_text().splitlines()]
+    last = vals[-1]
+    assert 0 <= last["hsn_entropy"] <= 1 and last["kernel_spread"] >= 0
+    assert 0 <= last["giv_r2"] <= 1 and 0 <= last["giv_accuracy"] <= 1
+    assert (tmp_path / "run" / "curves.png").is_file()

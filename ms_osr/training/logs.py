@@ -122,7 +122,8 @@ def _panel(canvas, x0, y0, w, h, xs, ys, title, color, log_y=False):
 
 def plot_curves(rows: List[Dict], vals: List[Dict], path: str) -> None:
     """Loss (log scale) and validation PSNR/SSIM against the step, as a PNG (no matplotlib)."""
-    w, h = 1200, 420
+    hair = any(v.get("hsn_entropy") is not None for v in vals)  # Res-HAIR: selection and GIV panels
+    w, h = 1200 + (780 if hair else 0), 420
     canvas = np.full((h, w, 3), 255, np.uint8)
     steps = [int(r["step"]) for r in rows]
     _panel(canvas, 40, 40, 340, 330, steps, [float(r["loss"]) for r in rows], "training loss (log)", (200, 60, 0),
@@ -130,6 +131,11 @@ def plot_curves(rows: List[Dict], vals: List[Dict], path: str) -> None:
     vsteps = [int(v["step"]) for v in vals]
     _panel(canvas, 430, 40, 340, 330, vsteps, [v.get("psnr") for v in vals], "validation PSNR (dB)", (0, 140, 0))
     _panel(canvas, 820, 40, 340, 330, vsteps, [v.get("ssim") for v in vals], "validation SSIM", (0, 0, 200))
+    if hair:
+        _panel(canvas, 1210, 40, 340, 330, vsteps, [v.get("hsn_entropy") for v in vals],
+               "HSN selection entropy (1 = uniform)", (140, 0, 140))
+        _panel(canvas, 1600, 40, 340, 330, vsteps, [v.get("giv_accuracy") for v in vals],
+               "GIV nearest-centroid accuracy", (0, 120, 160))
     ok, buf = cv2.imencode(".png", canvas)
     if ok:
         with atomic_path(path) as tmp:

@@ -66,8 +66,7 @@ class Trainer:
     """Builds everything from a resolved config; :meth:`fit` runs (or resumes) training."""
 
     def __init__(self, cfg: Dict, resume: bool = False, progress: bool = True):
-        import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
-        import mindspore as ms
+        import mindspore as ms  # (the package's __init__ already set the oneDNN cap)
         from mindspore import Tensor
 
         from ..build import create_model
@@ -225,6 +224,7 @@ class Trainer:
     def validate(self) -> Optional[Dict]:
         if self.val_source is None or not self.main:
             return None
+        from ..hair_diagnostics import validation_summary
         from .evaluate import evaluate_net
 
         vc = self.cfg["data"]["val"]
@@ -236,6 +236,7 @@ class Trainer:
             load_arrays_into_net(self.net, self.eval_weights(), "ema")
         try:
             res = evaluate_net(self.net, view, metrics=vc.get("metrics"))
+            res.update(validation_summary(self.net, view))  # Res-HAIR: is the hypernetwork selecting?
         finally:
             if current is not None:
                 load_arrays_into_net(self.net, current, "weights")
