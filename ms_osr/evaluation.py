@@ -19,7 +19,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .data.io import (ImageFormat, ImageReadError, is_image_file, list_images, read_image_with_format, to_format,
-                      write_image)
+                      to_uint8, write_image)
 from .data.transforms import SizeMismatchError, crop_to_multiple
 from .fileio import atomic_write_text, writable_folder_problem
 from .input_size import model_unit, size_verdict
@@ -436,12 +436,6 @@ def write_json(path: str, obj) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _to_u8(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img
-    return np.clip(np.round(np.asarray(img, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
 def _label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
     import cv2
 
@@ -467,7 +461,7 @@ def comparison_grid(rows: Sequence[Sequence[Tuple[str, Optional[np.ndarray]]]], 
         h, w = img.shape[:2]
         s = cell / float(max(h, w))
         size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
-        small = cv2.resize(_to_u8(img), size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
+        small = cv2.resize(to_uint8(img), size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
         canvas = np.full((cell, cell, 3), 32, np.uint8)
         y0, x0 = (cell - size[1]) // 2, (cell - size[0]) // 2
         canvas[y0:y0 + size[1], x0:x0 + size[0]] = small

@@ -24,6 +24,7 @@ from . import cpu_isa  # noqa: F401  (oneDNN cap before mindspore loads)
 
 import mindspore as ms  # noqa: E402
 
+from .data.transforms import dihedral  # noqa: E402
 from .forward import from_batch, to_batch  # noqa: E402
 from .graphs import GraphRunner  # noqa: E402
 from .memory_plan import MemoryPlanner  # noqa: E402
@@ -127,13 +128,13 @@ ENSEMBLE_MODES = tuple((k, f) for f in (False, True) for k in range(4))
 
 
 def ensemble_forward(img: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    out = img[:, ::-1] if flip else img
-    return np.ascontiguousarray(np.rot90(out, k, axes=(0, 1)))
+    """Rotate the (mirrored when ``flip``) image by k x 90 degrees: rot90(fliplr(x), k) = fliplr(rot90(x, -k))."""
+    return dihedral(img, (-k) % 4 + 4 if flip else k % 4)
 
 
 def ensemble_inverse(img: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    out = np.rot90(img, -k, axes=(0, 1))
-    return out[:, ::-1] if flip else out
+    """Undo :func:`ensemble_forward`: fliplr(rot90(y, -k))."""
+    return dihedral(img, (-k) % 4 + (4 if flip else 0))
 
 
 # --------------------------------------------------------------------------------------

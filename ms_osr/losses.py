@@ -45,9 +45,8 @@ def ptg_rm_joint_loss(base_out, refined, target, base_loss=None, lambda1: float 
     (default: L1).  With a frozen base the first term carries no gradient but is still reported.
     Use with ``base_out, refined = net.forward_train(x)`` of ``ptg_rm_wrapper``.
     """
-    if base_loss is None:
-        return ops.mean(ops.abs(base_out - target)) + lambda1 * ops.mean(ops.abs(refined - target))
-    return base_loss(base_out, target) + lambda1 * base_loss(refined, target)
+    loss = l1_loss if base_loss is None else base_loss
+    return loss(base_out, target) + lambda1 * loss(refined, target)
 
 
 def ptg_joint_loss(base_out, refined, target, base_loss: str = "l1", lambda1: float = 1.0):
@@ -57,9 +56,9 @@ def ptg_joint_loss(base_out, refined, target, base_loss: str = "l1", lambda1: fl
     branch folds away in GRAPH_MODE.
     """
     if base_loss == "l1":
-        return ops.mean(ops.abs(base_out - target)) + lambda1 * ops.mean(ops.abs(refined - target))
+        return ptg_rm_joint_loss(base_out, refined, target, l1_loss, lambda1)
     if base_loss == "charbonnier":
-        return charbonnier_loss(base_out, target) + lambda1 * charbonnier_loss(refined, target)
+        return ptg_rm_joint_loss(base_out, refined, target, charbonnier_loss, lambda1)
     if base_loss == "psnr":
-        return psnr_loss(base_out, target) + lambda1 * psnr_loss(refined, target)
+        return ptg_rm_joint_loss(base_out, refined, target, psnr_loss, lambda1)
     raise ValueError("ptg_joint base_loss must be 'l1', 'charbonnier' or 'psnr'")

@@ -18,6 +18,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import cv2
 import numpy as np
 
+from .io import to_uint8  # also D.to_uint8: the papers add noise to uint8 images
+
 RngLike = Union[np.random.Generator, int, None]
 
 
@@ -38,13 +40,6 @@ def to_float(img: np.ndarray) -> np.ndarray:
     if img.dtype == np.uint16:
         return img.astype(np.float32) / 65535.0
     return np.clip(img.astype(np.float32), 0.0, 1.0)
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """[0, 1] float -> uint8 with rounding (uint8 passes through)."""
-    if img.dtype == np.uint8:
-        return img
-    return np.clip(np.round(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------- noise

@@ -26,7 +26,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -34,8 +33,9 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from ..errors import MsOsrError
+from ..graph_cache import renew_create_time, restore_create_time
 from ..precision import cast_like
-from ..errors import MsOsrError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -166,19 +166,16 @@ def stock_ops(net: nn.Cell) -> Iterator[int]:
     kernels; yields how many cells were switched.  For MindIR export: a graph with an aot Custom op
     would name this machine's compiled library and fail to load anywhere else."""
     cells = [cell for _, cell in net.cells_and_names() if isinstance(cell, KernelCell) and cell.use_kernel]
-    # GRAPH_MODE caches a compiled cell under (phase, create time, id) and would reuse a graph built
-    # with the kernels: a new create time forces a fresh compile; the old one is restored afterwards
-    # so the graphs compiled before (with the kernels) are found again.
-    created = getattr(net, "_create_time", None)
+    # a compiled graph with the kernels would be reused: compile anew, and find the old graphs again after
     for cell in cells:
         cell.use_kernel = False
-    object.__setattr__(net, "_create_time", time.time_ns())
+    created = renew_create_time(net)
     try:
         yield len(cells)
     finally:
         for cell in cells:
             cell.use_kernel = True
-        object.__setattr__(net, "_create_time", created)
+        restore_create_time(net, created)
 
 
 def _custom(name: str, out_shape, bprop=None) -> ops.Custom:

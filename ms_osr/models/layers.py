@@ -139,3 +139,11 @@ def channel_normalize(x: ms.Tensor, eps: float = 1e-5, subtract_mean: bool = Tru
     xc = xc - channel_broadcast(channel_mean(xc), c)
     inv = ops.rsqrt(channel_mean(xc * xc) + eps)
     return (xc if subtract_mean else x) * channel_broadcast(inv, c)
+
+
+def freeze(net: nn.Cell) -> nn.Cell:
+    """Exclude every parameter of ``net`` from optimisation (trainable_params() drops them); gradients
+    still flow through it to what comes before."""
+    for p in net.get_parameters():
+        p.requires_grad = False
+    return net

@@ -18,7 +18,6 @@ applies ``stop_gradient`` to g.
 """
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
@@ -28,9 +27,10 @@ import mindspore.ops as ops
 from mindspore import Parameter, Tensor
 
 from ..errors import ModelArgumentError
+from ..graph_cache import renew_create_time
 from ..precision import cast_like
 from ..registry import SubModel, create_model, register_model
-from .layers import conv2d
+from .layers import conv2d, freeze
 
 
 def l2_normalize(v: Tensor) -> Tensor:
@@ -194,14 +194,11 @@ def distilled_osf(**kwargs) -> DistilledOSF:
 def replace_osf(wrapper: nn.Cell, provider: nn.Cell) -> nn.Cell:
     """Swap the OSF provider of a trained PTGRMWrapper (e.g. CLIP -> its distilled head).
 
-    In GRAPH_MODE a compiled cell is cached under (phase, create time, id): assigning a new sub-cell
-    alone would keep running the old graph (with the old provider), so the wrapper's create time is
-    renewed to force a recompile.  A compiled cell that *contains* the wrapper must be rebuilt.
+    The wrapper is compiled anew (:mod:`ms_osr.graph_cache`); a compiled cell that *contains* the wrapper
+    must be rebuilt.
     """
     if int(provider.out_dim) != int(wrapper.osf.out_dim):
         raise ValueError(f"OSF dims differ: wrapper uses {wrapper.osf.out_dim}, new provider {provider.out_dim}")
-    for p in provider.get_parameters():
-        p.requires_grad = False
-    wrapper.osf = provider
-    object.__setattr__(wrapper, "_create_time", time.time_ns())
+    wrapper.osf = freeze(provider)
+    renew_create_time(wrapper)
     return wrapper

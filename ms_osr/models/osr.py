@@ -37,7 +37,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import SubModel, create_model, register_config, register_model
-from .layers import conv2d, gelu
+from .layers import conv2d, freeze, gelu
 
 
 def wave_magnitude(re: ms.Tensor, im: ms.Tensor) -> ms.Tensor:
@@ -287,8 +287,7 @@ class OSR(nn.Cell):
         self.restorer = restorer
         self.freeze_restorer = freeze_restorer
         if freeze_restorer:
-            for p in self.restorer.get_parameters():
-                p.requires_grad = False
+            freeze(self.restorer)
         self.size_multiple = int(getattr(restorer, "size_multiple", 1))
         self.transform = transform
         paths = dict(use_phase=use_phase, use_amplitude=use_amplitude)

@@ -45,7 +45,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from ..registry import SubModel, create_model, register_model
-from .layers import conv2d, crop, pad_to_multiple
+from .layers import conv2d, crop, freeze, pad_to_multiple
 from .osf import OSF_MODELS, build_osf
 from .restormer import TransformerBlock
 
@@ -234,13 +234,6 @@ def count_params(net: nn.Cell, trainable_only: bool = False) -> int:
     """Number of scalar parameters (all, or only those with requires_grad)."""
     params = net.trainable_params() if trainable_only else net.get_parameters()
     return int(sum(math.prod(p.shape) for p in params))
-
-
-def freeze(net: nn.Cell) -> nn.Cell:
-    """Exclude every parameter of ``net`` from optimisation (trainable_params() drops them)."""
-    for p in net.get_parameters():
-        p.requires_grad = False
-    return net
 
 
 class PTGRMWrapper(nn.Cell):

@@ -85,7 +85,6 @@ def report(argv=None) -> int:
     import argparse
     import json
 
-    import ms_osr  # noqa: F401
     from ..runtime import setup_runtime
 
     p = argparse.ArgumentParser(description="PSNR/SSIM of a checkpoint on the held-out scikit-image samples")
