@@ -37,6 +37,20 @@ def test_new_whole_image_size_recompiles_and_says_so(caplog):
     assert "compiled TinyRestorer for input shapes ((1, 3, 56, 40),)" in caplog.text
 
 
+def test_watched_step_reports_a_second_graph(tmp_path):
+    from ms_osr.audit.compiles import watch_recompiles
+
+    net = create_model("toy_restorer")
+    said = []
+    watch_recompiles(net, said.append)
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    net(ms.Tensor(x))
+    net(ms.Tensor(x))
+    assert said == []
+    net(ms.Tensor(np.zeros((1, 3, 24, 16), np.float32)))
+    assert len(said) == 1 and "TinyRestorer compiled graph 2 for input shapes ((1, 3, 24, 16),)" in said[0]
+
+
 def test_training_with_fixed_patch_compiles_the_step_once(tmp_path):
     from test_train import _cfg
 

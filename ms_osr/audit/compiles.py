@@ -1,19 +1,47 @@
 """Count GRAPH_MODE compilations: which cell compiled, for which input shapes.
 
 Ascend compiles a static graph per input shape (and GPU/CPU do too in GRAPH_MODE), so a run that should
-reuse one graph (fixed tile size, fixed training patch size) must show exactly one compilation per cell;
-anything that recompiles is logged with the shapes that caused it.
+reuse one graph (fixed tile size, fixed training patch size) must show exactly one compilation per cell.
+:func:`count_compiles` records them for a block of code; :func:`watch_recompiles` reports every further
+graph a given cell compiles (train.py watches its step this way).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from dataclasses import dataclass, field
-from typing import Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 from mindspore.common.api import _cell_graph_executor
 
 log = logging.getLogger(__name__)
+
+Listener = Callable[[object, Tuple], None]
+_listeners: List[Listener] = []
+_watched: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _shape(arg):
+    shape = getattr(arg, "shape", None)
+    return tuple(shape) if shape is not None else type(arg).__name__
+
+
+def _install() -> None:
+    """Wrap the executor's compile once per process; it then tells every listener about each new graph."""
+    if "compile" in vars(_cell_graph_executor):
+        return
+    original = _cell_graph_executor.compile
+
+    def compile_and_tell(obj, *args, **kwargs):
+        phase, compiled = original(obj, *args, **kwargs)
+        if compiled:
+            shapes = tuple(_shape(a) for a in args)
+            for listener in list(_listeners):
+                listener(obj, shapes)
+        return phase, compiled
+
+    _cell_graph_executor.compile = compile_and_tell
 
 
 @dataclass
@@ -28,28 +56,37 @@ class CompileLog:
         return [shapes for name, shapes in self.events if name == cell_class]
 
 
-def _shape(arg):
-    shape = getattr(arg, "shape", None)
-    return tuple(shape) if shape is not None else type(arg).__name__
-
-
 @contextlib.contextmanager
 def count_compiles() -> Iterator[CompileLog]:
-    """Inside the block, every compilation by MindSpore's cell graph executor is recorded and logged."""
+    """Inside the block, every graph MindSpore compiles is recorded and logged."""
+    _install()
     record = CompileLog()
-    original = _cell_graph_executor.compile
 
-    def compile_and_count(obj, *args, **kwargs):
-        phase, compiled = original(obj, *args, **kwargs)
-        if compiled:
-            shapes = tuple(_shape(a) for a in args)
-            record.events.append((type(obj).__name__, shapes))
-            log.info("compiled %s for input shapes %s (graph %d of this block)", type(obj).__name__, shapes,
-                     len(record.events))
-        return phase, compiled
+    def listen(obj, shapes):
+        record.events.append((type(obj).__name__, shapes))
+        log.info("compiled %s for input shapes %s (graph %d of this block)", type(obj).__name__, shapes,
+                 len(record.events))
 
-    _cell_graph_executor.compile = compile_and_count
+    _listeners.append(listen)
     try:
         yield record
     finally:
-        del _cell_graph_executor.compile  # back to the class's method
+        _listeners.remove(listen)
+
+
+def _on_watched(obj, shapes) -> None:
+    entry = _watched.get(obj)
+    if entry is None:
+        return
+    entry[0] += 1
+    if entry[0] > 1:
+        entry[1](f"{type(obj).__name__} compiled graph {entry[0]} for input shapes {shapes}: every new input "
+                 f"shape is a new graph (minutes on Ascend); keep the patch size and batch size fixed")
+
+
+def watch_recompiles(cell, say: Callable[[str], None]) -> None:
+    """Call ``say`` whenever ``cell`` compiles a graph after its first one."""
+    _install()
+    if _on_watched not in _listeners:
+        _listeners.append(_on_watched)
+    _watched[cell] = [0, say]
