@@ -35,11 +35,11 @@ from ms_osr.errors import UsageError  # noqa: E402
 
 # Demo: the degradations applied to the held-out images (display label, registry name).
 DEMO_DEGRADATIONS = (("noise", "noise_25"), ("rain", "rain"), ("haze", "haze"))
-BENCHMARKS = ("bsd68", "rain100l", "sots-outdoor", "gopro", "lol", "photos")  # evaluation.BENCHMARKS + photos
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ms_osr.cli import add_debug_arg
+    from ms_osr.evaluation import BENCHMARKS
     from ms_osr.runtime import add_runtime_args
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", help="degraded image or folder")
     g.add_argument("--gt", help="ground-truth image or folder (matched to inputs by file name)")
     g.add_argument("--output", help="output folder (or an image path for a single --input)")
-    g.add_argument("--benchmark", choices=BENCHMARKS, help="evaluate on a benchmark in its official layout")
+    g.add_argument("--benchmark", choices=list(BENCHMARKS) + ["photos"], help="evaluate on a benchmark in its official layout")
     g.add_argument("--data-root", help="benchmark root folder; with --data-config: the data.root to use; with list "
                                        "files: the folder their paths are relative to (or re-rooted under)")
     g.add_argument("--split", choices=["train", "test"], default="test",
