@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", help="degraded image or folder")
     g.add_argument("--gt", help="ground-truth image or folder (matched to inputs by file name)")
     g.add_argument("--output", help="output folder (or an image path for a single --input)")
-    g.add_argument("--benchmark", choices=list(BENCHMARKS) + ["photos"], help="evaluate on a benchmark in its official layout")
+    g.add_argument("--benchmark", choices=list(BENCHMARKS) + ["photos"],
+                   help="evaluate on a benchmark in its official layout")
     g.add_argument("--data-root", help="benchmark root folder; with --data-config: the data.root to use; with list "
                                        "files: the folder their paths are relative to (or re-rooted under)")
     g.add_argument("--split", choices=["train", "test"], default="test",

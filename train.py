@@ -62,5 +62,6 @@ def train(argv=None) -> int:
 def main(argv=None) -> int:
     return run_cli(train, argv, code=2)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -286,8 +286,6 @@ def convert_ckpt_to_pth(model: str, src: str, dst: str, fmt: str = "official", p
     return ConversionReport({k: v.numpy() for k, v in state.items()}, [f"{fmt} container"])
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # a checkpoint with the training config beside it (test.py, the demo, the tools)
 

@@ -42,7 +42,8 @@ class Field:
             alt = " or null" if self.nullable else ""
             return f"{key} must be {_KIND_WORDS[self.kind]}{alt}, got {_show(value)}"
         if self.choices and value not in self.choices:
-            return f"{key} must be one of {', '.join(map(str, self.choices))}, got {value!r}{suggest(value, self.choices)}"
+            return (f"{key} must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+                    f"{suggest(value, self.choices)}")
         if self.length is not None and len(value) != self.length:
             return f"{key} must have {self.length} entries, got {len(value)}"
         if self.kind == "list" and self.length and not all(_is_kind(v, "float") for v in value):
@@ -81,7 +82,7 @@ LOSS_TYPES = ("l1", "charbonnier", "psnr", "smooth_l1", "ptg_joint")
 
 SCHEMA = Section({
     "model": Section({"name": Field("str", None, nullable=True),  # required: checked in resolve()
-                       "kwargs": Section({}, open=True)}),
+                      "kwargs": Section({}, open=True)}),
     "data": Section({
         "root": Field("str", None, nullable=True),
         "train": Section({}, open=True),
@@ -121,8 +122,8 @@ SCHEMA = Section({
         "save_every": Field("int", 500, nullable=True),
         "log_every": Field("int", 20),
     }),
-    "runtime": Section({"device": Field("str", "auto", choices=("auto", "cpu", "gpu", "ascend", "CPU", "GPU",
-                                                                 "Ascend")),
+    "runtime": Section({"device": Field("str", "auto",
+                                        choices=("auto", "cpu", "gpu", "ascend", "CPU", "GPU", "Ascend")),
                         "mode": Field("str", "graph", choices=("graph", "pynative")),
                         "seed": Field("int", 0), "threads": Field("int", None, nullable=True)}),
     "out_dir": Field("str", None, nullable=True),

@@ -55,4 +55,5 @@ def missing_weight_files(model_cfg: Dict) -> List[str]:
         return []
     # the files a build of this model reads, as its registry declaration names them (ms_osr.build)
     found = weight_paths(model_cfg["name"], model_cfg.get("kwargs") or {})
-    return [f"{key}: {path}: file not found; {how_to_get(key, path)}" for key, path in found if not os.path.isfile(path)]
+    return [f"{key}: {path}: file not found; {how_to_get(key, path)}"
+            for key, path in found if not os.path.isfile(path)]

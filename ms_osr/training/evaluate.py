@@ -97,7 +97,8 @@ def report(argv=None) -> int:
     args = p.parse_args(argv)
     setup_runtime("cpu", "graph", seed=0)
     res = heldout_report(args.ckpt, args.config, args.degradations, args.crop)
-    print(f"{'degradation':<14} {'input PSNR':>10} {'output PSNR':>11} {'gain':>6} {'input SSIM':>10} {'output SSIM':>11}")
+    print(f"{'degradation':<14} {'input PSNR':>10} {'output PSNR':>11} {'gain':>6} {'input SSIM':>10} "
+          f"{'output SSIM':>11}")
     for g, r in res["groups"].items():
         print(f"{g:<14} {r['input_psnr']:10.2f} {r['psnr']:11.2f} {r['psnr'] - r['input_psnr']:6.2f} "
               f"{r['input_ssim']:10.4f} {r['ssim']:11.4f}")

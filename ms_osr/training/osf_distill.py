@@ -19,8 +19,9 @@ def calibrate_standardization(images: np.ndarray, path: str, batch_size: int = 8
     """Per-dimension mean/std of a restoration prior's native vector over ``images`` (N, 3, H, W).
 
     ``osf_kwargs`` are those of the ``restoration_prior_osf`` model (e.g. a config's ``osf_kwargs``; ``ckpt``:
-    the restorer's weights); ``out_dim``, ``normalize``, ``standardize`` and ``seed`` are ignored: the statistics are those of the raw
-    vector.  Written atomically to ``path`` (``.npz``: mean, std, n); returns them with the raw vectors.
+    the restorer's weights); ``out_dim``, ``normalize``, ``standardize`` and ``seed`` are ignored: the
+    statistics are those of the raw vector.  Written atomically to ``path`` (``.npz``: mean, std, n);
+    returns them with the raw vectors.
     """
     kw = {k: v for k, v in osf_kwargs.items() if k not in ("out_dim", "normalize", "standardize", "seed")}
     raw = osf_vectors(create_model("restoration_prior_osf", normalize=False, **kw), images, batch_size)
