@@ -392,9 +392,17 @@ def centre_crop(img, size: int):
 
 
 def heldout_images(size: int, folder: str | None = None, limit: int = 0) -> dict:
-    """Clean evaluation images: a folder, or the scikit-image samples never used for training."""
+    """Clean evaluation images: a folder, else the photo corpus' test split when it is built (16 photographs
+    never trained on), else the 4 scikit-image samples never used for training."""
+    from ms_osr.data.corpus import DEFAULT_ROOT, CorpusError, split_paths
     from ms_osr.data.io import list_images, read_image
 
+    if not folder:
+        try:
+            paths = split_paths(os.path.join(ROOT, DEFAULT_ROOT), "test")[:limit or None]
+            return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in paths}
+        except CorpusError:
+            print("note: photo corpus not built (python tools/get_photos.py); using scikit-image's held-out samples")
     if folder:
         paths = list_images(folder)[:limit or None]
         return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in paths}
@@ -461,9 +469,11 @@ def run_demo(args) -> int:
                                                     (deg == "noise" and any("noise" in k for k in known))) else "no")
             rows.append({"model": label, "degradation": deg, "trained on": seen, "images": avg["images"],
                          "PSNR degraded": avg[f"psnr_in{sfx}"], "PSNR restored": avg[f"psnr{sfx}"],
-                         "SSIM degraded": avg[f"ssim_in{sfx}"], "SSIM restored": avg[f"ssim{sfx}"]})
-    cols = ["model", "degradation", "trained on", "images", "PSNR degraded", "PSNR restored",
-            "SSIM degraded", "SSIM restored"]
+                         "95% CI": f"[{avg[f'psnr{sfx}_lo']:.2f}, {avg[f'psnr{sfx}_hi']:.2f}]",
+                         "SSIM degraded": avg[f"ssim_in{sfx}"], "SSIM restored": avg[f"ssim{sfx}"],
+                         "offset": avg["offset"]})
+    cols = ["model", "degradation", "trained on", "images", "PSNR degraded", "PSNR restored", "95% CI",
+            "SSIM degraded", "SSIM restored", "offset"]
     print()
     print(format_table(rows, cols, title=f"PSNR (dB) / SSIM, {conventions[0]} convention, seed {args.seed}"))
     # Grid: one row per (image, degradation): degraded | restored by each model | clean.

@@ -299,7 +299,10 @@ def test_cli_demo_without_checkpoints_fails_clearly(tmp_path, capsys):
     assert not (tmp_path / "demo").exists()
 
 
-def test_cli_demo_and_protocol_with_toy_checkpoints(tmp_path, capsys):
+def test_cli_demo_and_protocol_with_toy_checkpoints(tmp_path, capsys, monkeypatch):
+    from ms_osr.data import corpus
+
+    monkeypatch.setattr(corpus, "DEFAULT_ROOT", str(tmp_path / "no_photos"))  # the fallback: scikit-image samples
     ck = tmp_path / "ckpt"
     ck.mkdir()
     for name, model in (("toy_a", "toy_convnet"), ("toy_b", "toy_unet")):
@@ -321,7 +324,8 @@ def test_cli_demo_and_protocol_with_toy_checkpoints(tmp_path, capsys):
     with open(out / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 6 and {r["trained on"] for r in rows} == {"yes", "no"}
-    assert "PSNR restored" in cap.out
+    assert "PSNR restored" in cap.out and "photo corpus not built" in cap.out
+    assert all(r["95% CI"].startswith("[") and r["offset"] for r in rows)
     os.remove(ck / "orphan.ckpt")
     rc = CLI.main(["--protocol", "osr", "--ckpt", str(ck / "toy_a.ckpt"), "--osr-ckpt", str(ck / "toy_b.ckpt"),
                    "--degradations", "noise_15", "rain", "jpeg", "--demo-size", "32", "--output", str(out / "osr")])
@@ -413,3 +417,22 @@ def test_colour_offset_is_the_largest_channel_shift_in_grey_levels():
     assert colour_offset(shifted, clean) == pytest.approx(-10.0, abs=1e-4)
     assert colour_offset(clean, clean) == 0.0
     assert compute_metrics(shifted, clean, clean, ("aio",))["offset"] == pytest.approx(-10.0, abs=1e-4)
+
+
+def test_cli_demo_uses_the_photo_corpus_when_built(tmp_path, capsys, monkeypatch):
+    from ms_osr.data import corpus
+
+    root = tmp_path / "photos"
+    (root / "test").mkdir(parents=True)
+    names = [r["name"] for r in corpus.read_manifest() if r["split"] == "test"]
+    for i, name in enumerate(names):
+        write_image(str(root / "test" / f"{name}.png"), _img(40, 44, seed=i))
+    monkeypatch.setattr(corpus, "DEFAULT_ROOT", str(root))
+    ck = tmp_path / "ckpt"
+    ck.mkdir()
+    save_checkpoint(toys.toy_convnet(), str(ck / "toy.ckpt"))
+    save_config({"model": {"name": "toy_convnet", "kwargs": {}}}, str(ck / "toy.yaml"))
+    out = tmp_path / "demo"
+    assert CLI.main(["--ckpt-dir", str(ck), "--output", str(out), "--demo-size", "32"]) == 0
+    assert f"demo: {len(names)} held-out images" in capsys.readouterr().out
+    assert sorted(os.listdir(out / "clean")) == sorted(f"{n}.png" for n in names)
