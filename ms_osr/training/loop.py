@@ -69,13 +69,11 @@ class Trainer:
         import mindspore as ms  # (the package's __init__ already set the oneDNN cap)
         from mindspore import Tensor
 
-        from ..build import create_model
         from ..runtime import setup_runtime
-        from .step import EMA, make_step_cell
 
         self.ms, self.Tensor = ms, Tensor
         self.cfg = cfg
-        rt, tr, dc = cfg["runtime"], cfg["train"], cfg["data"]
+        rt = cfg["runtime"]
         self.out_dir = cfg["out_dir"]
         self.seed = int(rt.get("seed") or 0)
         info = setup_runtime(rt.get("device"), rt.get("mode", "graph"), seed=self.seed, threads=rt.get("threads"))
@@ -83,8 +81,14 @@ class Trainer:
         self.rank, self.world = init_distributed()
         self.main = self.rank == 0
         self.progress = progress and self.main
+        self._build_data()  # every file of both sets checked: before the run folder or a step
+        self._build_model()
+        self._build_optimisation()
+        self._start(resume)
 
-        # ---- data
+    def _build_data(self) -> None:
+        """Sources, batch split over the workers and the step count."""
+        tr, dc = self.cfg["train"], self.cfg["data"]
         gb = int(dc["batch_size"])
         if gb % self.world:
             raise TrainError(f"data.batch_size {gb} (global) is not divisible by the {self.world} workers")
@@ -107,7 +111,15 @@ class Trainer:
             raise TrainError(f"data.train has {len(src)} samples, fewer than one global batch ({gb})")
         self.total_steps = int(tr["total_steps"] or int(tr["epochs"]) * self.steps_per_epoch)
 
-        # ---- model (ms.set_seed already ran in setup_runtime: identical init on every rank)
+
+    def _build_model(self) -> None:
+        """The network, its weight files checked first; activation recomputation if asked."""
+        import mindspore as ms
+
+        from ..build import create_model
+
+        cfg, tr = self.cfg, self.cfg["train"]
+        # ms.set_seed already ran in setup_runtime: identical init on every rank
         ms.set_seed(self.seed)
         missing = missing_weight_files(cfg["model"])
         if missing:
@@ -122,6 +134,12 @@ class Trainer:
                           f"in the backward pass")
             except ValueError as exc:
                 raise TrainError(f"config: {exc}") from None
+
+    def _build_optimisation(self) -> None:
+        """Precision, optimiser, schedule, EMA and the compiled step."""
+        from .step import EMA, make_step_cell
+
+        tr = self.cfg["train"]
         self.amp = tr["amp"]
         if self.amp != "O0" and self.device == "CPU" and os.environ.get(AMP_ON_CPU_ENV) != "1":
             self._say(f"train.amp={self.amp} requested on CPU: using O0 (fp32); mixed precision needs GPU/Ascend")
@@ -145,7 +163,9 @@ class Trainer:
 
         watch_recompiles(self.step_cell, self._say)  # a second graph means a varying input shape
 
-        # ---- state
+
+    def _start(self, resume: bool) -> None:
+        """Training state (from last.ckpt with ``resume``), the run folder and its logs."""
         self.step, self.best_psnr, self.best_step = 0, -float("inf"), -1
         self.last_path = os.path.join(self.out_dir, "last.ckpt")
         self.best_path = os.path.join(self.out_dir, "best.ckpt")
@@ -162,7 +182,7 @@ class Trainer:
             for stale in os.listdir(self.out_dir):  # temp files of a write cut short by a kill
                 if stale.startswith(".tmp-"):
                     os.remove(os.path.join(self.out_dir, stale))
-            save_config(cfg, os.path.join(self.out_dir, "config.yaml"))
+            save_config(self.cfg, os.path.join(self.out_dir, "config.yaml"))
         self.tlog = TrainLog(self.out_dir, resume_step=resumed if resumed is not None else (0 if resume else None),
                              enabled=self.main)
 
