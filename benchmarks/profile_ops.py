@@ -32,9 +32,9 @@ def _build_call(args):
     import numpy as np
     import mindspore as ms
 
-    from ms_osr.registry import create_model
+    from ms_osr.build import create_model
 
-    net = create_model(args.model, **json.loads(args.kwargs))
+    net = create_model(args.model, **json.loads(args.kwargs))  # unknown names and arguments: MsOsrError
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.random((args.batch, 3, args.size, args.size), dtype=np.float32))
     if args.phase == "infer":
@@ -115,9 +115,11 @@ def main(argv=None) -> int:
     setup_runtime("cpu", "graph", 0, args.threads)
     import mindspore as ms
 
+    from ms_osr.errors import MsOsrError
+
     try:
         call = _build_call(args)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (MsOsrError, json.JSONDecodeError) as exc:  # what the user typed; anything else is a bug
         p.error(f"--model {args.model} / --kwargs: {exc}")
     call()
     call()

@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore)
+from ms_osr.cli import add_debug_arg, run_cli  # noqa: E402
 from ms_osr.runtime import add_runtime_args, setup_runtime  # noqa: E402
 
 
@@ -31,12 +32,13 @@ def _time(fn, repeat: int):
     return first, statistics.median(runs)
 
 
-def main(argv=None) -> int:
+def bench(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-clip", action="store_true", help="do not build the 87.8 M-parameter ViT-B/32")
     add_runtime_args(p)
+    add_debug_arg(p)
     args = p.parse_args(argv)
     setup_runtime(device=args.device, mode=args.mode or "graph", seed=args.seed or 0, threads=args.threads)
 
@@ -64,6 +66,10 @@ def main(argv=None) -> int:
             print(f"{name:14s} params {count_params(net):>11,d}  {size}x{size}  first {first:7.2f} s  "
                   f"steady {steady * 1000:8.1f} ms", flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(bench, argv)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore)
+from ms_osr.cli import run_cli  # noqa: E402
+from ms_osr.errors import UsageError  # noqa: E402
 
 
 def _timed_eval(net, view, metrics):
@@ -150,7 +152,7 @@ def _calibrate(cfg: dict, out: str, n: int) -> int:
 
     kw = cfg["model"]["kwargs"]
     if kw.get("osf") != "restoration_prior":
-        raise SystemExit(f"--calibrate-osf needs osf: restoration_prior in the config, got {kw.get('osf')!r}")
+        raise UsageError(f"--calibrate-osf needs osf: restoration_prior in the config, got {kw.get('osf')!r}")
     imgs = _patches(DS.build_source(cfg["data"]["train"], train=True), n, int(cfg["data"]["patch_size"]), seed=3)
     t0 = time.perf_counter()
     st = calibrate_standardization(imgs, out, **(kw.get("osf_kwargs") or {}))
@@ -168,7 +170,7 @@ def _calibrate(cfg: dict, out: str, n: int) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def experiment(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--ckpt", help="trained wrapper weights (train.py last.ckpt / best.ckpt)")
@@ -182,6 +184,7 @@ def main(argv=None) -> int:
     p.add_argument("--calibrate-images", type=int, default=128, help="random training patches for --calibrate-osf")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides as in train.py")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     args = p.parse_args(argv)
 
     from ms_osr.build import create_model
@@ -274,6 +277,10 @@ def main(argv=None) -> int:
         f"distilled {dis_res['groups'][g]['psnr']:.2f} / g = mean {abl_res['groups'][g]['psnr']:.2f} / "
         f"g of another image {shuf_res['groups'][g]['psnr']:.2f}" for g in base_res["groups"]))
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(experiment, argv)
 
 
 if __name__ == "__main__":
