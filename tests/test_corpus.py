@@ -187,12 +187,9 @@ def test_unbuilt_corpus_says_how_to_build(tmp_path):
 
 
 def test_cli_list_and_error_exit(tmp_path, capsys):
-    import importlib.util
+    from scripts import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "get_photos", os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "get_photos.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("tools/get_photos.py")
     assert mod.main(["--list"]) == 0
     assert "astronaut" in capsys.readouterr().out
     bad = tmp_path / "m.csv"

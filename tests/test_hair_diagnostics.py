@@ -47,18 +47,14 @@ def test_diagnose_tiny_res_hair_and_refuse_other_models():
 
 @pytest.mark.slow
 def test_cli_prints_diagnostics_for_a_checkpoint(tmp_path, capsys):
-    import importlib.util
-    import os
+    from scripts import load_script
 
     from ms_osr.checkpoint import save_checkpoint
     from ms_osr.config import save_config
     from ms_osr.data.corpus import read_manifest
     from ms_osr.data.io import write_image
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location("ms_osr_test_cli_hd", os.path.join(root, "test.py"))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("test.py", "ms_osr_test_cli_hd")
     photos = tmp_path / "photos" / "test"
     photos.mkdir(parents=True)
     for i, r in enumerate(x for x in read_manifest() if x["split"] == "test"):

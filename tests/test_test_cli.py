@@ -4,7 +4,6 @@ Most checks call the library or ``test.main(argv)`` in-process (a MindSpore proc
 costs seconds); two subprocess runs check the real entry point.
 """
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 import ms_osr  # noqa: F401
 
 import toy_restorers as toys
+from scripts import load_script
 from ms_osr.checkpoint import save_checkpoint
 from ms_osr.config import save_config
 from ms_osr.data.io import read_image, write_image
@@ -28,14 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
 
 
-def _cli():
-    spec = importlib.util.spec_from_file_location("ms_osr_test_cli", os.path.join(ROOT, "test.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-CLI = _cli()
+CLI = load_script("test.py")
 
 
 def _img(h, w, seed=0):

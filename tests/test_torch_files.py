@@ -1,7 +1,6 @@
 """PyTorch files in and out (issue 18, points 4-5): nothing from a file ever runs, harmless extras
 load, --reverse writes each family's official container, sub-network prefixes, fp16 notes,
 TorchScript archives, and PyTorch checkpoints handed to test.py / train.py."""
-import importlib.util
 import io
 import os
 import pickle
@@ -17,6 +16,7 @@ torch = pytest.importorskip("torch")
 import ms_osr  # noqa: E402,F401
 
 import toy_restorers as toys  # noqa: E402
+from scripts import load_script  # noqa: E402
 from ms_osr.checkpoint import load_checkpoint, read_ckpt_arrays, save_checkpoint  # noqa: E402
 from ms_osr.config import save_config  # noqa: E402
 from ms_osr.convert import to_torch_state_dict, torch_name_map  # noqa: E402
@@ -36,15 +36,8 @@ GDN_SMALL = dict(depth_rate=8, height=3, width=4, num_dense_layer=2, growth_rate
 ANSI = re.compile(r"\x1b\[")
 
 
-def _load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-CONVERT = _load_module("ms_osr_convert_cli", os.path.join(ROOT, "tools", "convert_pth.py"))
-TEST_CLI = _load_module("ms_osr_test_cli_torch", os.path.join(ROOT, "test.py"))
+CONVERT = load_script("tools/convert_pth.py", "ms_osr_convert_cli")
+TEST_CLI = load_script("test.py", "ms_osr_test_cli_torch")
 
 
 def _convert(capsys, *argv):

@@ -1,7 +1,6 @@
 """Files in, files out (issue 18, points 1-3): permissions, output locations, write failures,
 grayscale / 16-bit / tiny inputs and inputs without usable ground truth."""
 import errno
-import importlib.util
 import json
 import os
 import stat
@@ -13,6 +12,7 @@ import pytest
 import ms_osr  # noqa: F401
 
 import toy_restorers as toys
+from scripts import load_script
 from ms_osr.checkpoint import save_checkpoint
 from ms_osr.config import save_config
 from ms_osr.data.io import write_image
@@ -23,14 +23,7 @@ from ms_osr.input_size import min_side, model_unit, size_verdict
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cli():
-    spec = importlib.util.spec_from_file_location("ms_osr_test_cli_files", os.path.join(ROOT, "test.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-CLI = _cli()
+CLI = load_script("test.py", "ms_osr_test_cli_files")
 
 
 def _img(h, w, seed=0):
