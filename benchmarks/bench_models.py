@@ -120,91 +120,12 @@ def _torch_osr_resnet(kw, subs=None):
 
 
 def _torch_osr(kw, subs):
-    """PyTorch twin of ms_osr.models.osr.OSR (same parameter names), around a reference restorer."""
-    import torch
-    import torch.nn as tnn
-    import torch.nn.functional as F
+    """PyTorch twin of ms_osr.models.osr.OSR (tests/torch_ref/osr_ref.py) around a reference restorer."""
+    from torch_ref.osr_ref import OSRRef
 
-    restorer_name = kw.get("restorer", "osr_resnet")
-    restorer = TORCH_RESTORERS[restorer_name](subs[restorer_name])
-    ch_a, ch_f, eps = kw.get("adapter_channels", 32), kw.get("fusion_channels", 32), kw.get("angle_eps", 1e-3)
-
-    def conv(cin, cout, k, bias=True):
-        return tnn.Conv2d(cin, cout, k, padding=k // 2, bias=bias)
-
-    def magnitude(re, im):
-        r2 = re * re + im * im
-        nz = r2 > 0
-        return torch.where(nz, torch.sqrt(torch.where(nz, r2, torch.ones_like(r2))), torch.zeros_like(r2))
-
-    def angle(re, im):
-        re_sg, im_sg = re.detach(), im.detach()
-        r2 = re_sg * re_sg + im_sg * im_sg
-        nz = r2 > 0
-        value = torch.where(nz, torch.atan2(torch.where(nz, im_sg, torch.zeros_like(im_sg)),
-                                            torch.where(nz, re_sg, torch.ones_like(re_sg))), torch.zeros_like(r2))
-        return value + (re_sg * im - im_sg * re) / (r2 + eps * eps)
-
-    class Amp(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2, self.conv_out = conv(3, ch_a, 3), conv(ch_a, ch_a, 3), conv(ch_a, 3, 3)
-
-        def forward(self, x):
-            return self.conv_out(F.relu(self.conv2(F.relu(self.conv1(x)))))
-
-    class Phase(Amp):
-        def __init__(self):
-            super().__init__()
-            self.context = conv(ch_a, ch_a, 1)
-
-        def forward(self, x):
-            h = F.relu(self.conv2(F.relu(self.conv1(x))))
-            return self.conv_out(h + F.relu(self.context(h.mean((2, 3), keepdim=True))))
-
-    class In(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.proj_real, self.proj_imag = conv(3, 3, 1, bias=False), conv(3, 3, 1, bias=False)
-            self.amplitude_enhancer, self.phase_adapter = Amp(), Phase()
-
-        def forward(self, x):
-            zr, zi = self.proj_real(x), self.proj_imag(x)
-            amp = magnitude(zr, zi) + self.amplitude_enhancer(x)
-            phase = angle(zr, zi) + self.phase_adapter(x)
-            return amp * torch.cos(phase), amp * torch.sin(phase), phase
-
-    class Out(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            hidden = max(ch_f // 4, 4)
-            self.fc_wave, self.fc_input = conv(9, ch_f, 1), conv(3, ch_f, 1)
-            self.reweight_fc1, self.reweight_fc2 = conv(ch_f, hidden, 1), conv(hidden, 2 * ch_f, 1)
-            self.proj = conv(ch_f, 3, 3)
-
-        def forward(self, real, imag, phase, x):
-            c, s = torch.cos(phase), torch.sin(phase)
-            u, v = real * c + imag * s, imag * c - real * s
-            wave = self.fc_wave(torch.cat([u, v, magnitude(real, imag)], 1))
-            content = self.fc_input(x)
-            logits = self.reweight_fc2(F.gelu(self.reweight_fc1((wave + content).mean((2, 3), keepdim=True))))
-            w = torch.softmax(logits.reshape(x.shape[0], ch_f, 2, 1, 1), dim=2)
-            return u + self.proj(w[:, :, 0] * content + w[:, :, 1] * wave)
-
-    class OSRT(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.restorer, self.input_transform, self.output_transform = restorer, In(), Out()
-            if kw.get("freeze_restorer", True):
-                self.restorer.requires_grad_(False)
-
-        def forward(self, x):
-            real, imag, phase = self.input_transform(x)
-            restored = self.restorer(torch.cat([real, imag], 0))
-            b = x.shape[0]
-            return self.output_transform(restored[:b], restored[b:], phase, x)
-
-    return OSRT()
+    name = kw.get("restorer", "osr_resnet")
+    return OSRRef(TORCH_RESTORERS[name](subs[name]), kw.get("adapter_channels", 32), kw.get("fusion_channels", 32),
+                  kw.get("angle_eps", 1e-3), kw.get("freeze_restorer", True))
 
 
 def _torch_ptg_wrapper(kw, subs):

@@ -16,6 +16,7 @@ from ms_osr.checkpoint import CheckpointError, load_arrays_into_net, load_checkp
 from ms_osr.convert import convert_state_dict, parity_report
 from ms_osr.models.osr import OSR, wave_angle, wave_magnitude
 from ms_osr.registry import list_models
+from torch_ref.osr_ref import OSRRef
 from torch_ref.osr_resnet_ref import OSRNetRef
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -280,37 +281,15 @@ def test_wrapper_trains_on_cpu():
     assert np.abs(g["input_transform.phase_adapter.conv_out.weight"].asnumpy()).max() > 0
 
 
-def _torch_wrapper(sd: dict, restorer, x):
-    """The wrapper's formulas (docs/osr.md §2) written independently in PyTorch, on the MindSpore weights."""
-    F = torch.nn.functional
+class _NormalisedNetRef(OSRNetRef):
+    """The MindSpore Net normalises ([0,1] -> [-1,1]) inside; the reference expects it done."""
 
-    def conv(name, t):
-        w = sd[name + ".weight"]
-        return F.conv2d(t, w, sd.get(name + ".bias"), padding=w.shape[-1] // 2)
-
-    it, ot = "input_transform.", "output_transform."
-    zr, zi = conv(it + "proj_real", x), conv(it + "proj_imag", x)
-    e = conv(it + "amplitude_enhancer.conv_out", F.relu(conv(it + "amplitude_enhancer.conv2",
-                                                             F.relu(conv(it + "amplitude_enhancer.conv1", x)))))
-    h = F.relu(conv(it + "phase_adapter.conv2", F.relu(conv(it + "phase_adapter.conv1", x))))
-    g = F.relu(conv(it + "phase_adapter.context", h.mean(dim=(2, 3), keepdim=True)))
-    amp = torch.sqrt(zr ** 2 + zi ** 2) + e
-    theta = torch.atan2(zi, zr) + conv(it + "phase_adapter.conv_out", h + g)
-    b = x.shape[0]
-    restored = restorer((torch.cat([amp * torch.cos(theta), amp * torch.sin(theta)], 0) - 0.5) / 0.5)
-    r, i = restored[:b], restored[b:]
-    u = r * torch.cos(theta) + i * torch.sin(theta)
-    v = i * torch.cos(theta) - r * torch.sin(theta)
-    wave = conv(ot + "fc_wave", torch.cat([u, v, torch.sqrt(r ** 2 + i ** 2)], 1))
-    content = conv(ot + "fc_input", x)
-    pooled = (wave + content).mean(dim=(2, 3), keepdim=True)
-    logits = conv(ot + "reweight_fc2", F.gelu(conv(ot + "reweight_fc1", pooled)))
-    a = torch.softmax(logits.view(b, -1, 2, 1, 1), dim=2)
-    return u + conv(ot + "proj", a[:, :, 0] * content + a[:, :, 1] * wave)
+    def forward(self, x):
+        return super().forward((x - 0.5) / 0.5)
 
 
 def test_wrapper_matches_documented_formulas():
-    """Perturbed (trained-like) adapters: the GRAPH_MODE wrapper equals a PyTorch transcription of docs/osr.md."""
+    """Perturbed (trained-like) adapters: the GRAPH_MODE wrapper equals the PyTorch twin written from docs/osr.md."""
     net = create_model("osr_small")
     net.set_train(False)
     rng = np.random.default_rng(8)
@@ -318,13 +297,13 @@ def test_wrapper_matches_documented_formulas():
         if not p.name.startswith("restorer."):
             p.set_data(ms.Tensor((p.asnumpy() + rng.normal(0, 0.2, p.shape)).astype(np.float32)))
     sd = {k: torch.from_numpy(v.asnumpy()) for k, v in net.parameters_dict().items()}
-    restorer = OSRNetRef(width=0.25).eval()
-    restorer.load_state_dict({k[len("restorer."):]: v for k, v in sd.items() if k.startswith("restorer.")})
+    ref = OSRRef(_NormalisedNetRef(width=0.25), adapter_channels=16, fusion_channels=16).eval()
+    ref.load_state_dict(sd)  # every name and shape: the twin has the MindSpore parameter names
     for shape in [(2, 3, 16, 21), (1, 3, 19, 19)]:
         x = rng.random(shape, dtype=np.float32)
         x[:, :, :3, :3] = 0.0  # black pixels: zero amplitude before enhancement
         with torch.no_grad():
-            expected = _torch_wrapper(sd, restorer, torch.from_numpy(x)).numpy()
+            expected = ref(torch.from_numpy(x)).numpy()
         out = net(ms.Tensor(x)).asnumpy()
         rep = parity_report(out, expected)
         assert np.abs(out - net.restorer(ms.Tensor(x)).asnumpy()).max() > 1e-2  # really reprogrammed
