@@ -24,6 +24,7 @@ from .data.transforms import SizeMismatchError, crop_to_multiple
 from .fileio import atomic_write_text, writable_folder_problem
 from .input_size import model_unit, size_verdict
 from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
+from .statistics import cap_psnr, mean_ci, paired_difference
 from .errors import EvaluationError  # noqa: E402,F401  (re-exported)
 from .samples import Sample  # noqa: E402,F401  (re-exported)
 
@@ -628,6 +629,7 @@ class ProtocolResult:
     table_rows: List[Dict[str, object]]     # one row per model, one column per degradation + averages
     table_columns: List[str]
     markdown: str
+    paired_rows: List[Dict[str, object]] = field(default_factory=list)  # each model vs the reference and the input
 
 
 def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], known: Iterable[str] = (),
@@ -671,9 +673,10 @@ def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], kn
     for label in labels:
         for deg in degradations:
             vals = np.array(scores[(label, deg)], np.float64)
+            ci = mean_ci(cap_psnr(vals[:, 0]))
             long_rows.append({"model": label, "degradation": deg, "split": "known" if deg in known else "OOS",
-                              "psnr": float(vals[:, 0].mean()), "ssim": float(vals[:, 1].mean()),
-                              "images": len(vals)})
+                              "psnr": float(vals[:, 0].mean()), "psnr_lo": ci.low, "psnr_hi": ci.high,
+                              "ssim": float(vals[:, 1].mean()), "images": len(vals)})
     def col(deg):
         return f"{deg} ({'known' if deg in known else 'OOS'})"
 
@@ -695,13 +698,52 @@ def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], kn
 
     table_rows = wide(metric)
     other = "ssim" if metric == "psnr" else "psnr"
+    paired = _protocol_pairs(scores, list(models), degradations, known, metric)
+    pair_cols = ["model", "vs", "images"] + [f"{part}_{k}" for part in ("known", "OOS")
+                                             for k in ("diff", "lo", "hi", "won", "lost")]
     md = (f"OSR protocol ({convention} convention, {len(images)} held-out images, seed {seed}); "
           f"known = trained degradations, OOS = out-of-sample\n\n"
           f"{metric.upper()}\n\n" + markdown_table(table_rows, columns, digits=4 if metric == "ssim" else 2)
-          + f"\n{other.upper()}\n\n" + markdown_table(wide(other), columns, digits=4 if other == "ssim" else 2))
+          + f"\n{other.upper()}\n\n" + markdown_table(wide(other), columns, digits=4 if other == "ssim" else 2)
+          + f"\nPaired differences of {metric.upper()} per image (model minus 'vs'; the known / OOS value of an image "
+            f"is its mean over those degradations), 95% paired-bootstrap CI over images, images won / lost\n\n"
+          + markdown_table(paired, pair_cols, digits=4 if metric == "ssim" else 2))
     if output_dir:
         atomic_write_text(os.path.join(output_dir, "osr_protocol.md"), md)
         write_csv(os.path.join(output_dir, "osr_protocol.csv"), table_rows, columns)
         write_csv(os.path.join(output_dir, "osr_protocol_long.csv"), long_rows,
-                  ["model", "degradation", "split", "psnr", "ssim", "images"])
-    return ProtocolResult(long_rows, table_rows, columns, md)
+                  ["model", "degradation", "split", "psnr", "psnr_lo", "psnr_hi", "ssim", "images"])
+        names = list(images)
+        write_csv(os.path.join(output_dir, "osr_protocol_images.csv"),
+                  [{"model": lbl, "degradation": d, "image": names[i], "psnr": v[0], "ssim": v[1]}
+                   for (lbl, d), vals in scores.items() for i, v in enumerate(vals)],
+                  ["model", "degradation", "image", "psnr", "ssim"])
+        write_csv(os.path.join(output_dir, "osr_protocol_paired.csv"), paired, pair_cols)
+    return ProtocolResult(long_rows, table_rows, columns, md, paired)
+
+
+def _protocol_pairs(scores: Dict[Tuple[str, str], List[Tuple[float, float]]], models: Sequence[str],
+                    degradations: Sequence[str], known: set, metric: str) -> List[Dict[str, object]]:
+    """Each model against the first model (the reference restorer) and against the degraded input, per image
+    on the known mean and the out-of-sample mean, with paired-bootstrap CIs."""
+    k = 0 if metric == "psnr" else 1
+
+    def per_image(label: str, part: set) -> Optional[np.ndarray]:
+        cols = [np.array([v[k] for v in scores[(label, d)]], np.float64) for d in degradations if d in part]
+        return np.mean([cap_psnr(c) if k == 0 else c for c in cols], axis=0) if cols else None
+
+    parts = {"known": set(known), "OOS": set(degradations) - set(known)}
+    rows = []
+    for label in models:
+        for ref in ([models[0]] if label != models[0] else []) + ["degraded"]:
+            row: Dict[str, object] = {"model": label, "vs": ref}
+            for name, part in parts.items():
+                a, b = per_image(label, part), per_image(ref, part)
+                if a is None:
+                    continue
+                pd = paired_difference(a, b)
+                row["images"] = len(a)
+                row.update({f"{name}_diff": pd.diff.mean, f"{name}_lo": pd.diff.low, f"{name}_hi": pd.diff.high,
+                            f"{name}_won": pd.wins, f"{name}_lost": pd.losses})
+            rows.append(row)
+    return rows

@@ -206,7 +206,13 @@ def test_osr_protocol_table(tmp_path):
     deg = rows["degraded"]
     assert deg["OOS"] == pytest.approx((deg["rain (OOS)"] + deg["haze (OOS)"]) / 2)
     md = (tmp_path / "osr_protocol.md").read_text()
-    assert md.count("\n| reprogrammed |") == 2 and "\nPSNR\n" in md and "\nSSIM\n" in md
+    assert md.count("\n| reprogrammed |") == 4 and "\nPSNR\n" in md and "\nSSIM\n" in md  # 2 tables + 2 pairs
+    pairs = {(r["model"], r["vs"]): r for r in res.paired_rows}
+    assert set(pairs) == {("restorer", "degraded"), ("reprogrammed", "restorer"), ("reprogrammed", "degraded")}
+    same = pairs[("restorer", "degraded")]  # identity against its own input: no difference, nothing won
+    assert same["known_diff"] == 0 and same["OOS_lo"] == 0 and same["OOS_won"] == same["OOS_lost"] == 0
+    assert pairs[("reprogrammed", "restorer")]["images"] == 2
+    assert os.path.isfile(tmp_path / "osr_protocol_images.csv") and os.path.isfile(tmp_path / "osr_protocol_paired.csv")
     with open(tmp_path / "osr_protocol_long.csv") as fh:
         long_rows = list(csv.DictReader(fh))
     assert len(long_rows) == 9 and {r["split"] for r in long_rows} == {"known", "OOS"}
