@@ -95,7 +95,8 @@ def compiled_primitives(cell: nn.Cell, *inputs) -> OpTable:
     dtypes.  The cell is meant for the audit only: it is left compiled without a backend graph."""
     with _frontend_only():
         cell.compile(*inputs)
-    proto = _cell_graph_executor._graph_executor.get_func_graph_proto(cell.compile_phase, "mind_ir", False)
+    # the full phase of the compiled graph (``compile_phase`` exists only from MindSpore 2.8 on)
+    proto = _cell_graph_executor._graph_executor.get_func_graph_proto(cell.current_phase, "mind_ir", False)
     model = mind_ir_pb2.ModelProto()
     model.ParseFromString(proto)
     # node op_type "REF::Conv2D:4" names an entry of the primitive table, which holds the primitive's type
