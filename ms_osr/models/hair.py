@@ -22,7 +22,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
@@ -31,8 +30,7 @@ from ..kernels import Depthwise3x3
 from ..precision import cast_like
 from ..registry import register_config, register_model
 from .layers import conv2d, crop, gelu
-from .restormer import (Downsample, LayerNorm, OverlapPatchEmbed, Upsample, channel_attention, GatedGELU,
-                        pad_input, transformer_level)
+from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, GatedGELU, pad_input
 
 GN_EPS = 1e-6  # GroupNorm epsilon of the LDM encoder
 # Smallest padded side: the DAC halves H/8 twice with pad-(0,1) stride-2 3x3 convs, which needs H/8 >= 4.
@@ -293,14 +291,13 @@ def official_num_boxes(num_blocks: Sequence[int], num_refinement_blocks: int) ->
             max(4, num_blocks[0]) + 1, max(4, num_refinement_blocks) + 1)
 
 
-class ResHAIR(nn.Cell):
+class ResHAIR(RestormerUNet):
     """Res-HAIR. ``construct(x, giv=None)``; ``global_vector(x)`` returns the (B, giv_dim) GIV.
 
     Passing a precomputed ``giv`` (shape (B, giv_dim) or (1, giv_dim), broadcast over the
     batch) skips the DAC, e.g. to share one image-level vector across the tiles of a large image.
     """
 
-    size_multiple = 8
     min_size = MIN_SIZE  # smaller inputs are padded to it inside construct
 
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
@@ -310,10 +307,7 @@ class ResHAIR(nn.Cell):
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
                  hsn_depth: int = 3, seed: Optional[int] = None):
         super().__init__()
-        if len(num_blocks) != 4 or len(heads) != 4:
-            raise ValueError("num_blocks and heads need 4 entries (one per level)")
-        if inp_channels != out_channels:
-            raise ValueError("the global residual needs inp_channels == out_channels")
+        self.check_levels(num_blocks, heads, inp_channels, out_channels)
         # Official sizes: DAC width 72 = 1.5*dim with 24 GroupNorm groups, GIV 96 = 2*dim.
         dac_ch = dac_ch or int(dim * 1.5)
         dac_groups = dac_groups or dac_ch // 3
@@ -332,13 +326,7 @@ class ResHAIR(nn.Cell):
         def hy(d, h, n, k, s):
             return HyLevel(d, h, n, k, ffn_expansion_factor, LayerNorm_type, giv_dim, hsn_depth, s)
 
-        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
-        self.encoder_level1 = transformer_level(dim, heads[0], num_blocks[0], **static)
-        self.down1_2 = Downsample(dim)
-        self.encoder_level2 = transformer_level(dim * 2, heads[1], num_blocks[1], **static)
-        self.down2_3 = Downsample(dim * 2)
-        self.encoder_level3 = transformer_level(dim * 4, heads[2], num_blocks[2], **static)
-        self.down3_4 = Downsample(dim * 4)
+        self.build_encoder(inp_channels, dim, num_blocks, heads, static)
         self.feature = ResNetEncoder(dac_ch, giv_dim, dim * 8, dac_groups)
         self.latent = hy(dim * 8, heads[3], num_blocks[3], num_boxes[0], seeds[0])
         self.reduce_latent = conv2d(dim * 8, dim * 4, 3, bias=True)
@@ -353,37 +341,24 @@ class ResHAIR(nn.Cell):
         self.refinement = hy(dim * 2, heads[0], num_refinement_blocks, num_boxes[4], seeds[4])
         self.output = conv2d(dim * 2, out_channels, 3, bias=bias)
 
-    def _encode(self, x: Tensor):
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        return enc1, enc2, enc3, self.down3_4(enc3)
-
     def _giv(self, bottleneck: Tensor) -> Tensor:
         return self.feature(bottleneck).mean(axis=(2, 3))
 
     def global_vector(self, x: Tensor) -> Tensor:
         """The Global Information Vector (B, giv_dim) of an image batch (padded as in construct)."""
         x = pad_input(x, self.size_multiple, MIN_SIZE)
-        return self._giv(self._encode(x)[3])
+        return self._giv(self.encode(x)[3])
 
     def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple, MIN_SIZE)
-        enc1, enc2, enc3, bottleneck = self._encode(x)
+        enc1, enc2, enc3, bottleneck = self.encode(x)
         if giv is None:
             giv = self._giv(bottleneck)
         else:
             giv = ops.broadcast_to(giv, (x.shape[0], self.giv_dim))
         lat = self.reduce_latent(self.latent(bottleneck, giv))
-        d3 = self.reduce_chan_level3(ops.cat((self.up4_3(lat), enc3), axis=1))
-        d3 = self.decoder_level3(d3, giv)
-        d2 = self.reduce_chan_level2(ops.cat((self.up3_2(d3), enc2), axis=1))
-        d2 = self.decoder_level2(d2, giv)
-        d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1), giv)
-        d1 = self.refinement(d1, giv)
-        out = self.output(d1) + x
-        return crop(out, 0, 0, h, w)
+        return crop(self.decode(lat, enc1, enc2, enc3, x, giv), 0, 0, h, w)
 
 
 # ----------------------------------------------------------------------------------------------

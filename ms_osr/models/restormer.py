@@ -261,21 +261,24 @@ class Upsample(nn.Cell):
 
 
 # ----------------------------------------------------------------------------------------------
-class Restormer(nn.Cell):
-    """Restormer U-Net: 4 levels of TransformerBlocks, refinement, global residual (no dual-pixel)."""
+class RestormerUNet(nn.Cell):
+    """The U-Net scaffold Restormer and Res-HAIR share: a 3-level Transformer encoder, a decoder whose levels
+    may take a conditioning vector (Res-HAIR's GIV), refinement and the global residual.  Subclasses build
+    the latent and decoder cells under the names used here (the official parameter names)."""
 
     size_multiple = 8
 
-    def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
-                 num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
-                 heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
-                 LayerNorm_type: str = "WithBias"):
-        super().__init__()
+    @staticmethod
+    def check_levels(num_blocks: Sequence[int], heads: Sequence[int], inp_channels: int, out_channels: int) -> None:
         if len(num_blocks) != 4 or len(heads) != 4:
             raise ValueError("num_blocks and heads need 4 entries (one per level)")
         if inp_channels != out_channels:
             raise ValueError("the global residual needs inp_channels == out_channels")
-        level = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias, LayerNorm_type=LayerNorm_type)
+
+    def build_encoder(self, inp_channels: int, dim: int, num_blocks: Sequence[int], heads: Sequence[int],
+                      level: dict) -> None:
+        """Patch embedding, encoder levels 1-3 and the downsamplings (created in the official order, so a
+        seeded initialisation draws the same values)."""
         self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
         self.encoder_level1 = transformer_level(dim, heads[0], num_blocks[0], **level)
         self.down1_2 = Downsample(dim)
@@ -283,6 +286,38 @@ class Restormer(nn.Cell):
         self.down2_3 = Downsample(dim * 2)
         self.encoder_level3 = transformer_level(dim * 4, heads[2], num_blocks[2], **level)
         self.down3_4 = Downsample(dim * 4)
+
+    def encode(self, x: ms.Tensor):
+        """(enc1, enc2, enc3, bottleneck input of the latent level)."""
+        enc1 = self.encoder_level1(self.patch_embed(x))
+        enc2 = self.encoder_level2(self.down1_2(enc1))
+        enc3 = self.encoder_level3(self.down2_3(enc2))
+        return enc1, enc2, enc3, self.down3_4(enc3)
+
+    def decode(self, lat: ms.Tensor, enc1: ms.Tensor, enc2: ms.Tensor, enc3: ms.Tensor, x: ms.Tensor,
+               *cond) -> ms.Tensor:
+        """Decoder levels 3-1 with skip connections, refinement, output conv + the input; ``cond`` goes to
+        every decoder level (nothing for Restormer, the GIV for Res-HAIR)."""
+        d3 = self.reduce_chan_level3(ops.cat((self.up4_3(lat), enc3), axis=1))
+        d3 = self.decoder_level3(d3, *cond)
+        d2 = self.reduce_chan_level2(ops.cat((self.up3_2(d3), enc2), axis=1))
+        d2 = self.decoder_level2(d2, *cond)
+        d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1), *cond)
+        d1 = self.refinement(d1, *cond)
+        return self.output(d1) + x
+
+
+class Restormer(RestormerUNet):
+    """Restormer U-Net: 4 levels of TransformerBlocks, refinement, global residual (no dual-pixel)."""
+
+    def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
+                 num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
+                 heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
+                 LayerNorm_type: str = "WithBias"):
+        super().__init__()
+        self.check_levels(num_blocks, heads, inp_channels, out_channels)
+        level = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias, LayerNorm_type=LayerNorm_type)
+        self.build_encoder(inp_channels, dim, num_blocks, heads, level)
         self.latent = transformer_level(dim * 8, heads[3], num_blocks[3], **level)
         self.up4_3 = Upsample(dim * 8)
         self.reduce_chan_level3 = conv2d(dim * 8, dim * 4, 1, bias=bias)
@@ -298,18 +333,8 @@ class Restormer(nn.Cell):
     def construct(self, inp_img: ms.Tensor) -> ms.Tensor:
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple)
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        lat = self.latent(self.down3_4(enc3))
-        d3 = self.reduce_chan_level3(ops.cat((self.up4_3(lat), enc3), axis=1))
-        d3 = self.decoder_level3(d3)
-        d2 = self.reduce_chan_level2(ops.cat((self.up3_2(d3), enc2), axis=1))
-        d2 = self.decoder_level2(d2)
-        d1 = self.decoder_level1(ops.cat((self.up2_1(d2), enc1), axis=1))
-        d1 = self.refinement(d1)
-        out = self.output(d1) + x
-        return crop(out, 0, 0, h, w)
+        enc1, enc2, enc3, bottleneck = self.encode(x)
+        return crop(self.decode(self.latent(bottleneck), enc1, enc2, enc3, x), 0, 0, h, w)
 
 
 # ----------------------------------------------------------------------------------------------
