@@ -21,20 +21,17 @@ See docs/testing.md.
 from __future__ import annotations
 
 import argparse
-import glob
 import importlib
 import os
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
 import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore loads)
+from ms_osr.demo import heldout_images, run_demo, trained_degradations  # noqa: E402
 from ms_osr.errors import UsageError  # noqa: E402
-
-# Demo: the degradations applied to the held-out images (display label, registry name).
-DEMO_DEGRADATIONS = (("noise", "noise_25"), ("rain", "rain"), ("haze", "haze"))
+from ms_osr.reports import finish, report  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,10 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
-
-
 def parse_overrides(items):
     from ms_osr.config import split_override
 
@@ -143,89 +136,6 @@ def make_restorer(net, args):
                     global_max_side=args.global_max_side, progress=sys.stderr.isatty(), shapes=args.shapes,
                     max_graphs=args.max_graphs, memory=MemoryPlanner.for_net(net, limit),
                     notify=lambda msg: print(f"note: {msg}", flush=True))
-
-
-def trained_degradations(cfg: dict) -> list:
-    """Degradation names a training config says the model saw (best effort; [] if unknown)."""
-    found = []
-
-    def visit(node, key=""):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                visit(v, k)
-        elif isinstance(node, (list, tuple)) and key in ("degradations", "tasks", "known", "train_degradations"):
-            for item in node:
-                name = item.get("name") if isinstance(item, dict) else item
-                if isinstance(name, str) and name not in found:
-                    found.append(name)
-
-    if not isinstance(cfg, dict):
-        return found
-    data = cfg.get("data", cfg)
-    # the training split is what the model saw; validation lists may add unseen ones
-    visit(data.get("train", data) if isinstance(data, dict) else data)
-    return found
-
-
-# --------------------------------------------------------------------------------------
-# Reports
-# --------------------------------------------------------------------------------------
-
-
-def write_each(writes, errors: list) -> None:
-    """Run each ``(write_fn, path, args)`` on its own: a failure (full disk, folder gone) becomes one
-    line in ``errors`` naming the file, and the smaller files after it may still fit."""
-    for write, path, args in writes:
-        try:
-            write(path, *args)
-        except OSError as exc:
-            errors.append(f"{path}: not written ({exc.strerror or exc})")
-
-
-def report(result, out_dir: str, title: str, by: str = "", settings: dict | None = None) -> None:
-    """Print per-image and average tables; write metrics.csv/json/md to ``out_dir``."""
-    from ms_osr.evaluation import format_table, interval_columns, markdown_table, write_csv, write_json
-    from ms_osr.fileio import atomic_write_text
-
-    metric_cols = result.metric_columns
-    has_metrics = any(c in r for r in result.records for c in metric_cols)
-    cols = (["image"] + (["group"] if by else []) + ["width", "height"] + (metric_cols if has_metrics else [])
-            + ["time_s"])
-    if result.records:
-        print(format_table(result.records, cols, title=f"{title}: per image"))
-    avg_rows = []
-    if has_metrics:
-        avg_rows = result.averages()
-        if by:  # per group, then the overall mean in the same column
-            avg_rows = result.averages(by) + [{by: r.pop("set"), **r} for r in avg_rows]
-        shown = [c for c in metric_cols if "_in" not in c]  # intervals of the outputs; inputs are fixed
-        avg_cols = [by or "set", "images"] + [k for c in metric_cols for k in
-                                               ((c, f"{c}_lo", f"{c}_hi") if c in shown else (c,))]
-        print()
-        print(format_table(avg_rows, avg_cols, title=f"{title}: average [95% bootstrap CI over images]"))
-    for note in result.notes:
-        print(f"note: {note}")
-    if out_dir and result.records:
-        md = f"# {title}\n\n" + markdown_table(result.records, cols)
-        if avg_rows:
-            md += ("\n## Average (with 95% bootstrap CI over images)\n\n"
-                   + markdown_table(avg_rows, [by or "set", "images"] + interval_columns(metric_cols)))
-        write_each([(write_csv, os.path.join(out_dir, "metrics.csv"), (result.records, cols)),
-                    (write_json, os.path.join(out_dir, "metrics.json"),
-                     ({"title": title, "settings": settings or {}, "images": result.records, "average": avg_rows,
-                       "errors": result.errors, "notes": result.notes},)),
-                    (atomic_write_text, os.path.join(out_dir, "metrics.md"), (md,))], result.errors)
-        written = sum(1 for r in result.records if "output" in r)
-        print(f"\nwrote {written} restored images and metrics.csv/.json/.md to {out_dir}")
-
-
-def finish(errors) -> int:
-    if errors:
-        print(f"\n{len(errors)} problem(s):", file=sys.stderr)
-        for e in errors:
-            err(e)
-        return 1
-    return 0
 
 
 def _settings(args, loaded) -> dict:
@@ -361,7 +271,8 @@ def run_dataset(args) -> int:
     src = checked(src, label, args.skip_bad, lambda m: print(f"note: {m}"), switch="add --skip-bad")
     samples = source_samples(src, crop_multiple, crop)[:args.limit or None]
     stem = os.path.splitext(os.path.basename(args.ckpt))[0]
-    out_dir = args.output or os.path.join("results", f"{os.path.splitext(os.path.basename(label.split()[0]))[0]}_{stem}")
+    label_stem = os.path.splitext(os.path.basename(label.split()[0]))[0]
+    out_dir = args.output or os.path.join("results", f"{label_stem}_{stem}")
     check_output_safe(out_dir, samples)
     loaded = load(args)
     print(f"model {loaded.name} on {label} ({len(samples)} images) -> {out_dir}", flush=True)
@@ -382,140 +293,14 @@ def do_export(args, loaded, out_dir) -> None:
           f"MindIR vs network max|diff| {rep.max_abs_diff:.3g}, mean {rep.mean_abs_diff:.3g}")
 
 
-def centre_crop(img, size: int):
-    h, w = img.shape[:2]
-    if size <= 0 or (h <= size and w <= size):
-        return img
-    ch, cw = min(h, size), min(w, size)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return img[y0:y0 + ch, x0:x0 + cw].copy()
-
-
-def heldout_images(size: int, folder: str | None = None, limit: int = 0) -> dict:
-    """Clean evaluation images: a folder, else the photo corpus' test split when it is built (16 photographs
-    never trained on), else the 4 scikit-image samples never used for training."""
-    from ms_osr.data.corpus import DEFAULT_ROOT, CorpusError, split_paths
-    from ms_osr.data.io import list_images, read_image
-
-    if not folder:
-        try:
-            paths = split_paths(os.path.join(ROOT, DEFAULT_ROOT), "test")[:limit or None]
-            return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in paths}
-        except CorpusError:
-            print("note: photo corpus not built (python tools/get_photos.py); using scikit-image's held-out samples")
-    if folder:
-        paths = list_images(folder)[:limit or None]
-        return {os.path.splitext(os.path.basename(p))[0]: centre_crop(read_image(p), size) for p in paths}
-    from ms_osr.data.datasets import heldout_sample_images
-
-    return {name: centre_crop(img, size) for name, img in heldout_sample_images()[:limit or None]}
-
-
-def run_demo(args) -> int:
-    from ms_osr.data.io import write_image
-    from ms_osr.evaluation import (Sample, average_records, check_output_writable, comparison_grid, evaluate_samples,
-                                   format_table, markdown_table, resolve_conventions, synthetic_samples, write_csv,
-                                   write_json)
-    from ms_osr.fileio import atomic_write_text
-    from ms_osr.inference import ModelLoadError
-
-    t0 = time.perf_counter()
-    ckpts = sorted(glob.glob(os.path.join(args.ckpt_dir, "*.ckpt")))
-    if not ckpts:
-        err(f"no checkpoint shipped in {args.ckpt_dir}/ (expected <name>.ckpt with <name>.yaml): nothing to "
-            f"demonstrate. Train one with train.py or convert one with tools/convert_pth.py, then run "
-            f"`python test.py --ckpt FILE --input IMG`.")
-        return 2
-    out_dir = args.output or os.path.join("results", "demo")
-    check_output_writable(out_dir)
-    conventions = resolve_conventions("aio" if args.metric_convention == "both" else args.metric_convention)
-    images = heldout_images(args.demo_size, args.images, args.demo_images)
-    degs = [d for _, d in DEMO_DEGRADATIONS]
-    label_of = {d: lbl for lbl, d in DEMO_DEGRADATIONS}
-    # Degrade once (seeded by image and degradation name), reuse for every model.
-    samples = []
-    for smp in synthetic_samples(images, degs, seed=args.seed):
-        degraded, clean = smp.load()
-        name = smp.name[:-len(smp.group)] + label_of[smp.group]  # <image>_<registry name> -> <image>_<label>
-        samples.append(Sample(name, (lambda d=degraded, c=clean: (d, c)), group=label_of[smp.group]))
-    print(f"demo: {len(images)} held-out images ({', '.join(images)}) x {len(degs)} degradations "
-          f"({', '.join(label_of[d] for d in degs)}), {len(ckpts)} checkpoint(s) in {args.ckpt_dir}", flush=True)
-    errors, results, names, known_of = [], {}, [], {}
-    for ck in ckpts:
-        try:
-            loaded = load(args, ckpt=ck, config="", model="")
-        except ModelLoadError as exc:
-            errors.append(str(exc))
-            continue
-        label = os.path.splitext(os.path.basename(ck))[0]
-        restorer = make_restorer(loaded.net, args)
-        t1 = time.perf_counter()
-        res = evaluate_samples(restorer, samples, os.path.join(out_dir, label), conventions, keep_images=True)
-        print(f"  {label} ({loaded.name}): {len(res.records)} images in {time.perf_counter() - t1:.1f} s", flush=True)
-        results[label] = res
-        names.append(label)
-        known_of[label] = trained_degradations(loaded.config)
-        errors += res.errors
-    if not results:
-        return finish(errors or ["no checkpoint could be loaded"])
-    sfx = "" if len(conventions) == 1 else f"_{conventions[0]}"
-    rows = []
-    for label in names:
-        for avg in average_records(results[label].records, results[label].metric_columns, by="group"):
-            deg = avg["group"]
-            reg = dict(DEMO_DEGRADATIONS)[deg]
-            known = known_of[label]
-            seen = "?" if not known else ("yes" if (deg in known or reg in known or
-                                                    (deg == "noise" and any("noise" in k for k in known))) else "no")
-            rows.append({"model": label, "degradation": deg, "trained on": seen, "images": avg["images"],
-                         "PSNR degraded": avg[f"psnr_in{sfx}"], "PSNR restored": avg[f"psnr{sfx}"],
-                         "95% CI": f"[{avg[f'psnr{sfx}_lo']:.2f}, {avg[f'psnr{sfx}_hi']:.2f}]",
-                         "SSIM degraded": avg[f"ssim_in{sfx}"], "SSIM restored": avg[f"ssim{sfx}"],
-                         "offset": avg["offset"]})
-    cols = ["model", "degradation", "trained on", "images", "PSNR degraded", "PSNR restored", "95% CI",
-            "SSIM degraded", "SSIM restored", "offset"]
-    print()
-    print(format_table(rows, cols, title=f"PSNR (dB) / SSIM, {conventions[0]} convention, seed {args.seed}"))
-    # Grid: one row per (image, degradation): degraded | restored by each model | clean.
-    grid_rows = []
-    for i, smp in enumerate(samples):
-        first = results[names[0]].records
-        rec0 = next((r for r in first if r["image"] == smp.name), None)
-        if rec0 is None:
-            continue
-        degraded, _, clean = rec0["_images"]
-        row = [(f"degraded {smp.name} {rec0[f'psnr_in{sfx}']:.2f}dB", degraded)]
-        for label in names:
-            rec = next(r for r in results[label].records if r["image"] == smp.name)
-            row.append((f"{label} {rec[f'psnr{sfx}']:.2f}dB", rec["_images"][1]))
-        row.append(("clean", clean))
-        grid_rows.append(row)
-    grid_path = os.path.join(out_dir, "comparison.png")
-    write_each([(write_image, grid_path, (comparison_grid(grid_rows, cell=min(args.demo_size, 256)),)),
-                (write_csv, os.path.join(out_dir, "metrics.csv"), (rows, cols)),
-                (write_json, os.path.join(out_dir, "metrics.json"),
-                 ({"seed": args.seed, "convention": conventions[0], "rows": rows, "errors": errors,
-                   "per_image": {k: v.records for k, v in results.items()}},)),
-                (atomic_write_text, os.path.join(out_dir, "metrics.md"), (markdown_table(rows, cols),))]
-               + [(write_image, os.path.join(out_dir, "clean", f"{name}.png"), (img,)) for name, img in images.items()]
-               + [(write_image, os.path.join(out_dir, "degraded", f"{smp.name}.png"), (smp.load()[0],))
-                  for smp in samples], errors)
-    print(f"\nwrote restored images, {grid_path} and metrics.csv/.json/.md to {out_dir} "
-          f"({time.perf_counter() - t0:.1f} s)")
-    return finish(errors)
-
-
 def run_hair_diagnostics(args) -> int:
-    from ms_osr.data.corpus import DEFAULT_ROOT, CorpusError
+    from ms_osr.data.corpus import DEFAULT_ROOT
     from ms_osr.hair_diagnostics import degraded_crops, diagnose
 
     if not args.ckpt:
-        raise ValueError("--hair-diagnostics needs --ckpt (a Res-HAIR checkpoint)")
-    try:
-        images, labels = degraded_crops(args.data_root or DEFAULT_ROOT, "test",
-                                        args.degradations or ("noise_25", "rain", "haze"), seed=args.seed)
-    except CorpusError as exc:
-        raise ValueError(str(exc)) from None
+        raise UsageError("--hair-diagnostics needs --ckpt (a Res-HAIR checkpoint)")
+    images, labels = degraded_crops(args.data_root or DEFAULT_ROOT, "test",  # CorpusError: one line (ms_osr.cli)
+                                    args.degradations or ("noise_25", "rain", "haze"), seed=args.seed)
     loaded = load(args)
     print(diagnose(loaded.net, images, labels).table())
     return 0
@@ -571,7 +356,7 @@ def run(argv=None) -> int:
     if not args.ckpt:
         if args.input or args.benchmark or args.export or args.data_config:
             raise UsageError("--ckpt is required with --input/--benchmark/--data-config/--export")
-        return run_demo(args)
+        return run_demo(args, load, make_restorer)
     if sum(bool(x) for x in (args.input, args.benchmark, args.data_config)) > 1:
         raise UsageError("use one of --input, --benchmark and --data-config")
     if args.data_config or (args.input and args.input.lower().endswith(".txt")):
