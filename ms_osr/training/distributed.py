@@ -35,7 +35,3 @@ def init_distributed() -> Tuple[int, int]:
     _STATE.update(rank=rank, world=world, initialised=True)
     log.info("data parallel: rank %d of %d", rank, world)
     return rank, world
-
-
-def is_main() -> bool:
-    return _STATE["rank"] == 0
