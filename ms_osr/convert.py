@@ -64,18 +64,6 @@ def _ignored_patterns(net) -> list:
     return patterns
 
 
-def read_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
-    """Read a PyTorch checkpoint as ``{name: float32 ndarray}`` without running pickled code.
-
-    Accepts a plain state_dict, BasicSR ``{'params'|'params_ema': ...}``, Lightning
-    ``{'state_dict': ...}`` (optimizer state ignored), ``{'model': ...}`` and TorchScript
-    archives (see :mod:`ms_osr.torch_io`).
-    """
-    from .torch_io import read_torch_checkpoint
-
-    return read_torch_checkpoint(path).arrays
-
-
 def convert_state_dict(net, state_dict: Dict[str, np.ndarray], source: str = "<state_dict>") -> Dict[str, np.ndarray]:
     """Rename a PyTorch state_dict to ``net``'s MindSpore names, checking every name and shape."""
     name_map = torch_name_map(net)
@@ -122,11 +110,3 @@ def find_sub_network_prefix(net, state_dict: Dict[str, np.ndarray]) -> str | Non
     candidates = {k[: len(k) - len(wanted[0])] for k in state_dict if k.endswith(anchor)}
     found = [p for p in candidates if all(p + t in state_dict for t in wanted)]
     return found[0] if len(found) == 1 else None
-
-
-def parity_report(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
-    """max/mean absolute difference between two outputs (used by parity tests and benchmarks)."""
-    diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
-    return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean())}
-
-

@@ -14,8 +14,6 @@ scikit-image's own functions.
 """
 from __future__ import annotations
 
-from typing import Dict
-
 import cv2
 import numpy as np
 
@@ -112,10 +110,3 @@ def calculate_ssim(img: np.ndarray, ref: np.ndarray, crop_border: int = 0, test_
     if min(a.shape[0], a.shape[1]) < min_side:
         raise MetricError(f"SSIM ({convention}) needs images of at least {min_side}x{min_side}, got {a.shape[:2]}")
     return float(np.mean([_ssim_channel(a[:, :, c], b[:, :, c], convention) for c in range(a.shape[2])]))
-
-
-def calculate_metrics(img: np.ndarray, ref: np.ndarray, crop_border: int = 0, test_y_channel: bool = False,
-                      convention: str = "aio") -> Dict[str, float]:
-    """``{'psnr': ..., 'ssim': ...}`` for one image pair."""
-    kw = dict(crop_border=crop_border, test_y_channel=test_y_channel, convention=convention)
-    return {"psnr": calculate_psnr(img, ref, **kw), "ssim": calculate_ssim(img, ref, **kw)}

@@ -9,11 +9,21 @@ import mindspore as ms
 from ms_osr.checkpoint import load_arrays_into_net
 from ms_osr.convert import ConversionError, convert_state_dict
 from ms_osr.build import load_weights
-from ms_osr.convert import read_torch_state_dict
-from ms_osr.models.clip import CLIPImageEncoder, vit_param_count
+from ms_osr.models.clip import CLIPImageEncoder
+from ms_osr.torch_io import read_torch_checkpoint
 from ms_osr.models.ptg_rm import count_params
 from ms_osr.registry import create_model
 from torch_ref.clip_ref import CLIPImageEncoderRef
+
+def vit_param_count(input_resolution: int = 224, patch_size: int = 32, width: int = 768, layers: int = 12,
+                    output_dim: int = 512) -> int:
+    """Closed-form parameter count of the visual tower (checks the constructed model)."""
+    tokens = (input_resolution // patch_size) ** 2 + 1
+    block = 2 * 2 * width + (3 * width * width + 3 * width) + (width * width + width) \
+        + (4 * width * width + 4 * width) + (4 * width * width + width)
+    return 3 * width * patch_size * patch_size + width + tokens * width + 4 * width + layers * block \
+        + width * output_dim
+
 
 TINY = dict(input_resolution=64, patch_size=16, width=64, layers=2, heads=2, output_dim=32)
 MAX_TOL, MEAN_TOL = 1e-4, 1e-6
@@ -82,7 +92,7 @@ def test_torchscript_and_state_dict_files(tmp_path, rng):
     scripted.save(ts_path)
     sd_path = str(tmp_path / "vit_tiny_state.pth")
     torch.save({k: torch.from_numpy(v) for k, v in _openai_like_state_dict(ref).items()}, sd_path)
-    ts_state = read_torch_state_dict(ts_path)
+    ts_state = read_torch_checkpoint(ts_path).arrays
     assert ts_state["visual.conv1.weight"].dtype == np.float32
     np.testing.assert_array_equal(ts_state["visual.proj"], ref.visual.proj.detach().numpy())
     outs = []
@@ -96,7 +106,7 @@ def test_torchscript_and_state_dict_files(tmp_path, rng):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ConversionError, match="bad.pt"):
-        read_torch_state_dict(str(bad))
+        read_torch_checkpoint(str(bad))
 
 
 def test_vit_b32_size():

@@ -10,8 +10,9 @@ import torch
 import mindspore as ms
 
 from ms_osr.checkpoint import load_arrays_into_net, load_checkpoint
-from ms_osr.convert import convert_state_dict, parity_report
+from ms_osr.convert import convert_state_dict
 from ms_osr.registry import create_model, list_models
+from torch_ref import parity_report
 from torch_ref.griddehazenet_ref import GridDehazeNetRef
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

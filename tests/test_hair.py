@@ -8,9 +8,10 @@ import mindspore as ms
 import mindspore.nn as nn
 
 from ms_osr.checkpoint import load_arrays_into_net
-from ms_osr.convert import convert_state_dict, parity_report
+from ms_osr.convert import convert_state_dict
 from ms_osr.models.hair import MIN_SIZE, ResHAIR
 from ms_osr.registry import create_model, list_models
+from torch_ref import parity_report
 from torch_ref.hair_ref import HAIR
 from torch_ref.restormer_ref import padded_forward, randomize_
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from ms_osr.metrics import calculate_metrics, calculate_psnr, calculate_ssim, rgb_to_y
+from ms_osr.metrics import calculate_psnr, calculate_ssim, rgb_to_y
 
 
 @pytest.fixture
@@ -104,9 +104,3 @@ def test_errors(pair):
         calculate_psnr(noisy, clean, crop_border=30)
     with pytest.raises(ValueError, match="at least"):
         calculate_ssim(noisy[:8, :8], clean[:8, :8])
-
-
-def test_calculate_metrics_keys(pair):
-    noisy, clean = pair
-    m = calculate_metrics(noisy, clean)
-    assert set(m) == {"psnr", "ssim"} and 0 < m["ssim"] < 1 and m["psnr"] > 20

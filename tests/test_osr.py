@@ -13,9 +13,10 @@ import mindspore.ops as ops
 
 from ms_osr.build import create_model, load_weights
 from ms_osr.checkpoint import CheckpointError, load_arrays_into_net, load_checkpoint, save_checkpoint
-from ms_osr.convert import convert_state_dict, parity_report
+from ms_osr.convert import convert_state_dict
 from ms_osr.models.osr import OSR, wave_angle, wave_magnitude
 from ms_osr.registry import list_models
+from torch_ref import parity_report
 from torch_ref.osr_ref import OSRRef
 from torch_ref.osr_resnet_ref import OSRNetRef
 

@@ -7,9 +7,10 @@ import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
 import mindspore as ms
 
 from ms_osr.checkpoint import load_arrays_into_net
-from ms_osr.convert import convert_state_dict, parity_report, torch_name_map
+from ms_osr.convert import convert_state_dict, torch_name_map
 from ms_osr.models.restormer import Restormer as MsRestormer
 from ms_osr.registry import create_model, list_models
+from torch_ref import parity_report
 from torch_ref.restormer_ref import Restormer, padded_forward, randomize_
 
 TINY = dict(dim=8, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), num_refinement_blocks=1)

@@ -197,13 +197,3 @@ def clip_image_encoder(**kwargs) -> CLIPImageEncoder:
 register_config("clip_vit_b32", "clip_image_encoder", "OpenAI CLIP ViT-B/32 image encoder (87.8 M params)")
 register_config("clip_tiny", "clip_image_encoder", "random-weight CLIP-architecture encoder for CPU tests",
                 input_resolution=64, patch_size=16, width=64, layers=2, heads=2, output_dim=32)
-
-
-def vit_param_count(input_resolution: int = 224, patch_size: int = 32, width: int = 768, layers: int = 12,
-                    output_dim: int = 512) -> int:
-    """Closed-form parameter count of the visual tower (checks the constructed model)."""
-    tokens = (input_resolution // patch_size) ** 2 + 1
-    block = 2 * 2 * width + (3 * width * width + 3 * width) + (width * width + width) \
-        + (4 * width * width + 4 * width) + (4 * width * width + width)
-    return 3 * width * patch_size * patch_size + width + tokens * width + 4 * width + layers * block \
-        + width * output_dim
