@@ -70,9 +70,9 @@ def run_demo(args, load: Callable, make_restorer: Callable) -> int:
     are test.py's."""
     from .build import ModelLoadError
     from .data.io import write_image
-    from .evaluation import (Sample, average_records, check_output_writable, comparison_grid, evaluate_samples,
-                             format_table, markdown_table, resolve_conventions, synthetic_samples, write_csv,
-                             write_json)
+    from .evaluation import (Sample, average_records, check_output_writable, evaluate_samples, resolve_conventions,
+                             synthetic_samples)
+    from .tables import comparison_grid, format_table, markdown_table, write_csv, write_json
     from .fileio import atomic_write_text
     from .reports import err, finish, write_each
 

@@ -27,7 +27,8 @@ def write_each(writes, errors: list) -> None:
 def report(result: "EvalResult", out_dir: Optional[str], title: str, by: str = "",
            settings: Optional[dict] = None) -> None:
     """Print per-image and average tables; write metrics.csv/json/md to ``out_dir``."""
-    from .evaluation import format_table, interval_columns, markdown_table, write_csv, write_json
+    from .evaluation import interval_columns
+    from .tables import format_table, markdown_table, write_csv, write_json
     from .fileio import atomic_write_text
 
     metric_cols = result.metric_columns
