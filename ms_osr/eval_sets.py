@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from .config import load_config
 from .data import datasets as DS
 from .data.layouts import list_pair, prepare_data_config, reroot
 from .errors import EvaluationError
-from .samples import Sample
+from .samples import source_samples  # noqa: F401  (moved to ms_osr.samples; re-exported)
 
 
 def config_val_source(config: str, data_root: Optional[str] = None) -> Tuple[DS.Source, Dict]:
@@ -37,39 +37,3 @@ def list_source(input_list: str, gt_list: Optional[str] = None, data_root: Optio
     base = data_root or os.path.dirname(os.path.abspath(input_list))
     lq, gt = reroot([p[0] for p in pairs], base), reroot([p[1] for p in pairs], base)
     return DS.PairedFiles(list(zip(lq, gt)), label=input_list)
-
-
-def source_samples(src: DS.Source, crop_multiple: int = 0, crop: Optional[int] = None) -> List[Sample]:
-    """One :class:`Sample` per item (name ``<stem>``, ``group`` the part after ``__`` such as ``sigma25``), loaded
-    through the :class:`~ms_osr.data.datasets.EvalView` that training validates with (``crop``: centre crop,
-    ``crop_multiple``: the all-in-one protocol's crop to a multiple of 16), so test.py scores what train.py did."""
-    view = DS.EvalView(src, crop=crop, crop_multiple=crop_multiple)
-    names = [src.name(i) for i in range(len(src))]
-    seen: Dict[str, int] = {}
-    samples = []
-    for i, raw in enumerate(names):
-        stem, _, group = os.path.splitext(raw)[0].partition("__")
-        name = f"{stem}_{group}" if group else stem
-        if name in seen:  # frame names repeat across scenes/sequences: keep outputs apart
-            name = f"{name}_{i:04d}"
-        seen[name] = i
-
-        def load(i=i):
-            lq, gt, _ = view.get(i)
-            return lq, gt
-
-        samples.append(Sample(name, load, _files(src, i), group=group))
-    return samples
-
-
-def _files(src: DS.Source, index: int) -> Tuple[str, ...]:
-    """Files item ``index`` reads (outputs must never overwrite them)."""
-    if isinstance(src, DS.Concat):
-        part, i = src._locate(index)
-        return _files(part, i)
-    if isinstance(src, DS.PairedFiles):
-        return tuple(src.pairs[index])
-    if isinstance(src, DS.SyntheticPairs):
-        item = src.clean[index // len(src.specs)]
-        return (item,) if isinstance(item, str) else ()
-    return ()

@@ -8,123 +8,30 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data.io import (ImageFormat, ImageReadError, is_image_file, list_images, read_image_with_format, to_format,
-                      write_image)
-from .data.transforms import SizeMismatchError, crop_to_multiple
+from .data.io import ImageFormat, ImageReadError, to_format, write_image
+from .data.transforms import SizeMismatchError
 from .fileio import atomic_write_text, writable_folder_problem
 from .input_size import model_unit, size_verdict
 from .metrics import CONVENTIONS, calculate_psnr, calculate_ssim
 from .statistics import cap_psnr, mean_ci, paired_difference
 from .errors import EvaluationError  # noqa: E402,F401  (re-exported)
-from .samples import Sample  # noqa: E402,F401  (re-exported)
+from .samples import (BENCHMARKS, PHOTO_DEGRADATIONS, FilePair, Sample, benchmark_samples,  # noqa: E402,F401
+                      clean_name_candidates, collect_samples, photo_samples, sample_rng,  # (re-exported)
+                      synthetic_samples)
 from .tables import comparison_grid, format_table, markdown_table, write_csv, write_json  # noqa: E402,F401
+# (sample sources and tables moved out; their names stay importable from here)
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 # --------------------------------------------------------------------------------------
-# Samples: what to restore, with optional ground truth
+# Outputs: where results go (samples come from ms_osr.samples)
 # --------------------------------------------------------------------------------------
-
-
-class FilePair:
-    """Loader of an input file and its optional ground truth (see :class:`Sample`).
-
-    Ground truth that is missing (``gt_missing``: the reason), unreadable or of another size
-    does not stop the input from being restored: ``load()`` returns ``(img, None)`` and
-    ``gt_problem`` says why.
-    """
-
-    def __init__(self, inp: str, gt: Optional[str] = None, gt_missing: Optional[str] = None):
-        self.inp, self.gt = inp, gt
-        self.format = ImageFormat()
-        self.gt_problem = gt_missing
-
-    def __call__(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        img, self.format = read_image_with_format(self.inp)
-        if not self.gt:
-            return img, None
-        try:
-            ref = read_image_with_format(self.gt)[0]
-        except ImageReadError as exc:
-            self.gt_problem = f"ground truth {str(exc).splitlines()[0]}"
-            return img, None
-        if ref.shape != img.shape:
-            self.gt_problem = (f"ground truth {self.gt} is {ref.shape[1]}x{ref.shape[0]} but the input is "
-                               f"{img.shape[1]}x{img.shape[0]}")
-            return img, None
-        return img, ref
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def clean_name_candidates(path: str) -> List[str]:
-    """Ground-truth stems an input file may pair with, most specific first."""
-    from .data.datasets import _clean_candidates
-
-    return _clean_candidates(path)
-
-
-def collect_samples(inp: str, gt: Optional[str] = None) -> Tuple[List[Sample], List[str], List[str]]:
-    """Pair input files with ground truth by file stem (or the benchmark naming rules).
-
-    Returns ``(samples, errors, notes)``: ``errors`` are one-line messages for files that
-    cannot be evaluated (e.g. no matching ground truth), ``notes`` list ignored files
-    (non-image extensions inside a folder).
-    """
-    errors: List[str] = []
-    notes: List[str] = []
-    if not os.path.exists(inp):
-        raise EvaluationError(f"{inp}: input not found")
-    if os.path.isdir(inp):
-        inputs = list_images(inp)
-        for n in sorted(os.listdir(inp)):
-            p = os.path.join(inp, n)
-            if os.path.isfile(p) and not is_image_file(n):
-                notes.append(f"{p}: ignored (not an image file extension)")
-        if not inputs:
-            raise EvaluationError(f"{inp}: folder contains no image files")
-    else:
-        if not is_image_file(inp):
-            raise EvaluationError(f"{inp}: not an image file (expected one of .png .jpg .jpeg .bmp .tif .tiff)")
-        inputs = [inp]
-    gt_by_stem: Dict[str, str] = {}
-    if gt is not None:
-        if not os.path.exists(gt):
-            raise EvaluationError(f"{gt}: ground truth not found")
-        if os.path.isdir(gt):
-            for p in list_images(gt):
-                gt_by_stem.setdefault(_stem(p), p)
-        elif os.path.isdir(inp):
-            raise EvaluationError(f"{gt}: ground truth must be a folder when the input {inp} is a folder")
-        elif not is_image_file(gt):
-            raise EvaluationError(f"{gt}: ground truth is not an image file")
-    samples: List[Sample] = []
-    seen: Dict[str, str] = {}
-    for p in inputs:
-        name = _stem(p)
-        if name in seen:
-            errors.append(f"{p}: same name as {seen[name]}; outputs would collide (skipped)")
-            continue
-        seen[name] = p
-        ref = None
-        if gt is not None:
-            if os.path.isdir(gt):
-                # same stem first, then the benchmark naming rules (rain-N -> norain-N, RESIDE <id>_<b>_<A> -> <id>)
-                ref = next((gt_by_stem[c] for c in clean_name_candidates(p) if c in gt_by_stem), None)
-            else:
-                ref = gt
-        missing = f"no matching ground truth '{name}.*' in {gt}" if gt is not None and ref is None else None
-        samples.append(Sample(name, FilePair(p, ref, missing), tuple(x for x in (p, ref) if x)))
-    return samples, errors, notes
 
 
 def check_output_writable(output_dir: str, output_file: Optional[str] = None) -> None:
@@ -361,129 +268,6 @@ def _write_output(dst: str, img: np.ndarray, fmt: ImageFormat, res: EvalResult) 
         res.errors.append(str(exc).splitlines()[0])
         return False
     return True
-
-
-# --------------------------------------------------------------------------------------
-# Benchmarks in their official layouts
-# --------------------------------------------------------------------------------------
-
-# CLI name -> ms_osr.data.datasets test-set kind (None: BSD68, noise synthesised)
-BENCHMARKS = {"bsd68": None, "rain100l": "rain100l", "sots-outdoor": "sots_outdoor", "gopro": "gopro", "lol": "lol"}
-
-
-def benchmark_samples(name: str, root: str, sigmas: Sequence[float] = (15, 25, 50), seed: int = 0,
-                      crop_multiple: int = 16, split: Optional[str] = "test") -> Tuple[List[Sample], List[str]]:
-    """Samples of a benchmark found under ``root`` (layouts: :mod:`ms_osr.data.datasets`).
-
-    All-in-one protocol (AirNet/PromptIR/HAIR): degraded and clean images are centre-cropped
-    to a multiple of ``crop_multiple`` (16; 0/1 keeps full size).  BSD68: seeded uint8
-    Gaussian noise per sigma (seed per image), or CBSD68's precomputed noisy sets when ``root`` holds them
-    beside its clean folder; grouped as ``sigma15``... in the averages.  A root holding train and test
-    splits side by side is read at ``split``.  Pairs that cannot be matched are returned as error lines.
-    """
-    import warnings
-
-    from .data import datasets as dsets
-
-    if name not in BENCHMARKS:
-        raise EvaluationError(f"unknown benchmark '{name}': choose one of {', '.join(BENCHMARKS)}")
-    if not os.path.isdir(root):
-        raise EvaluationError(f"{root}: benchmark folder not found")
-    samples: List[Sample] = []
-    errors: List[str] = []
-
-    def crop(a, b):
-        return crop_to_multiple(a, crop_multiple), crop_to_multiple(b, crop_multiple)
-
-    try:
-        if BENCHMARKS[name] is None:
-            from .data.layouts import bsd68_source
-            from .eval_sets import source_samples
-
-            for sigma in sigmas:
-                samples += source_samples(bsd68_source(root, sigma=float(sigma), seed=seed), crop_multiple)
-        else:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                src = dsets.test_set_source(BENCHMARKS[name], root, skip_bad=True, split=split)
-            errors += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-            for i, (lq_path, gt_path) in enumerate(src.pairs):
-                def load(src=src, i=i):
-                    lq, gt, _ = src.load(i, rng=None)
-                    return crop(lq, gt)
-
-                # name by the folder that holds the input/target pair (GoPro: the sequence)
-                rel = os.path.relpath(os.path.dirname(os.path.dirname(lq_path)), root)
-                stem = _stem(lq_path) if rel in (".", "") else f"{rel.replace(os.sep, '_')}_{_stem(lq_path)}"
-                samples.append(Sample(stem, load, (lq_path, gt_path)))
-    except dsets.DatasetError as exc:
-        raise EvaluationError(str(exc)) from None
-    return samples, errors
-
-
-# --------------------------------------------------------------------------------------
-# Seeded synthetic degradations (demo and OSR protocol)
-# --------------------------------------------------------------------------------------
-
-
-def sample_rng(seed: int, *keys: str) -> np.random.Generator:
-    """A generator that depends only on the seed and the given names (not on call order)."""
-    return np.random.default_rng([seed] + [zlib.crc32(k.encode("utf-8")) for k in keys])
-
-
-PHOTO_DEGRADATIONS = ("noise_15", "noise_25", "noise_50", "rain", "haze")
-
-
-def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, seeds: Sequence[int] = (0,),
-                  split: str = "test", limit: int = 0) -> List[Sample]:
-    """The photo corpus' ``split`` degraded by each name in ``degradations`` under each seed.
-
-    The degraded input depends only on (photograph, degradation, seed), so every model sees the
-    same inputs.  Degradations with a random sampler (rain, haze, ``gaussian_noise``) draw their
-    parameters from that generator too: each photograph gets its own kind of rain or haze, as a
-    user's photos would.  Records carry ``photo`` and ``seed`` (seeds are averaged per photograph)."""
-    from .data.corpus import CorpusError, split_paths
-    from .data.degradations import apply_spec, get_degradation
-    from .data.io import read_image
-
-    try:
-        paths = split_paths(root, split)[:limit or None]
-        for d in degradations:
-            get_degradation(d)
-    except (CorpusError, KeyError) as exc:
-        raise EvaluationError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
-    out = []
-    for deg in degradations:
-        spec = {"name": deg, "random": get_degradation(deg).sample is not None}
-        for path in paths:
-            photo = _stem(path)
-            for seed in seeds:
-                def load(path=path, deg=deg, photo=photo, seed=seed, spec=spec):
-                    clean = read_image(path)
-                    lq = apply_spec(clean, spec, sample_rng(int(seed), deg, photo))
-                    return np.clip(np.asarray(lq, np.float32), 0, 1), clean
-
-                name = f"{photo}_{deg}" + (f"_s{seed}" if len(seeds) > 1 else "")
-                out.append(Sample(name, load, (path,), group=deg, meta={"photo": photo, "seed": int(seed)}))
-    return out
-
-
-def synthetic_samples(images: Dict[str, np.ndarray], degradations: Sequence[str], seed: int = 0,
-                      degrade_fn: Optional[Callable] = None, params: Optional[Dict[str, dict]] = None) -> List[Sample]:
-    """Samples ``<image>_<degradation>`` with a seeded degradation of each clean image."""
-    if degrade_fn is None:
-        from .data.degradations import degrade as degrade_fn  # noqa: F811
-    params = params or {}
-    out = []
-    for deg in degradations:
-        for name, clean in images.items():
-            def load(clean=clean, deg=deg, name=name):
-                rng = sample_rng(seed, deg, name)
-                degraded = np.clip(np.asarray(degrade_fn(clean, deg, rng, **params.get(deg, {})), np.float32), 0, 1)
-                return degraded, clean
-
-            out.append(Sample(f"{name}_{deg}", load, (), group=deg))
-    return out
 
 
 # --------------------------------------------------------------------------------------
