@@ -231,8 +231,8 @@ class Restorer:
     def _auto_tile(self, h: int, w: int) -> Optional[int]:
         """A tile size when the whole-image pass would not fit the memory limit (one notice per tile size)."""
         decision = self.memory.plan(h, w, self.size_multiple)
-        if decision.tile is None:
-            return None
+        if decision.tile is None or (h <= decision.tile and w <= decision.tile):
+            return None  # fits, or already no larger than the smallest tile
         if self.notify is not None and decision.tile != self._noticed_tile:
             self.notify(decision.notice)
             self._noticed_tile = decision.tile

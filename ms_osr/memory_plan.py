@@ -85,6 +85,10 @@ def default_limit_mib() -> float:
     return DEFAULT_LIMIT_MIB if avail is None else min(DEFAULT_LIMIT_MIB, 0.5 * avail)
 
 
+def _size(mib: float) -> str:
+    return f"{mib / 1024:.1f} GB" if mib >= 1024 else f"{mib:.0f} MB"
+
+
 @dataclass(frozen=True)
 class TileDecision:
     tile: Optional[int]  # None: the whole image fits
@@ -120,8 +124,8 @@ class MemoryPlanner:
             return TileDecision(None, whole, self.limit_mib)
         tile = self._largest_tile(self.limit_mib - buffers, multiple)
         how = "estimated" if self.calibrated else "guessed (uncalibrated model)"
-        notice = (f"{width}x{height}: a whole-image pass needs about {whole / 1024:.1f} GB ({how}), over the "
-                  f"{self.limit_mib / 1024:.1f} GB limit; restoring in {tile}x{tile} tiles "
+        notice = (f"{width}x{height}: a whole-image pass needs about {_size(whole)} ({how}), over the "
+                  f"{_size(self.limit_mib)} limit; restoring in {tile}x{tile} tiles "
                   f"(--tile sets the size, --max-memory the limit)")
         return TileDecision(tile, whole, self.limit_mib, notice)
 
