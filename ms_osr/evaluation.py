@@ -284,7 +284,7 @@ def library_degradations() -> List[str]:
     for name in list_degradations():  # sorted: the later, more specific name wins
         d = get_degradation(name)
         keep[(d.fn, tuple(sorted((k, repr(v)) for k, v in d.defaults.items())))] = name
-    chosen = set(keep.values())
+    chosen = set(keep.values()) - {"identity"}  # not a degradation
     return [n for n in list_degradations() if n in chosen]
 
 

@@ -449,6 +449,12 @@ def _noise_sampler(rng):
     return {"sigma": float(rng.uniform(5, 55))}
 
 
+def identity(img: np.ndarray, rng: RngLike = None) -> np.ndarray:
+    """No degradation: clean training pairs teach a restorer to leave clean content alone."""
+    return to_float(img)
+
+
+register_degradation("identity", identity, {}, None, "no degradation (clean input = target)")
 register_degradation("gaussian_noise", gaussian_noise, {"sigma": 25.0}, _noise_sampler,
                      "additive Gaussian noise, sigma in 0-255 units, uint8 quantised")
 for _s in (15, 25, 50):
