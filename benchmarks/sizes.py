@@ -316,7 +316,7 @@ def run_train(args, models) -> None:
     rows = []
     for ckpt in models:
         label = os.path.splitext(os.path.basename(ckpt))[0]
-        for strategy in ("static", "dynamic"):
+        for strategy in args.train_strategies:
             res = spawn("train", args.timeout, ckpt=ckpt, strategy=strategy, sides=sides)
             if "error" in res:
                 rows.append([label, strategy, "-", "-", "-", "-", res["error"]])
@@ -344,6 +344,7 @@ def main(argv=None) -> int:
     p.add_argument("--sides", type=int, nargs="+", default=[256, 512, 768], help="--calibrate: square sides")
     p.add_argument("--train", action="store_true", help="training steps on crops of varying size")
     p.add_argument("--train-sides", type=int, nargs="+", default=[48, 64, 80, 96, 112, 128])
+    p.add_argument("--train-strategies", nargs="+", default=["static", "dynamic"], choices=["static", "dynamic"])
     p.add_argument("--timeout", type=float, default=1800, help="seconds per worker process")
     args = p.parse_args(argv)
     if args.worker:

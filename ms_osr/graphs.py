@@ -149,8 +149,10 @@ class GraphRunner:
         # plain static-shape cell for its other users; MindSpore finds the compiled dynamic graph again
         # by its signature (the kernel switch is not part of the key, hence it must be off every time).
         kernels = _kernel_cells(self.net)
-        spec = [ms.Tensor(shape=[x.shape[0], x.shape[1], None, None], dtype=x.dtype)]
-        spec += [ms.Tensor(shape=e.shape, dtype=e.dtype) for e in extra]
+        dyn = [x.shape[0], x.shape[1], None, None]
+        # an extra input shaped like x (a training target) varies with it; others (a GIV, scalars) are fixed
+        spec = [ms.Tensor(shape=dyn if tuple(t.shape) == tuple(x.shape) else t.shape, dtype=t.dtype)
+                for t in (x,) + tuple(extra)]
         for cell in kernels:  # aot Custom ops have no dynamic-shape infer in MindSpore 2.10
             cell.use_kernel = False
         try:

@@ -101,6 +101,29 @@ def test_res_hair_dynamic_graph_matches_the_static_path():
     assert r.runner.stats.compiles == 1
 
 
+class _L1(ms.nn.Cell):
+    """A training-shaped call: (input, target of the same shape, a fixed scalar)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, x, y, scale):
+        return ms.ops.abs(self.net(x) - y).mean() * scale
+
+
+def test_dynamic_training_shaped_call_compiles_once_for_crops_of_many_sizes():
+    loss = _L1(_seeded(toys.toy_convnet(4)))
+    runner = GraphRunner(loss, "dynamic")
+    scale = ms.Tensor(2.0, ms.float32)
+    for i, side in enumerate((24, 32, 40)):
+        x, y = (ms.Tensor(_img(side, side, i + k).transpose(2, 0, 1)[None].repeat(2, 0)) for k in (0, 9))
+        got = float(runner(x, y, scale).asnumpy())
+        want = float(np.abs(loss.net(x).asnumpy() - y.asnumpy()).mean() * 2.0)
+        assert got == pytest.approx(want, rel=1e-5)
+    assert runner.stats.compiles == 1
+
+
 def test_graph_runner_rejects_bad_settings():
     net = toys.toy_convnet(4)
     with pytest.raises(GraphStrategyError, match="unknown graph strategy 'fast'"):
