@@ -4,6 +4,7 @@ The quick tests audit the small CNNs at every AMP level and check the checker wi
 test audits every registered architecture (what docs/devices.md shows)."""
 import numpy as np
 import pytest
+import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from ms_osr import kernels, registry
@@ -26,6 +27,36 @@ def test_declarations_come_from_mindspore_docs():
     assert declaration("Conv2DBackpropFilter").source.startswith("gradient of Conv2D")
     assert declaration("Fmax").platforms == {"CPU"}  # MindSpore declares ops.Fmax for CPU only
     assert declaration("NoSuchPrimitive").platforms == frozenset()
+
+
+def _erf_loss(x):
+    return ops.erf(x).sum()
+
+
+def _cat_loss(x):
+    return (ops.concat((x, x * 2.0), 1) * 3.0).sum()
+
+
+def _square_loss(x):
+    return ((x - 1.0) ** 2).sum()
+
+
+class _Grad(nn.Cell):
+    def __init__(self, fn):
+        super().__init__()
+        self.grad = ms.grad(fn)
+
+    def construct(self, x):
+        return self.grad(x)
+
+
+@pytest.mark.parametrize("fn, primitive", [(_erf_loss, "PowTensorScalar"), (_cat_loss, "SplitWithSize"),
+                                           (_square_loss, "SubScalar")])
+def test_gradient_primitives_come_from_the_documented_op(fn, primitive):
+    """support.LOWERED_FROM credits these undocumented primitives to the op whose gradient emits them."""
+    x = Tensor(np.random.default_rng(0).random((1, 4, 4, 4), np.float32) + 0.5)
+    assert primitive in graph_ops.compiled_primitives(_Grad(fn), x)
+    assert primitive not in graph_ops.compiled_primitives(_Grad(_cat_loss if fn is not _cat_loss else _erf_loss), x)
 
 
 class _FmaxNet(nn.Cell):

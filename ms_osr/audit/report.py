@@ -94,7 +94,7 @@ def check(audits: Sequence[ModelAudit], targets: Sequence[str] = cases.TARGETS) 
                 if target not in decl.platforms:
                     problems.append(Problem(audit.case.factory, target, op, where,
                                             f"not declared for {target} ({decl.source})"))
-                elif _uses_float16(per_graph.values()) and declares_dtype(decl, "float16") is False:
+                elif _uses_float16(per_graph.values()) and declares_dtype(decl, "float16", op) is False:
                     problems.append(Problem(audit.case.factory, target, op, where,
                                             f"float16 input, but {decl.source} names no float16"))
     return problems
