@@ -67,8 +67,13 @@ def synthetic_image(h: int, w: int, seed: int):
 
 # ------------------------------------------------------------------------------------------ workers
 def _setup():
+    import importlib
+
     import ms_osr  # noqa: F401
     from ms_osr.runtime import setup_runtime
+
+    if os.environ.get("SIZES_IMPORT"):  # a module that registers extra models (the test suite's toys)
+        importlib.import_module(os.environ["SIZES_IMPORT"])
 
     setup_runtime(device="cpu", mode="graph", seed=0, threads=int(os.environ.get("SIZES_THREADS", "2")))
 

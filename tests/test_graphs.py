@@ -213,3 +213,27 @@ def test_cli_memory_limit_tiles_with_one_note_and_rejects_bad_sizes(tmp_path, ca
     rc = cli.main(["--ckpt", ck, "--input", str(inp), "--output", str(tmp_path / "out2"), "--max-memory", "lots"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and err == ["error: --max-memory 'lots': expected a size such as 4G, 4096M or 1.5GB"]
+
+
+@pytest.mark.slow
+def test_sizes_benchmark_prints_one_row_per_model_and_strategy(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from ms_osr.checkpoint import save_checkpoint
+    from ms_osr.config import save_config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ck = tmp_path / "ckpt"
+    ck.mkdir()
+    save_checkpoint(_seeded(toys.toy_unet(4)), str(ck / "toy.ckpt"))
+    save_config({"model": {"name": "toy_unet", "kwargs": {"width": 4}}}, str(ck / "toy.yaml"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(root, "tests"), root]),
+               SIZES_IMPORT="toy_restorers")
+    proc = subprocess.run([sys.executable, "benchmarks/sizes.py", "--ckpt-dir", str(ck), "--images", "3", "--check", "1",
+                           "--strategies", "auto", "static"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| toy |")]
+    assert len(rows) == 2 and "dynamic (auto)" in rows[0] and "| static |" in rows[1], proc.stdout
