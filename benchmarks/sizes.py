@@ -17,7 +17,8 @@ included when one happens), ``warm`` = mean time of a second pass over the same 
 size (the one-image path) on the ``--check`` sample, ``RSS`` = peak RSS of the folder run and of a
 one-image run of the largest size.  Targets (issue 22): folder RSS <= 1.3x one-image RSS; first <= 1.5x the
 warm compute; outputs equal to the one-image path within 1e-4 or the border effect documented.
-The machine is shared, so read ratios within one run, not absolute times.
+The machine is shared, so read ratios within one run, not absolute times.  ``SIZES_IMPORT=module`` imports a
+module that registers extra models in every worker (the test suite's toys).
 """
 from __future__ import annotations
 
