@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--degradations", nargs="*", default=None,
                    help="--protocol osr / --benchmark photos: degradations to evaluate "
                         "(photos default: noise_15 noise_25 noise_50 rain haze)")
+    g.add_argument("--photo-crop", type=int, default=0, metavar="SIZE",
+                   help="--benchmark photos: evaluate the centre SIZE x SIZE of each test photo (0: whole photo)")
     g.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="--benchmark photos: degradation seeds; each photo is degraded once per seed and the seeds "
                         "are averaged per photo before the confidence interval")
@@ -206,7 +208,7 @@ def run_benchmark(args) -> int:
         from ms_osr.data.corpus import DEFAULT_ROOT
 
         samples, errors = photo_samples(args.data_root or DEFAULT_ROOT, args.degradations or PHOTO_DEGRADATIONS,
-                                        args.seeds), []
+                                        args.seeds, crop=args.photo_crop), []
     elif not args.data_root:
         raise UsageError("--benchmark needs --data-root")
     else:

@@ -197,16 +197,18 @@ PHOTO_DEGRADATIONS = ("noise_15", "noise_25", "noise_50", "rain", "haze")
 
 
 def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, seeds: Sequence[int] = (0,),
-                  split: str = "test", limit: int = 0) -> List[Sample]:
+                  split: str = "test", limit: int = 0, crop: int = 0) -> List[Sample]:
     """The photo corpus' ``split`` degraded by each name in ``degradations`` under each seed.
 
     The degraded input depends only on (photograph, degradation, seed), so every model sees the
     same inputs.  Degradations with a random sampler (rain, haze, ``gaussian_noise``) draw their
     parameters from that generator too: each photograph gets its own kind of rain or haze, as a
-    user's photos would.  Records carry ``photo`` and ``seed`` (seeds are averaged per photograph)."""
+    user's photos would.  Records carry ``photo`` and ``seed`` (seeds are averaged per photograph).
+    ``crop`` > 0 takes the centre ``crop`` x ``crop`` of each clean photo first (a cheaper evaluation)."""
     from .data.corpus import CorpusError, split_paths
     from .data.degradations import apply_spec, get_degradation
     from .data.io import read_image
+    from .data.transforms import center_crop
 
     try:
         paths = split_paths(root, split)[:limit or None]
@@ -222,6 +224,8 @@ def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, s
             for seed in seeds:
                 def load(path=path, deg=deg, photo=photo, seed=seed, spec=spec):
                     clean = read_image(path)
+                    if crop:
+                        clean = np.ascontiguousarray(center_crop(clean, crop))
                     lq = apply_spec(clean, spec, sample_rng(int(seed), deg, photo))
                     return np.clip(np.asarray(lq, np.float32), 0, 1), clean
 

@@ -400,6 +400,11 @@ def test_cli_photo_benchmark_intervals_seeds_and_compare(toy_ckpt, tmp_path, cap
     again = {r["photo"]: r["psnr_in"] for r in json.loads((out2 / "metrics.json").read_text())["images"]}
     first = {r["photo"]: r["psnr_in"] for r in rain if r["seed"] == 1}
     assert again == first
+    out3 = tmp_path / "bench3"  # --photo-crop: the centre of each photo
+    assert CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(root), "--degradations",
+                     "noise_25", "--photo-crop", "16", "--metric-convention", "aio", "--output", str(out3)]) == 0
+    sizes = {(r["width"], r["height"]) for r in json.loads((out3 / "metrics.json").read_text())["images"]}
+    assert sizes == {(16, 16)}
 
 
 def test_cli_photo_benchmark_without_corpus(toy_ckpt, tmp_path, capsys):
