@@ -149,6 +149,8 @@ def interleave(workers: dict[str, Worker], request: dict, rounds: int, pause: fl
                 times[key] = reply  # type: ignore[assignment]
             else:
                 times[key].extend(reply["times"])
+                if "stock_times" in reply:  # a worker that also timed MindSpore's own op, alternately
+                    times.setdefault(key + ":stock", []).extend(reply["stock_times"])
     return times
 
 

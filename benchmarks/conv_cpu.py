@@ -22,11 +22,18 @@ from _workers import (ISA_ENV, Worker, fmt_table, interleave, machine_info, medi
 
 # name -> (kind, spec).  Restormer's gated FFN at dim 48: hidden int(48*2.66)=127, dw conv on 2*127 channels.
 CASES = {
-    "conv3x3 64->64 128x128": ("conv", dict(cin=64, cout=64, k=3, groups=1, h=128, w=128)),
     "dw3x3 128ch 128x128": ("conv", dict(cin=128, cout=128, k=3, groups=128, h=128, w=128)),
     "dw3x3 254ch 128x128 (Restormer FFN)": ("conv", dict(cin=254, cout=254, k=3, groups=254, h=128, w=128)),
     # MindSpore columns: ms_osr's C++ depthwise kernel (ms_osr.kernels; the ISA cap does not affect it).
     "dw3x3 254ch 128x128, ms_osr kernel": ("dwkernel", dict(cin=254, cout=254, k=3, groups=254, h=128, w=128)),
+    # The small CNNs' dense 3x3 convs (GridDehazeNet: dense layers 16+16k -> 16 at full, 1/2, 1/4 resolution;
+    # the OSR network: 64 -> 64), each as MindSpore's Conv2D and as ms_osr's C++ kernel (both MindSpore
+    # columns run the kernel), forward and "train" (forward + input and filter gradients, batch 4).
+    **{f"conv3x3 {ci}->{co} {h}x{h}{' train b4' if n > 1 else ''}{kern}": (
+        "densekernel" if kern else "conv", dict(cin=ci, cout=co, k=3, groups=1, h=h, w=h, n=n, grad=n > 1))
+       for ci, co, h, n in ((3, 16, 256, 1), (48, 16, 256, 1), (80, 16, 128, 1), (112, 16, 64, 1), (64, 64, 128, 1),
+                            (48, 16, 128, 4), (64, 64, 64, 4))
+       for kern in ("", ", ms_osr kernel")},
     "conv1x1 48->254 128x128": ("conv", dict(cin=48, cout=254, k=1, groups=1, h=128, w=128)),
     "conv1x1 127->48 128x128": ("conv", dict(cin=127, cout=48, k=1, groups=1, h=128, w=128)),
     "conv1x1 64->64 128x128": ("conv", dict(cin=64, cout=64, k=1, groups=1, h=128, w=128)),
@@ -38,7 +45,8 @@ TARGET_RATIO = 0.5  # every MindSpore figure (with the cap) should reach half of
 def flops(kind: str, spec: dict) -> float:
     if kind == "matmul":
         return 2.0 * spec["m"] * spec["n"] * spec["k"]
-    return 2.0 * spec["cin"] // spec["groups"] * spec["cout"] * spec["k"] ** 2 * spec["h"] * spec["w"]
+    per_image = 2.0 * spec["cin"] // spec["groups"] * spec["cout"] * spec["k"] ** 2 * spec["h"] * spec["w"]
+    return per_image * spec.get("n", 1) * (3 if spec.get("grad") else 1)  # gradients: two more convs' work
 
 
 # ----------------------------------------------------------------------------------------------- workers
@@ -54,6 +62,15 @@ def _ms_handler(threads: int):
     class MatMul(nn.Cell):
         def construct(self, a, b):
             return ops.matmul(a, b)
+
+    class _WithGrads(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.grad = ops.GradOperation(get_all=True, get_by_list=True, sens_param=True)(net, net.trainable_params())
+
+        def construct(self, x, g):
+            return self.grad(x, g)
 
     state = {}
 
@@ -74,9 +91,18 @@ def _ms_handler(threads: int):
                 args = (ms.Tensor(rng.random((1, spec["cin"], spec["h"], spec["w"]), dtype=np.float32)),)
             else:
                 pad = spec["k"] // 2
-                net = nn.Conv2d(spec["cin"], spec["cout"], spec["k"], pad_mode="pad", padding=pad, has_bias=True,
-                                group=spec["groups"])
-                args = (ms.Tensor(rng.random((1, spec["cin"], spec["h"], spec["w"]), dtype=np.float32)),)
+                n = spec.get("n", 1)
+                if kind == "densekernel":
+                    from ms_osr.models.layers import DenseConv3x3
+
+                    net = DenseConv3x3(spec["cin"], spec["cout"], bias=True)
+                else:
+                    net = nn.Conv2d(spec["cin"], spec["cout"], spec["k"], pad_mode="pad", padding=pad, has_bias=True,
+                                    group=spec["groups"])
+                args = (ms.Tensor(rng.random((n, spec["cin"], spec["h"], spec["w"]), dtype=np.float32)),)
+                if spec.get("grad"):  # d(sum(y * g))/d(x, weight, bias), the backward of a training step
+                    net = _WithGrads(net)
+                    args += (ms.Tensor(rng.random((n, spec["cout"], spec["h"], spec["w"]), dtype=np.float32)),)
             net.set_train(False)
 
             def run():
@@ -85,10 +111,28 @@ def _ms_handler(threads: int):
 
             for _ in range(2):  # compile + warm
                 run()
-            state["run"] = run
+            state["run"], state["stock"] = run, None
+            if kind == "densekernel":  # the same layer on MindSpore's Conv2D, timed alternately with the kernel
+                from ms_osr.models.layers import DenseConv3x3
+
+                stock = DenseConv3x3(spec["cin"], spec["cout"], bias=True)
+                stock.dense.use_kernel = False
+                stock = _WithGrads(stock) if spec.get("grad") else stock
+                stock.set_train(False)
+
+                def run_stock():
+                    stock(*args)
+                    ms.runtime.synchronize()
+
+                for _ in range(2):
+                    run_stock()
+                state["stock"] = run_stock
             return {"ok": True}
         if req["op"] == "time":
-            return {"times": timed(state["run"], req.get("reps", 1))}
+            reply = {"times": timed(state["run"], req.get("reps", 1))}
+            if state["stock"] is not None:
+                reply["stock_times"] = timed(state["stock"], req.get("reps", 1))
+            return reply
         raise ValueError(f"unknown request {req}")
 
     return handle
@@ -114,10 +158,23 @@ def _torch_handler(threads: int):
             else:
                 net = torch.nn.Conv2d(spec["cin"], spec["cout"], spec["k"], padding=spec["k"] // 2,
                                       groups=spec["groups"]).eval()
-                x = torch.from_numpy(rng.random((1, spec["cin"], spec["h"], spec["w"]), dtype=np.float32))
-                fn = lambda: net(x)  # noqa: E731
+                n = spec.get("n", 1)
+                x = torch.from_numpy(rng.random((n, spec["cin"], spec["h"], spec["w"]), dtype=np.float32))
+                if spec.get("grad"):
+                    x.requires_grad_(True)
+                    g = torch.from_numpy(rng.random((n, spec["cout"], spec["h"], spec["w"]), dtype=np.float32))
+
+                    def fn():
+                        x.grad = None
+                        net.zero_grad(set_to_none=True)
+                        net(x).backward(g)
+                else:
+                    fn = lambda: net(x)  # noqa: E731
 
             def run():
+                if spec.get("grad"):
+                    fn()
+                    return
                 with torch.inference_mode():
                     fn()
 
@@ -157,6 +214,9 @@ def run_benchmark(rounds: int, threads: int, case_filter: str | None = None) -> 
                     row[k] = t
                 else:
                     row[k] = {"median_s": median(t), "gflops": row["flop"] / median(t) / 1e9}
+            if isinstance(times.get("ms:stock"), list):
+                row["ms-stock"] = {"median_s": median(times["ms:stock"]),
+                                   "gflops": row["flop"] / median(times["ms:stock"]) / 1e9}
             results.append(row)
             print(f"  measured {name}", file=sys.stderr, flush=True)
     finally:
@@ -183,7 +243,10 @@ def render(report: dict) -> str:
             ratio_s, ok = f"{ratio:.2f}", ("yes" if ratio >= TARGET_RATIO else "NO")
         else:
             ratio_s, ok = "-", "-"
-        rows.append([r["case"], f"{r['flop'] / 1e9:.3f}", _g(nofix), _g(fix), _g(pt), speedup, ratio_s, ok])
+        stock = r.get("ms-stock")  # kernel rows: MindSpore's Conv2D in the same worker, alternate calls
+        versus = (f"{fix['median_s'] / stock['median_s']:.2f} ({_g(stock)})"
+                  if stock and "median_s" in fix else "-")
+        rows.append([r["case"], f"{r['flop'] / 1e9:.3f}", _g(nofix), _g(fix), _g(pt), speedup, ratio_s, ok, versus])
     m = report["machine"]
     w = report["workers"]
     import datetime
@@ -194,7 +257,7 @@ def render(report: dict) -> str:
             f"MindSpore {w['ms'].get('version')}: no-fix cap={w['ms-nofix'].get('isa_cap')}, "
             f"fix cap={w['ms'].get('isa_cap')}; PyTorch {w['torch'].get('version')}\n\n")
     table = fmt_table(["case", "GFLOP", "MS no-fix GFLOP/s", "MS fix GFLOP/s", "PyTorch GFLOP/s",
-                       "fix speed-up", "MS/PT", f">= {TARGET_RATIO}"], rows)
+                       "fix speed-up", "MS/PT", f">= {TARGET_RATIO}", "kernel/MS conv time (MS conv GFLOP/s)"], rows)
     errors = [f"{r['case']} [{k}]: {r[k]['error']}" for r in report["results"]
               for k in ("ms-nofix", "ms", "torch") if "error" in r[k]]
     return head + table + ("\nerrors:\n" + "\n".join(errors) if errors else "")

@@ -37,10 +37,11 @@ def test_conv_cpu_quick_prints_numeric_table(tmp_path):
     out = _run(["benchmarks/conv_cpu.py", "--quick", "--json", str(tmp_path / "conv.json")], timeout=600)
     assert "fix cap=AVX2" in out and "no-fix cap=None" in out
     rows = _table_rows(out)
-    assert len(rows) == 8, out  # every case of conv_cpu.CASES
+    assert len(rows) == 21, out  # every case of conv_cpu.CASES
     names = [r[0] for r in rows]
     assert any(n.startswith("conv3x3") for n in names) and any(n.startswith("dw3x3") for n in names)
-    assert any(n.endswith("ms_osr kernel") for n in names)  # the C++ depthwise kernel's row
+    assert any(n.startswith("dw3x3") and n.endswith("ms_osr kernel") for n in names)  # C++ depthwise kernel
+    assert any(n.startswith("conv3x3") and n.endswith("ms_osr kernel") for n in names)  # C++ dense kernel
     assert any(n.startswith("conv1x1") for n in names) and any(n.startswith("matmul") for n in names)
     for r in rows:
         # GFLOP, MS no-fix, MS fix, PyTorch, speed-up, ratio: all numbers; verdict yes/NO.

@@ -9,6 +9,7 @@ import torch
 
 import mindspore as ms
 
+from ms_osr import kernels
 from ms_osr.checkpoint import load_arrays_into_net, load_checkpoint
 from ms_osr.convert import convert_state_dict
 from ms_osr.registry import create_model, list_models
@@ -80,9 +81,11 @@ def test_dynamic_shape_one_graph(small_pair):
     ref, _ = small_pair
     net = _ms_from_ref(ref, "griddehazenet_small")
     net.set_inputs(ms.Tensor(shape=[None, 3, None, None], dtype=ms.float32))
-    for shape in [(1, 3, 15, 22), (2, 3, 24, 19)]:
-        rep = _compare(ref, net, shape, seed=3)
-        assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, rep
+    # the C++ kernels (aot Custom ops) have no dynamic-shape inference: MindSpore's convs, as in GraphRunner
+    with kernels.stock_ops(net):
+        for shape in [(1, 3, 15, 22), (2, 3, 24, 19)]:
+            rep = _compare(ref, net, shape, seed=3)
+            assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, rep
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import mindspore.ops as ops
 from mindspore import Tensor
 
 from ms_osr import kernels
-from ms_osr.models.layers import DepthwiseConv3x3, conv2d
+from ms_osr.models.layers import DenseConv3x3, DepthwiseConv3x3, conv2d
 from ms_osr.models.restormer import GatedGELU, gated_gelu
 
 
@@ -58,6 +58,89 @@ def test_forward_and_gradients_match_grouped_conv(shape):
         assert a.shape == b.shape, name
         scale = max(1.0, float(np.abs(b).max()))
         assert np.abs(a - b).max() <= 2e-6 * scale, f"{name}: {np.abs(a - b).max()} (scale {scale})"
+
+
+class DenseConv(nn.Cell):
+    def construct(self, x, w):
+        return ops.conv2d(x, w, pad_mode="pad", padding=1)
+
+
+def _dense_case(n, ci, co, h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return (Tensor(rng.standard_normal((n, ci, h, w)).astype(np.float32)),
+            Tensor(rng.standard_normal((co, ci, 3, 3)).astype(np.float32)),
+            Tensor(rng.standard_normal((n, co, h, w)).astype(np.float32)))
+
+
+def _assert_close(ours, ref, rel):
+    for a, b, name in zip(ours, ref, ("y", "dx", "dw")):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert a.shape == b.shape, name
+        scale = max(1.0, float(np.abs(b).max()))
+        assert np.abs(a - b).max() <= rel * scale, f"{name}: {np.abs(a - b).max()} (scale {scale})"
+
+
+# (N, Ci, Co, H, W): widths below, at and past a 24-pixel tile and a vector of 8, channel counts that are
+# not multiples of the 4-channel block, single pixels and rows; the last ones are split across threads.
+@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (1, 2, 3, 1, 6), (3, 4, 5, 16, 33),
+                                  (1, 3, 16, 9, 24), (1, 16, 3, 10, 25), (2, 7, 9, 13, 47), (1, 48, 16, 40, 24),
+                                  (2, 16, 32, 48, 64), (1, 128, 128, 17, 19)])
+def test_dense_forward_and_gradients_match_conv(case):
+    n, ci, co, h, w = case
+    x, wt, g = _dense_case(n, ci, co, h, w)
+    ours = WithGrads(kernels.Conv3x3())
+    assert ours.net.use_kernel
+    _assert_close(ours(x, wt, g), WithGrads(DenseConv())(x, wt, g), 2e-6)
+
+
+def test_dense_single_thread_gives_the_same_result():
+    x, w, g = _dense_case(2, 16, 16, 64, 96, seed=1)
+    before = [t.asnumpy() for t in WithGrads(kernels.Conv3x3())(x, w, g)]
+    kernels.set_threads(1)
+    try:
+        after = [t.asnumpy() for t in WithGrads(kernels.Conv3x3())(x, w, g)]
+    finally:
+        kernels.set_threads(None)
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_dense_layer_keeps_conv2d_parameters_and_bias():
+    layer = conv2d(6, 10, 3, bias=True)
+    assert isinstance(layer, DenseConv3x3)
+    assert sorted(p.name for p in layer.get_parameters()) == ["bias", "weight"]
+    assert layer.weight.shape == (10, 6, 3, 3)
+    for other in (conv2d(6, 10, 3, stride=2), conv2d(6, 10, 1), conv2d(6, 10, 3, dilation=2),
+                  conv2d(6, 10, 3, groups=2), conv2d(256, 64, 3)):
+        assert type(other) is nn.Conv2d
+    x = Tensor(np.random.default_rng(2).standard_normal((2, 6, 11, 13)).astype(np.float32))
+    layer.bias.set_data(Tensor(np.arange(10, dtype=np.float32)))
+    expected = ops.conv2d(x, layer.weight, layer.bias, pad_mode="pad", padding=1)
+    np.testing.assert_allclose(layer(x).asnumpy(), expected.asnumpy(), atol=2e-5)
+
+
+def test_dense_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+    net = kernels.Conv3x3()
+    assert not net.use_kernel
+    x, w, _ = _dense_case(1, 4, 5, 9, 9)
+    np.testing.assert_allclose(net(x, w).asnumpy(), DenseConv()(x, w).asnumpy(), atol=1e-6)
+
+
+def test_dense_pynative_mode_gradients(monkeypatch):
+    x, w, _ = _dense_case(2, 6, 5, 9, 11, seed=5)
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        ours = kernels.Conv3x3()
+        monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+        stock = kernels.Conv3x3()
+        assert ours.use_kernel and not stock.use_kernel
+        grads = [ms.grad(lambda a, b, net=net: net(a, b).sum(), grad_position=(0, 1))(x, w) for net in (ours, stock)]
+    finally:
+        ms.set_context(mode=mode)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=1e-4)
 
 
 class GateFormula(nn.Cell):
@@ -175,7 +258,8 @@ def test_mindir_export_does_not_depend_on_the_kernels(tmp_path):
     x = Tensor(np.random.default_rng(4).random((1, 3, 32, 32), dtype=np.float32))
     before = net(x).asnumpy()
     ms.export(net, x, file_name=str(tmp_path / "plain"), file_format="MINDIR")
-    assert b"MsOsrDw3x3" in (tmp_path / "plain.mindir").read_bytes()  # what export_mindir must avoid
+    plain = (tmp_path / "plain.mindir").read_bytes()
+    assert b"MsOsrDw3x3" in plain and b"MsOsrConv3x3" in plain  # what export_mindir must avoid
     rep = export_mindir(net, str(tmp_path / "portable.mindir"), (32, 32))
     data = (tmp_path / "portable.mindir").read_bytes()
     assert b"MsOsr" not in data and b"Conv2D" in data

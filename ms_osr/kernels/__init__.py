@@ -5,6 +5,10 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
 * the depthwise 3x3 convolution: oneDNN's per-group im2col + GEMM at 2-5 GFLOP/s (38% of a Restormer
   training step, see ``benchmarks/results.md``).  ``depthwise3x3.cc`` computes it and both of its
   gradients as a stencil over one image plane at a time (:class:`Depthwise3x3`);
+* the dense 3x3 convolution of the small CNNs (GridDehazeNet, the OSR network): oneDNN's im2col +
+  AVX2 GEMM.  ``dense3x3.cc`` keeps 4 output channels x 24 pixels in registers and streams shifted rows
+  of a padded copy past them, forward and both gradients (:class:`Conv3x3`); the models use it only
+  for the channel counts where it was measured faster (``layers.dense3x3_faster``);
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
   ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
 
@@ -194,6 +198,17 @@ def _depthwise_ops() -> ops.Custom:
     return _custom("MsOsrDw3x3", lambda x, w: x, bprop=bprop)
 
 
+def _dense_ops() -> ops.Custom:
+    """The dense 3x3 forward op; its bprop runs the input-gradient and filter-gradient ops."""
+    grad_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
+    grad_filter = _custom("MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
+
+    def bprop(x, w, out, dout):
+        return grad_input(dout, w), grad_filter(x, dout)
+
+    return _custom("MsOsrConv3x3", lambda x, w: [x[0], w[0], x[2], x[3]], bprop=bprop)
+
+
 def gated_gelu_op() -> ops.Custom:
     """u (N, 2C, H, W) -> GELU(u[:, :C]) * u[:, C:] (exact GELU to 1e-7), with its fused gradient."""
     grad = _custom("MsOsrGatedGeluGrad", lambda u, dy: u)
@@ -227,3 +242,16 @@ class Depthwise3x3(KernelCell):
         if self.use_kernel and x.dtype == ms.float32:
             return self.kernel(x, w)
         return ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1, groups=x.shape[1])
+
+
+class Conv3x3(KernelCell):
+    """``conv2d(x, w, padding=1)`` for x (N, Ci, H, W) and w (Co, Ci, 3, 3), one group, no bias: the C++
+    kernel of ``dense3x3.cc`` on CPU, MindSpore's convolution otherwise."""
+
+    def __init__(self):
+        super().__init__(_dense_ops)
+
+    def construct(self, x: ms.Tensor, w: ms.Tensor) -> ms.Tensor:
+        if self.use_kernel and x.dtype == ms.float32:
+            return self.kernel(x, w)
+        return ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1)

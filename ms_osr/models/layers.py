@@ -9,7 +9,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from ..kernels import Depthwise3x3
+from ..kernels import Conv3x3, Depthwise3x3
 from ..precision import cast_like
 
 
@@ -17,13 +17,16 @@ def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, paddi
            bias: bool = True, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
     """``torch.nn.Conv2d`` equivalent: symmetric zero padding (default k//2) and a bias by default.
 
-    A depthwise 3x3 conv (stride 1, padding 1) becomes :class:`DepthwiseConv3x3`: same parameters,
-    faster on CPU.
+    A depthwise 3x3 conv (stride 1, padding 1) becomes :class:`DepthwiseConv3x3`, and a dense one with
+    the channel counts of :func:`dense3x3_faster` :class:`DenseConv3x3`: same parameters, faster on CPU.
     """
     if padding is None:
         padding = dilation * (kernel_size // 2)
     if (in_ch == out_ch == groups and kernel_size == 3 and stride == 1 and padding == 1 and dilation == 1):
         return DepthwiseConv3x3(in_ch, bias)
+    if groups == 1 and kernel_size == 3 and stride == 1 and padding == 1 and dilation == 1 \
+            and dense3x3_faster(in_ch, out_ch):
+        return DenseConv3x3(in_ch, out_ch, bias)
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                      has_bias=bias, group=groups, dilation=dilation)
 
@@ -39,6 +42,34 @@ class DepthwiseConv3x3(nn.Conv2d):
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         y = self.depthwise(x, self.weight)
+        if self.has_bias:
+            y = ops.bias_add(y, cast_like(self.bias, y))
+        return y
+
+
+# Where the C++ dense 3x3 kernel was measured faster than MindSpore's Conv2D (forward and forward +
+# both gradients, one process, interleaved calls; benchmarks/results.md, section 1): every shape of
+# GridDehazeNet and the OSR network, 3-112 input and 3-64 output channels at 32-256 px.  Above 128
+# channels it was not measured, so MindSpore's convolution stays.
+DENSE3X3_MAX_CHANNELS = 128
+
+
+def dense3x3_faster(in_ch: int, out_ch: int) -> bool:
+    """True for the channel counts where :class:`DenseConv3x3` replaces ``nn.Conv2d``."""
+    return max(in_ch, out_ch) <= DENSE3X3_MAX_CHANNELS
+
+
+class DenseConv3x3(nn.Conv2d):
+    """``torch.nn.Conv2d(cin, cout, 3, padding=1)``: the parameters (``weight`` (cout, cin, 3, 3),
+    ``bias``) of ``nn.Conv2d``, computed by :class:`ms_osr.kernels.Conv3x3` (a C++ kernel on CPU for
+    float32, MindSpore's convolution otherwise)."""
+
+    def __init__(self, in_ch: int, out_ch: int, bias: bool = True):
+        super().__init__(in_ch, out_ch, 3, pad_mode="pad", padding=1, has_bias=bias)
+        self.dense = Conv3x3()
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        y = self.dense(x, self.weight)
         if self.has_bias:
             y = ops.bias_add(y, cast_like(self.bias, y))
         return y

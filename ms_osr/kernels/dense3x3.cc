@@ -1,0 +1,229 @@
+// Dense 3x3 convolution (stride 1, zero padding 1, no dilation, one group), float32 NCHW, for MindSpore's
+// CPU "aot" Custom operator.  Why: MindSpore 2.10 hands oneDNN plain NCHW/OIHW descriptors, so its CPU
+// Conv2D and both backward passes run oneDNN's im2col + AVX2 GEMM path (an im2col copy of 9x the input
+// per call) while PyTorch reaches oneDNN's direct kernels on blocked layouts.  Here each output tile of
+// 4 channels x 24 pixels of one row stays in 12 vector registers while the input channels and the nine
+// taps stream past it, reading shifted rows of a zero-padded copy of a block of input rows (no im2col).
+//
+// Entry points (MindSpore aot signature; params = inputs then outputs):
+//   MsOsrConv3x3       (x (N,Ci,H,W), w (Co,Ci,3,3))  -> y (N,Co,H,W)    correlation, as torch conv2d
+//   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)) -> dx (N,Ci,H,W)   grad wrt x: the same kernel with
+//                                                                         w transposed and flipped
+//   MsOsrConv3x3Filter (x (N,Ci,H,W), dy (N,Co,H,W))  -> dw (Co,Ci,3,3)  grad wrt w, summed over N
+// Built with the other kernels into one library by ms_osr/kernels/__init__.py.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "parallel.h"
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+
+constexpr int kOB = 4;         // output channels per register tile
+constexpr int kV = 3;          // vectors of 8 pixels per register tile
+constexpr int64_t kRows = 8;   // image rows per task
+
+inline v8 load(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void store(float* p, v8 v) { std::memcpy(p, &v, sizeof(v)); }
+inline v8 splat(float f) { return v8{f, f, f, f, f, f, f, f}; }
+inline float hsum(v8 v) {
+  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// Rows [h0 - 1, h0 + rows + 1) of the C planes of one image (H x W), zero outside the image, into
+// buf (C, rows + 2, P) at column offset 1 (P >= W + 2; the columns past W + 1 are zero too).
+void pad_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t h0, int64_t rows, int64_t P,
+              float* buf) {
+  std::memset(buf, 0, sizeof(float) * C * (rows + 2) * P);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t r = 0; r < rows + 2; ++r) {
+      const int64_t h = h0 - 1 + r;
+      if (h < 0 || h >= H) continue;
+      std::memcpy(buf + (c * (rows + 2) + r) * P + 1, x + (c * H + h) * W, sizeof(float) * W);
+    }
+  }
+}
+
+// acc[j][v] = sum over input channels and taps of wk[c][tap][j] * xp[c][ky][kx + 8 v + lane].
+template <int V>
+inline void tile(const float* xp, int64_t c_stride, int64_t P, const float* wk, int64_t C, v8 (&acc)[kOB][kV]) {
+  for (int j = 0; j < kOB; ++j)
+    for (int v = 0; v < V; ++v) acc[j][v] = v8{};
+  for (int64_t c = 0; c < C; ++c) {
+    const float* r = xp + c * c_stride;
+    const float* k = wk + c * 9 * kOB;
+#pragma GCC unroll 3
+    for (int ky = 0; ky < 3; ++ky) {
+#pragma GCC unroll 3
+      for (int kx = 0; kx < 3; ++kx) {
+        const float* p = r + ky * P + kx;
+        v8 in[V];
+        for (int v = 0; v < V; ++v) {
+          in[v] = load(p + 8 * v);
+          asm("" : "+x"(in[v]));  // keep the row in a register: folded into each FMA it is loaded 4x
+        }
+        const float* kk = k + (ky * 3 + kx) * kOB;
+        for (int j = 0; j < kOB; ++j) {
+          const v8 b = splat(kk[j]);
+          for (int v = 0; v < V; ++v) acc[j][v] += b * in[v];
+        }
+      }
+    }
+  }
+}
+
+// y (N, Co, H, W) = 3x3 correlation of x (N, Ci, H, W) with packed weights wk (ceil(Co/4), Ci, 9, 4).
+void conv(const float* x, const float* wk, int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, float* y) {
+  const int64_t blocks = (H + kRows - 1) / kRows, P = round_up(W, 8) + 2, OB = (Co + kOB - 1) / kOB;
+  ms_osr::parallel_for(N * blocks, kRows * W * Co, [&](int64_t begin, int64_t end) {
+    std::vector<float> buf(Ci * (kRows + 2) * P);
+    v8 acc[kOB][kV];
+    float tail[kOB][8 * kV];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks, h0 = task % blocks * kRows, rows = std::min(kRows, H - h0);
+      pad_rows(x + n * Ci * H * W, Ci, H, W, h0, rows, P, buf.data());
+      const int64_t c_stride = (rows + 2) * P;
+      for (int64_t ob = 0; ob < OB; ++ob) {
+        const float* k = wk + ob * Ci * 9 * kOB;
+        const int nj = static_cast<int>(std::min<int64_t>(kOB, Co - ob * kOB));
+        float* yb = y + ((n * Co + ob * kOB) * H + h0) * W;
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* xr = buf.data() + r * P;
+          float* yr = yb + r * W;
+          int64_t s = 0;
+          for (; s + 8 * kV <= W; s += 8 * kV) {
+            tile<kV>(xr + s, c_stride, P, k, Ci, acc);
+            for (int j = 0; j < nj; ++j)
+              for (int v = 0; v < kV; ++v) store(yr + j * H * W + s + 8 * v, acc[j][v]);
+          }
+          const int64_t rem = W - s;
+          if (rem > 0) {
+            const int nv = static_cast<int>((rem + 7) / 8);
+            if (nv == 1) tile<1>(xr + s, c_stride, P, k, Ci, acc);
+            else if (nv == 2) tile<2>(xr + s, c_stride, P, k, Ci, acc);
+            else tile<3>(xr + s, c_stride, P, k, Ci, acc);
+            for (int j = 0; j < nj; ++j) {
+              for (int v = 0; v < nv; ++v) store(tail[j] + 8 * v, acc[j][v]);
+              std::memcpy(yr + j * H * W + s, tail[j], sizeof(float) * rem);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+bool is_f32_4d(int nparam, int* ndims, const char** dtypes, int expected) {
+  if (nparam != expected) return false;
+  for (int i = 0; i < nparam; ++i) {
+    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" {
+
+int MsOsrConv3x3(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
+                 void* extra) {
+  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  const float* x = static_cast<const float*>(params[0]);
+  const float* w = static_cast<const float*>(params[1]);
+  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][0];
+  if (shapes[1][1] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
+  const int64_t OB = (Co + kOB - 1) / kOB;
+  std::vector<float> wk(OB * Ci * 9 * kOB, 0.0f);  // (ob, ci, tap, j) <- w[ob * 4 + j][ci][tap]
+  for (int64_t o = 0; o < Co; ++o)
+    for (int64_t c = 0; c < Ci; ++c)
+      for (int t = 0; t < 9; ++t) wk[((o / kOB * Ci + c) * 9 + t) * kOB + o % kOB] = w[(o * Ci + c) * 9 + t];
+  conv(x, wk.data(), N, Ci, Co, H, W, static_cast<float*>(params[2]));
+  return 0;
+}
+
+int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                      void* stream, void* extra) {
+  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  const float* dy = static_cast<const float*>(params[0]);
+  const float* w = static_cast<const float*>(params[1]);
+  const int64_t N = shapes[0][0], Co = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Ci = shapes[1][1];
+  if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
+  // dx = correlation of dy with w transposed (Ci outputs from Co inputs) and rotated by 180 degrees.
+  const int64_t OB = (Ci + kOB - 1) / kOB;
+  std::vector<float> wk(OB * Co * 9 * kOB, 0.0f);  // (ib, co, tap, j) <- w[co][ib * 4 + j][8 - tap]
+  for (int64_t o = 0; o < Co; ++o)
+    for (int64_t c = 0; c < Ci; ++c)
+      for (int t = 0; t < 9; ++t) wk[((c / kOB * Co + o) * 9 + t) * kOB + c % kOB] = w[(o * Ci + c) * 9 + 8 - t];
+  conv(dy, wk.data(), N, Co, Ci, H, W, static_cast<float*>(params[2]));
+  return 0;
+}
+
+int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                       void* stream, void* extra) {
+  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  const float* x = static_cast<const float*>(params[0]);
+  const float* dy = static_cast<const float*>(params[1]);
+  float* dw = static_cast<float*>(params[2]);
+  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][1];
+  if (shapes[1][0] != N || shapes[1][2] != H || shapes[1][3] != W) return 1;
+  const int64_t blocks = (H + kRows - 1) / kRows, Wr = round_up(W, 8), P = Wr + 2, OB = (Co + kOB - 1) / kOB;
+  // Each task (image, block of rows) adds its 4 x 3 tiles (output channels x horizontal taps) into a
+  // per-thread total in double; the threads' totals are summed at the end.
+  std::vector<double> total(Co * Ci * 9, 0.0);
+  std::mutex lock;
+  ms_osr::parallel_for(N * blocks, kRows * W * Co, [&](int64_t begin, int64_t end) {
+    std::vector<float> xb(Ci * (kRows + 2) * P);
+    std::vector<float> gb(OB * kOB * kRows * Wr);
+    std::vector<double> part(Co * Ci * 9, 0.0);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks, h0 = task % blocks * kRows, rows = std::min(kRows, H - h0);
+      pad_rows(x + n * Ci * H * W, Ci, H, W, h0, rows, P, xb.data());
+      std::fill(gb.begin(), gb.end(), 0.0f);  // zero past W and past Co, so tails add nothing
+      for (int64_t o = 0; o < Co; ++o)
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(gb.data() + (o * kRows + r) * Wr, dy + ((n * Co + o) * H + h0 + r) * W, sizeof(float) * W);
+      const int64_t c_stride = (rows + 2) * P;
+      for (int64_t ob = 0; ob < OB; ++ob) {
+        const float* g = gb.data() + ob * kOB * kRows * Wr;
+        const int nj = static_cast<int>(std::min<int64_t>(kOB, Co - ob * kOB));
+        for (int64_t c = 0; c < Ci; ++c) {
+          for (int ky = 0; ky < 3; ++ky) {
+            v8 acc[kOB][3];
+            for (int j = 0; j < kOB; ++j)
+              for (int kx = 0; kx < 3; ++kx) acc[j][kx] = v8{};
+            for (int64_t r = 0; r < rows; ++r) {
+              const float* xr = xb.data() + c * c_stride + (r + ky) * P;
+              const float* gr = g + r * Wr;
+              for (int64_t s = 0; s < Wr; s += 8) {
+                const v8 x0 = load(xr + s), x1 = load(xr + s + 1), x2 = load(xr + s + 2);
+                for (int j = 0; j < kOB; ++j) {
+                  const v8 d = load(gr + j * kRows * Wr + s);
+                  acc[j][0] += d * x0;
+                  acc[j][1] += d * x1;
+                  acc[j][2] += d * x2;
+                }
+              }
+            }
+            for (int j = 0; j < nj; ++j)
+              for (int kx = 0; kx < 3; ++kx) part[((ob * kOB + j) * Ci + c) * 9 + ky * 3 + kx] += hsum(acc[j][kx]);
+          }
+        }
+      }
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    for (size_t i = 0; i < total.size(); ++i) total[i] += part[i];
+  });
+  for (size_t i = 0; i < total.size(); ++i) dw[i] = static_cast<float>(total[i]);
+  return 0;
+}
+
+}  // extern "C"
