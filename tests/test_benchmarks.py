@@ -121,7 +121,9 @@ def test_profile_ops_train_table(tmp_path):
     shares = [float(t[3].rstrip("%")) for t in types]
     assert shares == sorted(shares, reverse=True) and 95.0 <= sum(shares) <= 100.5, out
     layers = _table_rows(out)
-    assert any("dwconv" in r[1] for r in layers), out
+    # the depthwise convs' layers (their forward or gradient kernels) are named; since the dense 3x3 kernel shares
+    # the Custom op type, which of the depthwise rows makes the top 40 varies from run to run
+    assert any("dwconv" in r[1] or "depthwise" in r[1] for r in layers), out
 
 
 def test_combine_later_run_replaces_same_model_and_phase(tmp_path):
