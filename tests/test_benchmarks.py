@@ -13,6 +13,7 @@ NUM = re.compile(r"^\d+(\.\d+)?x?$")
 def _run(args, timeout):
     env = dict(os.environ)
     env.pop("ONEDNN_MAX_CPU_ISA", None)  # the script sets each worker's ISA itself
+    env.pop("DNNL_MAX_CPU_ISA", None)  # set beside it by the conftest's import ms_osr (oneDNN 2.x spelling)
     proc = subprocess.run([sys.executable] + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout
