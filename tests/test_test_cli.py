@@ -268,7 +268,10 @@ def test_cli_single_image_refusals_and_export(folders, toy_ckpt, tmp_path, capsy
                    "--export-path", str(tmp_path / "toy.mindir")])
     out = capsys.readouterr().out
     assert rc == 0 and read_image(str(dst)).shape == (31, 17, 3)
-    assert os.path.isfile(tmp_path / "toy.mindir") and "max|diff| 0" in out
+    assert os.path.isfile(tmp_path / "toy.mindir")
+    # the MindIR holds MindSpore's own convs, the network on CPU the C++ kernels: float rounding only
+    import re
+    assert float(re.search(r"max\|diff\| ([0-9.e+-]+)", out).group(1)) < 1e-6
 
 
 def test_cli_benchmark_bsd68(toy_ckpt, tmp_path, capsys):
