@@ -26,6 +26,7 @@ import tempfile
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import DatasetError
+from ..fileio import atomic_path, atomic_write_text
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "photos_manifest.csv")
 DEFAULT_ROOT = "data/photos"
@@ -159,20 +160,10 @@ def skimage_source(row: Dict[str, str]) -> str:
 
 
 # ---------------------------------------------------------------------------------- build
-def _write_atomic(dst: str, write: Callable[[str], None]) -> None:
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    tmp = f"{dst}.part{os.path.splitext(dst)[1]}"
-    try:
-        write(tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _store(row: Dict[str, str], src: str, dst: str) -> None:
     if row["split"] != "test":
-        _write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
         return
     import cv2
 
@@ -183,11 +174,9 @@ def _store(row: Dict[str, str], src: str, dst: str) -> None:
     scale = TEST_LONG_SIDE / max(h, w)
     if scale < 1:
         img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-    def write(tmp: str) -> None:
+    with atomic_path(dst) as tmp:
         if not cv2.imwrite(tmp, img):
             raise CorpusError(f"{dst}: cannot write")
-    _write_atomic(dst, write)
 
 
 def _load_record(root: str) -> Dict[str, Dict[str, str]]:
@@ -224,7 +213,6 @@ def build_corpus(root: str = DEFAULT_ROOT, manifest: str = MANIFEST, debs: Optio
             + ", ".join(f"{counts[s]} {s}" for s in SPLITS) + ")")
         return counts
     packages = sorted({r["source"] for r in todo if r["source"] != SKIMAGE})
-    sources: Dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="ms_osr_photos_") as tmp:
         if packages:
             found = find_debs(packages, debs) if debs else fetch_debs(packages, os.path.join(root, ".debs"))
@@ -247,14 +235,12 @@ def build_corpus(root: str = DEFAULT_ROOT, manifest: str = MANIFEST, debs: Optio
             if got != row["sha256"]:
                 raise CorpusError(f"{src}: sha256 {got[:12]}... does not match the manifest's {row['sha256'][:12]}... "
                                   f"for '{row['name']}' ({row['source']} {row['version']})")
-            sources[row["name"]] = src
             _store(row, src, os.path.join(root, stored_name(row)))
             record[row["name"]] = {"file": stored_name(row), "source_sha256": row["sha256"],
                                    "sha256": sha256_file(os.path.join(root, stored_name(row)))}
     listed = {r["name"] for r in rows}
     record = {k: v for k, v in record.items() if k in listed}
-    _write_atomic(os.path.join(root, RECORD),
-                  lambda t: open(t, "w", encoding="utf-8").write(json.dumps(record, indent=1, sort_keys=True)))
+    atomic_write_text(os.path.join(root, RECORD), json.dumps(record, indent=1, sort_keys=True))
     stray = _stray_files(root, rows)
     if stray:
         log(f"note: {len(stray)} file(s) in {root} are not in the manifest and are never used: {', '.join(stray[:3])}")
