@@ -23,7 +23,8 @@ A second reading, ``transform="fourier"``, decouples the image's 2-D spectrum in
 (amplitude |F(x)| enhanced, phase angle(F(x)) adapted, back by the inverse transform) and
 feeds the restorer the re-formed image: the phase shift reaches the restorer's input at
 first order, where the per-pixel wave's phase is removed again before the output (why
-that matters: docs/osr.md §6).  ``use_phase`` / ``use_amplitude`` / ``use_fusion``
+that matters: docs/osr.md §6).  A third, ``transform="channels"``, feeds the restorer both
+real terms of the per-pixel wave as input channels (``Re + M Im``, see ChannelsInputTransform).  ``use_phase`` / ``use_amplitude`` / ``use_fusion``
 switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
 """
 from __future__ import annotations
@@ -128,6 +129,10 @@ class WaveInputTransform(nn.Cell):
         self.phase_adapter = PhaseAdapter(channels, in_channels)
 
     def construct(self, x: ms.Tensor):
+        return self.terms(x)
+
+    def terms(self, x: ms.Tensor):
+        """(real, imaginary, phase) of the adapted wave ``A e^{i theta}``."""
         zr = self.proj_real(x)
         zi = self.proj_imag(x)
         amplitude = wave_magnitude(zr, zi)
@@ -137,6 +142,27 @@ class WaveInputTransform(nn.Cell):
         if self.use_phase:
             phase = phase + self.phase_adapter(x)
         return amplitude * ops.cos(phase), amplitude * ops.sin(phase), phase
+
+
+class ChannelsInputTransform(WaveInputTransform):
+    """Image -> restorer input ``Re + M Im``: the restorer takes both real terms as input channels.
+
+    A frozen restorer's first layer takes 3 channels; widening it to the 6 channels ``[Re, Im]`` with
+    the Im half equal to its Re half composed with a learnt 1x1 mixing ``M`` is exactly a linear first
+    layer applied to ``Re + M Im``, so this works for any restorer without touching it.  ``M = I`` at
+    initialisation; ``Im = 0`` there, so the input is ``x`` (identity), and the phase reaches the
+    restorer at first order (``d input / d theta = M A`` at ``theta = 0``)."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3,
+                 use_phase: bool = True, use_amplitude: bool = True) -> None:
+        super().__init__(channels, in_channels, angle_eps, use_phase, use_amplitude)
+        self.imag_mix = conv2d(in_channels, in_channels, 1, padding=0, bias=False)
+        eye = np.eye(in_channels, dtype=np.float32).reshape(in_channels, in_channels, 1, 1)
+        self.imag_mix.weight.set_data(ms.Tensor(eye))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        real, imag, _ = self.terms(x)
+        return real + self.imag_mix(imag)
 
 
 class FusionHead(nn.Cell):
@@ -243,8 +269,9 @@ class FourierInputTransform(nn.Cell):
         return ops.irfft2(out, s=(h, w), norm="ortho")
 
 
-class FourierOutputTransform(FusionHead):
-    """(restored re-formed image, input) -> image: the restorer's output plus the fusion head."""
+class ImageOutputTransform(FusionHead):
+    """(restorer output, input) -> image: the restorer's output plus the fusion head (the Fourier and
+    channels readings, whose restorer already answers in image space)."""
 
     def __init__(self, channels: int = 32, in_channels: int = 3, use_fusion: bool = True) -> None:
         super().__init__(channels, in_channels, in_channels)
@@ -256,7 +283,7 @@ class FourierOutputTransform(FusionHead):
         return restored + self.fuse(restored, x)
 
 
-TRANSFORMS = ("wave", "fourier")
+TRANSFORMS = ("wave", "fourier", "channels")
 
 
 class OSR(nn.Cell):
@@ -295,11 +322,12 @@ class OSR(nn.Cell):
             self.input_transform = WaveInputTransform(adapter_channels, angle_eps=angle_eps, **paths)
             self.output_transform = WaveOutputTransform(fusion_channels, use_fusion=use_fusion)
         else:
-            self.input_transform = FourierInputTransform(adapter_channels, angle_eps=angle_eps, **paths)
-            self.output_transform = FourierOutputTransform(fusion_channels, use_fusion=use_fusion)
+            inputs = FourierInputTransform if transform == "fourier" else ChannelsInputTransform
+            self.input_transform = inputs(adapter_channels, angle_eps=angle_eps, **paths)
+            self.output_transform = ImageOutputTransform(fusion_channels, use_fusion=use_fusion)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        if self.transform == "fourier":
+        if self.transform != "wave":  # the restorer takes one re-formed image
             return self.output_transform(self.restorer(self.input_transform(x)), x)
         real, imag, phase = self.input_transform(x)
         # Both terms through the same restorer in one batched call.
@@ -320,6 +348,9 @@ register_config("osr_small", "osr",
 register_config("osr_fourier_small", "osr",
                 "OSR, Fourier reading (spectrum amplitude/phase), around osr_resnet_small, 16-channel adapters",
                 restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16, transform="fourier")
+register_config("osr_channels_small", "osr",
+                "OSR, channels reading (restorer takes Re + M Im), around osr_resnet_small, 16-channel adapters",
+                restorer="osr_resnet_small", adapter_channels=16, fusion_channels=16, transform="channels")
 register_config("osr_gdn_small", "osr", "OSR around griddehazenet_small, 16-channel adapters; CPU training",
                 restorer="griddehazenet_small", adapter_channels=16, fusion_channels=16)
 register_config("osr_griddehazenet", "osr", "OSR around the official-size GridDehazeNet, 32-channel adapters",
