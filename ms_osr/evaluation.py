@@ -295,6 +295,8 @@ class ProtocolResult:
     table_columns: List[str]
     markdown: str
     paired_rows: List[Dict[str, object]] = field(default_factory=list)  # each model vs the reference and the input
+    # (model, degradation) -> per-image (PSNR, SSIM), rows in the order of the ``images`` given
+    image_scores: Dict[Tuple[str, str], np.ndarray] = field(default_factory=dict)
 
 
 def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], known: Iterable[str] = (),
@@ -384,7 +386,8 @@ def osr_protocol(models: Dict[str, RestoreFn], images: Dict[str, np.ndarray], kn
                    for (lbl, d), vals in scores.items() for i, v in enumerate(vals)],
                   ["model", "degradation", "image", "psnr", "ssim"])
         write_csv(os.path.join(output_dir, "osr_protocol_paired.csv"), paired, pair_cols)
-    return ProtocolResult(long_rows, table_rows, columns, md, paired)
+    return ProtocolResult(long_rows, table_rows, columns, md, paired,
+                          {key: np.array(vals, np.float64) for key, vals in scores.items()})
 
 
 def _protocol_pairs(scores: Dict[Tuple[str, str], List[Tuple[float, float]]], models: Sequence[str],
