@@ -127,22 +127,6 @@ def test_dense_switched_off_by_environment(monkeypatch):
     np.testing.assert_allclose(net(x, w).asnumpy(), DenseConv()(x, w).asnumpy(), atol=1e-6)
 
 
-def test_dense_pynative_mode_gradients(monkeypatch):
-    x, w, _ = _dense_case(2, 6, 5, 9, 11, seed=5)
-    mode = ms.get_context("mode")
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    try:
-        ours = kernels.Conv3x3()
-        monkeypatch.setenv(kernels.ENV_SWITCH, "0")
-        stock = kernels.Conv3x3()
-        assert ours.use_kernel and not stock.use_kernel
-        grads = [ms.grad(lambda a, b, net=net: net(a, b).sum(), grad_position=(0, 1))(x, w) for net in (ours, stock)]
-    finally:
-        ms.set_context(mode=mode)
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=1e-4)
-
-
 class GateFormula(nn.Cell):
     """The MindSpore-ops gate the kernel replaces (``restormer.gated_gelu``: split, exact erf GELU)."""
 
@@ -269,20 +253,25 @@ def test_mindir_export_does_not_depend_on_the_kernels(tmp_path):
     np.testing.assert_array_equal(net(x).asnumpy(), before)
 
 
-def test_pynative_mode_gradients(monkeypatch):
-    x, w, _ = _case((2, 6, 9, 11), seed=5)
+@pytest.mark.parametrize("cell, case, atol", [
+    ("Depthwise3x3", lambda: _case((2, 6, 9, 11), seed=5), 1e-5),
+    ("Conv3x3", lambda: _dense_case(2, 6, 5, 9, 11, seed=5), 1e-4),
+])
+def test_pynative_mode_gradients(monkeypatch, cell, case, atol):
+    """Both kernels' gradients (input and weight) in PYNATIVE mode equal MindSpore's own convs'."""
+    x, w, _ = case()
     mode = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE)
     try:
-        ours = kernels.Depthwise3x3()
+        ours = getattr(kernels, cell)()
         monkeypatch.setenv(kernels.ENV_SWITCH, "0")
-        stock = kernels.Depthwise3x3()
+        stock = getattr(kernels, cell)()
         assert ours.use_kernel and not stock.use_kernel
         grads = [ms.grad(lambda a, b, net=net: net(a, b).sum(), grad_position=(0, 1))(x, w) for net in (ours, stock)]
     finally:
         ms.set_context(mode=mode)
     for a, b in zip(*grads):
-        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=1e-5)
+        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), atol=atol)
 
 
 def test_cache_falls_back_to_temp_when_home_is_not_writable(tmp_path, monkeypatch):
