@@ -115,13 +115,41 @@ def _per_image(scores, model: str, degradations) -> np.ndarray:
     return np.mean([cap_psnr(scores[(model, d)][:, 0]) for d in degradations], axis=0)
 
 
+def _seed_scores(seed: int, runs: str, images: Dict[str, np.ndarray], degs: List[str], known: List[str],
+                 out: str) -> Dict[Tuple[str, str], np.ndarray]:
+    """Per-image (PSNR, SSIM) of every model of one seed under every degradation; cached in
+    ``out/image_scores.npz`` (keyed by the photos evaluated), so evaluation resumes seed by seed."""
+    from ms_osr.evaluation import osr_protocol
+    from ms_osr.fileio import atomic_path
+    from ms_osr.inference import Restorer, load_model
+
+    cache = os.path.join(out, "image_scores.npz")
+    if os.path.isfile(cache):
+        with np.load(cache) as data:
+            if list(data["__images__"]) == list(images):
+                return {tuple(k.split("|")): data[k] for k in data.files if k != "__images__"}
+    models = {}
+    for name in ("plain", "restorer") + WRAPPERS:
+        path = os.path.join(runs, f"{name}_s{seed}", "last.ckpt")
+        config = os.path.join(runs, f"{name}_s{seed}", "config.yaml")
+        models[name] = Restorer(load_model(path, config=config).net)
+        if name in WRAPPERS:
+            for label, switch in ABLATIONS.items():
+                net = load_model(path, config=config, overrides={switch: False}).net
+                models[f"{name} ({label})"] = Restorer(net)
+    scores = osr_protocol(models, images, known=known, degradations=degs, seed=seed, output_dir=out).image_scores
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __images__=np.array(list(images)), **{"|".join(k): v for k, v in scores.items()})
+    return scores
+
+
 def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
     import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
     from ms_osr.data.corpus import DEFAULT_ROOT, split_paths
     from ms_osr.data.io import read_image
     from ms_osr.data.transforms import center_crop
-    from ms_osr.evaluation import library_degradations, markdown_table, osr_protocol
-    from ms_osr.inference import Restorer, load_model
+    from ms_osr.evaluation import library_degradations, markdown_table
     from ms_osr.statistics import mean_ci, paired_difference
 
     paths = split_paths(os.path.join(ROOT, DEFAULT_ROOT), "test")[:max_images or None]
@@ -129,21 +157,14 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
     degs = library_degradations()
     parts = {"known": ["rain"], "OOS": [d for d in degs if d != "rain"]}
     per_image: Dict[str, Dict[str, List[np.ndarray]]] = {}  # model -> part -> one array of photos per seed
+    per_deg: Dict[str, Dict[str, List[float]]] = {}  # model -> degradation -> mean PSNR per seed
     for seed in seeds:
-        models = {}
-        for name in ("plain", "restorer") + WRAPPERS:
-            path = os.path.join(runs, f"{name}_s{seed}", "last.ckpt")
-            config = os.path.join(runs, f"{name}_s{seed}", "config.yaml")
-            models[name] = Restorer(load_model(path, config=config).net)
-            if name in WRAPPERS:
-                for label, switch in ABLATIONS.items():
-                    net = load_model(path, config=config, overrides={switch: False}).net
-                    models[f"{name} ({label})"] = Restorer(net)
-        result = osr_protocol(models, images, known=parts["known"], degradations=degs, seed=seed,
-                              output_dir=os.path.join(out, f"seed{seed}"))
-        for model in ["degraded"] + list(models):
+        scores = _seed_scores(seed, runs, images, degs, parts["known"], os.path.join(out, f"seed{seed}"))
+        for model in dict.fromkeys(m for m, _ in scores):  # "degraded" first, then the models in order
             for part, sel in parts.items():
-                per_image.setdefault(model, {}).setdefault(part, []).append(_per_image(result.image_scores, model, sel))
+                per_image.setdefault(model, {}).setdefault(part, []).append(_per_image(scores, model, sel))
+            for d in degs:
+                per_deg.setdefault(model, {}).setdefault(d, []).append(float(_per_image(scores, model, [d]).mean()))
     pooled = {m: {part: np.mean(v, axis=0) for part, v in by.items()} for m, by in per_image.items()}  # seeds per photo
     table = []
     for model, by_part in pooled.items():
@@ -162,6 +183,7 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
                 row[f"{part}: full - off"] = paired_difference(pooled[wrapper][part],
                                                                 pooled[f"{wrapper} ({label})"][part]).text()
             ablation.append(row)
+    by_deg = [dict(model=m, **{d: float(np.mean(v)) for d, v in per_deg[m].items()}) for m in per_deg if "(" not in m]
     cols = ["model", "known", "OOS", "known - plain", "OOS - plain", "known - degraded", "OOS - degraded"]
     md = (f"OSR study: {len(images)} test photos ({size}px centre crops) x {len(degs)} degradations (known: rain; "
           f"OOS: the other {len(parts['OOS'])}), seeds {', '.join(map(str, seeds))} averaged per photo; PSNR (dB), "
@@ -169,12 +191,13 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
           + markdown_table(table, cols)
           + "\nWhat each path is worth: the full wrapper minus the same weights with one path switched off, per photo, "
             "paired-bootstrap CI (photos won/lost)\n\n"
-          + markdown_table(ablation, ["model", "switched off", "known: full - off", "OOS: full - off"]))
+          + markdown_table(ablation, ["model", "switched off", "known: full - off", "OOS: full - off"])
+          + "\nPer degradation: PSNR (dB), mean over photos and seeds\n\n" + markdown_table(by_deg, ["model"] + degs))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "osr_study.md"), "w", encoding="utf-8") as fh:
         fh.write(md)
     with open(os.path.join(out, "osr_study.json"), "w", encoding="utf-8") as fh:
-        json.dump({"table": table, "ablation": ablation}, fh, indent=1)
+        json.dump({"table": table, "ablation": ablation, "per_degradation": by_deg}, fh, indent=1)
     print(md)
     return md
 
