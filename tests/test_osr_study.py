@@ -1,7 +1,9 @@
-"""tools/osr_study.py: the run plan (fair budgets, complete schedules) and resumability."""
+"""tools/osr_study.py and ms_osr.study: the run plan (fair budgets, complete schedules), resumability and the
+score cache."""
 import os
 
 from scripts import load_script
+from ms_osr.study import finished
 
 STUDY = load_script("tools/osr_study.py")
 
@@ -9,26 +11,27 @@ STUDY = load_script("tools/osr_study.py")
 def test_every_model_gets_the_same_total_budget():
     plan = STUDY.runs_of(1, "runs/x", 1000, 600)
     assert list(plan) == ["restorer", "plain", "wave", "fourier", "channels", "random"]
-    steps = {name: s for name, (_, s, _) in plan.items()}
+    steps = {name: run.steps for name, run in plan.items()}
     # reprogrammed = stage 1 (1000) + stage 2 (600) = plain (1600, one complete schedule) = random (1600)
     assert steps["restorer"] + steps["wave"] == steps["plain"] == steps["random"] == 1600
-    for name, (out, _, argv) in plan.items():
-        assert out == os.path.join("runs/x", f"{name}_s1") and f"out_dir={out}" in argv and "runtime.seed=1" in argv
-    assert "model.kwargs.restorer_ckpt=runs/x/restorer_s1/last.ckpt" in plan["fourier"][2]
-    assert "model.kwargs.restorer_ckpt=null" in plan["random"][2]
-    assert "model.kwargs.transform=channels" in plan["channels"][2]
-    assert all("runtime.threads=1" in argv for _, _, argv in STUDY.runs_of(1, "runs/x", 10, 5, threads=1).values())
+    for name, run in plan.items():
+        assert run.out_dir == os.path.join("runs/x", f"{name}_s1")
+        assert f"out_dir={run.out_dir}" in run.argv and "runtime.seed=1" in run.argv
+    assert "model.kwargs.restorer_ckpt=runs/x/restorer_s1/last.ckpt" in plan["fourier"].argv
+    assert "model.kwargs.restorer_ckpt=null" in plan["random"].argv
+    assert "model.kwargs.transform=channels" in plan["channels"].argv
+    assert all("runtime.threads=1" in run.argv for run in STUDY.runs_of(1, "runs/x", 10, 5, threads=1).values())
 
 
 def test_finished_reads_the_training_log(tmp_path):
     run = tmp_path / "r"
-    assert not STUDY.finished(str(run), 10)
+    assert not finished(str(run), 10)
     run.mkdir()
     (run / "last.ckpt").write_bytes(b"x")
     (run / "train_log.csv").write_text("step,epoch,loss\n5,0,0.1\n")
-    assert not STUDY.finished(str(run), 10)
+    assert not finished(str(run), 10)
     (run / "train_log.csv").write_text("step,epoch,loss\n5,0,0.1\n10,0,0.1\n")
-    assert STUDY.finished(str(run), 10)
+    assert finished(str(run), 10)
 
 
 def test_dry_run_prints_resumable_commands(tmp_path, capsys):
@@ -37,3 +40,18 @@ def test_dry_run_prints_resumable_commands(tmp_path, capsys):
     assert STUDY.main(["--seeds", "0", "--runs", str(tmp_path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 6 and lines[0].endswith("--resume") and not lines[1].endswith("--resume")
+
+
+def test_score_cache_round_trip_and_photo_check(tmp_path):
+    import numpy as np
+    from ms_osr.study import load_scores, mean_psnr, save_scores
+
+    scores = {("plain", "rain"): np.array([[20.0, 0.5], [30.0, 0.7]]), ("plain", "haze"): np.array([[10.0, 0.1], [np.inf, 1.0]])}
+    path = str(tmp_path / "s.npz")
+    assert load_scores(path, ["a", "b"]) is None
+    save_scores(path, ["a", "b"], scores)
+    back = load_scores(path, ["a", "b"])
+    assert set(back) == set(scores) and all(np.array_equal(back[k], scores[k]) for k in scores)
+    assert load_scores(path, ["a", "c"]) is None  # other photos: recompute
+    per_image = mean_psnr(back, "plain", ["rain", "haze"])
+    assert per_image[0] == 15.0 and np.isfinite(per_image[1])  # an exact match is capped, not infinite

@@ -30,14 +30,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from ms_osr.study import Run, load_scores, mean_psnr, save_scores, train_argv, train_missing  # noqa: E402
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -46,8 +47,8 @@ WRAPPERS = READINGS + ("random",)
 ABLATIONS = {"phase off": "use_phase", "amplitude off": "use_amplitude", "fusion off": "use_fusion"}
 
 
-def runs_of(seed: int, runs: str, s1: int, s2: int, threads: int = 0) -> Dict[str, Tuple[str, int, List[str]]]:
-    """``{run name: (out_dir, steps, train.py arguments)}`` for one seed, in dependency order."""
+def runs_of(seed: int, runs: str, s1: int, s2: int, threads: int = 0) -> Dict[str, Run]:
+    """``{run name: Run}`` for one seed, in dependency order (the wrappers need ``restorer``)."""
     def out(name):
         return os.path.join(runs, f"{name}_s{seed}")
 
@@ -56,78 +57,28 @@ def runs_of(seed: int, runs: str, s1: int, s2: int, threads: int = 0) -> Dict[st
     for reading in READINGS:
         plan[reading] = (STAGE2, s2, [f"model.kwargs.restorer_ckpt={ckpt}", f"model.kwargs.transform={reading}"])
     plan["random"] = (STAGE2, s1 + s2, ["model.kwargs.restorer_ckpt=null", "model.kwargs.transform=wave"])
-    extra = [f"runtime.threads={threads}"] if threads else []
-    return {name: (out(name), steps, ["-c", config, "--set", f"train.total_steps={steps}", f"out_dir={out(name)}",
-                                      f"runtime.seed={seed}"] + more + extra)
-            for name, (config, steps, more) in plan.items()}
-
-
-def finished(out_dir: str, steps: int) -> bool:
-    """True when ``out_dir``'s training log reached ``steps``."""
-    log = os.path.join(out_dir, "train_log.csv")
-    if not os.path.isfile(os.path.join(out_dir, "last.ckpt")) or not os.path.isfile(log):
-        return False
-    with open(log, encoding="utf-8") as fh:
-        rows = [ln.split(",", 1)[0] for ln in fh.read().splitlines()[1:] if ln]
-    return bool(rows) and int(rows[-1]) >= steps
-
-
-def _command(out_dir: str, argv: List[str]) -> List[str]:
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--no-progress"] + argv
-    if os.path.isfile(os.path.join(out_dir, "last.ckpt")):
-        cmd.append("--resume")
-    return cmd
-
-
-def _run(name: str, seed: int, out_dir: str, argv: List[str]) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(out_dir + ".log", "a", encoding="utf-8") as log:  # beside the run folder
-        subprocess.run(_command(out_dir, argv), cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
-    print(f"trained: {name} seed {seed}", flush=True)
+    return {name: Run(name, seed, out(name), steps, train_argv(config, steps, out(name), seed, extra, threads))
+            for name, (config, steps, extra) in plan.items()}
 
 
 def train(seeds, runs: str, s1: int, s2: int, dry: bool, jobs: int = 1, threads: int = 0) -> None:
     """Train what is missing: the stage-1 runs of every seed first, then the wrappers, ``jobs`` at a time."""
-    from concurrent.futures import ThreadPoolExecutor
-
     for phase in (("restorer", "plain"), WRAPPERS):
-        todo = []
-        for seed in seeds:
-            for name, (out_dir, steps, argv) in runs_of(seed, runs, s1, s2, threads).items():
-                if name not in phase:
-                    continue
-                if finished(out_dir, steps):
-                    print(f"done: {name} seed {seed} ({out_dir})")
-                    continue
-                print(" ".join(_command(out_dir, argv)), flush=True)
-                todo.append((name, seed, out_dir, argv))
-        if dry or not todo:
-            continue
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            for future in [pool.submit(_run, *job) for job in todo]:
-                future.result()
-
-
-def _per_image(scores, model: str, degradations) -> np.ndarray:
-    """Per-image PSNR averaged over ``degradations`` (capped as in every table of the toolkit)."""
-    from ms_osr.statistics import cap_psnr
-
-    return np.mean([cap_psnr(scores[(model, d)][:, 0]) for d in degradations], axis=0)
+        train_missing(ROOT, [run for seed in seeds for name, run in runs_of(seed, runs, s1, s2, threads).items()
+                             if name in phase], dry, jobs)
 
 
 def _seed_scores(seed: int, runs: str, images: Dict[str, np.ndarray], degs: List[str], known: List[str],
-                 out: str) -> Dict[Tuple[str, str], np.ndarray]:
+                 out: str):
     """Per-image (PSNR, SSIM) of every model of one seed under every degradation; cached in
     ``out/image_scores.npz`` (keyed by the photos evaluated), so evaluation resumes seed by seed."""
     from ms_osr.evaluation import osr_protocol
-    from ms_osr.fileio import atomic_path
     from ms_osr.inference import Restorer, load_model
 
     cache = os.path.join(out, "image_scores.npz")
-    if os.path.isfile(cache):
-        with np.load(cache) as data:
-            if list(data["__images__"]) == list(images):
-                return {tuple(k.split("|")): data[k] for k in data.files if k != "__images__"}
+    scores = load_scores(cache, list(images))
+    if scores is not None:
+        return scores
     models = {}
     for name in ("plain", "restorer") + WRAPPERS:
         path = os.path.join(runs, f"{name}_s{seed}", "last.ckpt")
@@ -138,9 +89,7 @@ def _seed_scores(seed: int, runs: str, images: Dict[str, np.ndarray], degs: List
                 net = load_model(path, config=config, overrides={switch: False}).net
                 models[f"{name} ({label})"] = Restorer(net)
     scores = osr_protocol(models, images, known=known, degradations=degs, seed=seed, output_dir=out).image_scores
-    with atomic_path(cache) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __images__=np.array(list(images)), **{"|".join(k): v for k, v in scores.items()})
+    save_scores(cache, list(images), scores)
     return scores
 
 
@@ -162,9 +111,9 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
         scores = _seed_scores(seed, runs, images, degs, parts["known"], os.path.join(out, f"seed{seed}"))
         for model in dict.fromkeys(m for m, _ in scores):  # "degraded" first, then the models in order
             for part, sel in parts.items():
-                per_image.setdefault(model, {}).setdefault(part, []).append(_per_image(scores, model, sel))
+                per_image.setdefault(model, {}).setdefault(part, []).append(mean_psnr(scores, model, sel))
             for d in degs:
-                per_deg.setdefault(model, {}).setdefault(d, []).append(float(_per_image(scores, model, [d]).mean()))
+                per_deg.setdefault(model, {}).setdefault(d, []).append(float(mean_psnr(scores, model, [d]).mean()))
     pooled = {m: {part: np.mean(v, axis=0) for part, v in by.items()} for m, by in per_image.items()}  # seeds per photo
     table = []
     for model, by_part in pooled.items():

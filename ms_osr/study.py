@@ -1,0 +1,99 @@
+"""Resumable multi-run studies (tools/osr_study.py, tools/hair_study.py): a plan of training runs, trained
+where missing, and per-image scores pooled over seeds.
+
+A run is ``(name, seed, out_dir, steps, argv)`` with ``argv`` the arguments of ``train.py``.  A run is
+finished when its ``train_log.csv`` reached ``steps`` and ``last.ckpt`` exists; an unfinished run with a
+``last.ckpt`` is resumed exactly (``--resume``), so a study can be stopped and restarted at any point.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, NamedTuple, Sequence
+
+import numpy as np
+
+
+class Run(NamedTuple):
+    name: str
+    seed: int
+    out_dir: str
+    steps: int
+    argv: List[str]
+
+
+def train_argv(config: str, steps: int, out_dir: str, seed: int, extra: Sequence[str] = (),
+               threads: int = 0) -> List[str]:
+    """``train.py`` arguments of one run: ``config`` with its total steps, output folder and seed set."""
+    more = [f"runtime.threads={threads}"] if threads else []
+    return ["-c", config, "--set", f"train.total_steps={steps}", f"out_dir={out_dir}", f"runtime.seed={seed}",
+            *extra, *more]
+
+
+def finished(out_dir: str, steps: int) -> bool:
+    """True when ``out_dir``'s training log reached ``steps``."""
+    log = os.path.join(out_dir, "train_log.csv")
+    if not os.path.isfile(os.path.join(out_dir, "last.ckpt")) or not os.path.isfile(log):
+        return False
+    with open(log, encoding="utf-8") as fh:
+        rows = [ln.split(",", 1)[0] for ln in fh.read().splitlines()[1:] if ln]
+    return bool(rows) and int(rows[-1]) >= steps
+
+
+def train_command(root: str, run: Run) -> List[str]:
+    cmd = [sys.executable, os.path.join(root, "train.py"), "--no-progress"] + run.argv
+    if os.path.isfile(os.path.join(run.out_dir, "last.ckpt")):
+        cmd.append("--resume")
+    return cmd
+
+
+def _train(root: str, run: Run) -> None:
+    os.makedirs(run.out_dir, exist_ok=True)
+    with open(run.out_dir + ".log", "a", encoding="utf-8") as log:  # beside the run folder
+        subprocess.run(train_command(root, run), cwd=root, check=True, stdout=log, stderr=subprocess.STDOUT)
+    print(f"trained: {run.name} seed {run.seed}", flush=True)
+
+
+def train_missing(root: str, runs: Sequence[Run], dry: bool = False, jobs: int = 1) -> None:
+    """Train every unfinished run of ``runs`` (one phase: they must not depend on each other), ``jobs`` at a
+    time; print each command (only print with ``dry``).  A failed run raises after the others finished."""
+    todo = []
+    for run in runs:
+        if finished(run.out_dir, run.steps):
+            print(f"done: {run.name} seed {run.seed} ({run.out_dir})")
+            continue
+        print(" ".join(train_command(root, run)), flush=True)
+        todo.append(run)
+    if dry or not todo:
+        return
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for future in [pool.submit(_train, root, run) for run in todo]:
+            future.result()
+
+
+def load_scores(path: str, images: Sequence[str]):
+    """Per-image scores ``{(model, degradation): (images, 2) array}`` cached by :func:`save_scores`, or None
+    when there is no cache or it holds other photos."""
+    if not os.path.isfile(path):
+        return None
+    with np.load(path) as data:
+        if list(data["__images__"]) != list(images):
+            return None
+        return {tuple(k.split("|")): data[k] for k in data.files if k != "__images__"}
+
+
+def save_scores(path: str, images: Sequence[str], scores: Dict) -> None:
+    from .fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __images__=np.array(list(images)), **{"|".join(k): v for k, v in scores.items()})
+
+
+def mean_psnr(scores: Dict, model: str, degradations: Sequence[str]) -> np.ndarray:
+    """Per-image PSNR of ``model`` averaged over ``degradations`` (capped as in every table of the toolkit)."""
+    from .statistics import cap_psnr
+
+    return np.mean([cap_psnr(scores[(model, d)][:, 0]) for d in degradations], axis=0)
