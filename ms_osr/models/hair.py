@@ -158,10 +158,17 @@ class ResNetEncoder(nn.Cell):
 # Hyper Selecting Net and the hypernetwork transformer level
 # ----------------------------------------------------------------------------------------------
 class FullyCon(nn.Cell):
-    """HSN of one block: ``net`` = [Linear, GELU] * depth + Linear(->K), then softmax over K."""
+    """HSN of one block: ``net`` = [Linear, GELU] * depth + Linear(->K), then softmax over K.
 
-    def __init__(self, ch_fea: int, num_boxes: int, depth: int = 3):
+    ``temperature`` divides the logits (1 = the official code).  Below 1 it sharpens the selection and
+    scales the logits' gradients by 1/temperature: an option against the near-uniform selection measured
+    at CPU scale (docs/hair.md), not part of HAIR."""
+
+    def __init__(self, ch_fea: int, num_boxes: int, depth: int = 3, temperature: float = 1.0):
         super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"HSN temperature must be > 0, got {temperature}")
+        self.inv_temperature = 1.0 / float(temperature)
         layers, ch = [], ch_fea
         for _ in range(depth):
             layers += [nn.Dense(ch, ch // 2), gelu()]
@@ -170,7 +177,7 @@ class FullyCon(nn.Cell):
         self.net = nn.SequentialCell(layers)
 
     def construct(self, giv: Tensor) -> Tensor:
-        return ops.softmax(self.net(giv), axis=-1)
+        return ops.softmax(self.net(giv) * self.inv_temperature, axis=-1)
 
 
 def _pointwise(x: Tensor, w: Tensor) -> Tensor:
@@ -266,14 +273,16 @@ class HyLevel(nn.Cell):
     """``num_blocks`` HyperTrans blocks sharing one weight box of ``num_boxes`` rows."""
 
     def __init__(self, dim: int, num_heads: int, num_blocks: int, num_boxes: int, ffn_expansion_factor: float,
-                 LayerNorm_type: str, giv_dim: int, hsn_depth: int = 3, seed: int = 0):
+                 LayerNorm_type: str, giv_dim: int, hsn_depth: int = 3, seed: int = 0,
+                 hsn_temperature: float = 1.0):
         super().__init__()
         hidden = int(dim * ffn_expansion_factor)
         rng = np.random.default_rng(seed)
         self.kernel_box = Parameter(Tensor(init_kernel_box(num_boxes, dim, hidden, rng)), name="kernel_box")
         self.blocks = nn.CellList([HyTransformerBlock(dim, num_heads, hidden, LayerNorm_type)
                                    for _ in range(num_blocks)])
-        self.extracts = nn.CellList([FullyCon(giv_dim, num_boxes, hsn_depth) for _ in range(num_blocks)])
+        self.extracts = nn.CellList([FullyCon(giv_dim, num_boxes, hsn_depth, hsn_temperature)
+                                     for _ in range(num_blocks)])
         self.num_blocks = num_blocks
 
     def construct(self, x: Tensor, giv: Tensor) -> Tensor:
@@ -305,7 +314,7 @@ class ResHAIR(RestormerUNet):
                  heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
                  LayerNorm_type: str = "WithBias", num_boxes: Optional[Sequence[int]] = None,
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
-                 hsn_depth: int = 3, seed: Optional[int] = None):
+                 hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0):
         super().__init__()
         self.check_levels(num_blocks, heads, inp_channels, out_channels)
         # Official sizes: DAC width 72 = 1.5*dim with 24 GroupNorm groups, GIV 96 = 2*dim.
@@ -324,7 +333,7 @@ class ResHAIR(RestormerUNet):
         seeds = [int(s) for s in rng.integers(0, 2 ** 31, size=5)]
 
         def hy(d, h, n, k, s):
-            return HyLevel(d, h, n, k, ffn_expansion_factor, LayerNorm_type, giv_dim, hsn_depth, s)
+            return HyLevel(d, h, n, k, ffn_expansion_factor, LayerNorm_type, giv_dim, hsn_depth, s, hsn_temperature)
 
         self.build_encoder(inp_channels, dim, num_blocks, heads, static)
         self.feature = ResNetEncoder(dac_ch, giv_dim, dim * 8, dac_groups)
