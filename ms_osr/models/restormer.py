@@ -347,6 +347,10 @@ def restormer(**kwargs) -> Restormer:
 register_config("restormer_small", "restormer",
                 "Restormer for CPU training: dim 16, blocks [1,2,2,2], heads [1,2,4,8], 1 refinement block",
                 dim=16, num_blocks=(1, 2, 2, 2), heads=(1, 2, 4, 8), num_refinement_blocks=1)
+register_config("restormer_small_wide", "restormer",
+                "restormer_small widened to dim 22 (2.13 M parameters, 4% more than res_hair_small's 2.05 M): the "
+                "capacity-matched static baseline of Res-HAIR (tools/hair_study.py)",
+                dim=22, num_blocks=(1, 2, 2, 2), heads=(1, 2, 4, 8), num_refinement_blocks=1)
 register_config("restormer_tiny", "restormer",
                 "Restormer for unit tests: dim 8, blocks [1,1,1,1], heads [1,2,2,4], 1 refinement block",
                 dim=8, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), num_refinement_blocks=1)
