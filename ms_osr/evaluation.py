@@ -133,8 +133,7 @@ def average_records(records: Sequence[Dict[str, object]], columns: Sequence[str]
     rows = []
     for key, items in groups.items():
         scored = [r for r in items if any(c in r for c in columns)]  # images without ground truth do not count
-        unit = "photo" if scored and all("photo" in r for r in scored) else "image"
-        factor = "seed" if unit == "photo" and all("seed" in r for r in scored) else None
+        unit, factor = _unit_and_factor(scored)
         row: Dict[str, object] = {by or "set": key, "images": len({str(r[unit]) for r in scored}) if columns
                                   else len(items)}
         for c in columns:
@@ -157,11 +156,16 @@ def _unit_values(records: Sequence[Dict[str, object]], column: str) -> Tuple[Lis
     from .statistics import cap_psnr, per_unit_means
 
     scored = [r for r in records if r.get(column) is not None]
-    if scored and all("photo" in r and "seed" in r for r in scored):
-        units, vals, _ = per_unit_means(scored, column, "photo", "seed")
-    else:
-        units, vals = [str(r["image"]) for r in scored], np.array([float(r[column]) for r in scored])  # type: ignore
+    unit, factor = _unit_and_factor(scored)
+    units, vals, _ = per_unit_means(scored, column, unit, factor or "seed")
     return units, (cap_psnr(vals) if "psnr" in column else vals)
+
+
+def _unit_and_factor(records: Sequence[Dict[str, object]]) -> Tuple[str, Optional[str]]:
+    """The statistical unit of ``records`` and the factor averaged within it: ``("photo", "seed")`` for the
+    photo benchmark (one photograph under several degradation seeds), else ``("image", None)``."""
+    unit = "photo" if records and all("photo" in r for r in records) else "image"
+    return unit, ("seed" if unit == "photo" and all("seed" in r for r in records) else None)
 
 
 def paired_rows(a: Sequence[Dict[str, object]], b: Sequence[Dict[str, object]], columns: Sequence[str],

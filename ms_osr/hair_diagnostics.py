@@ -118,7 +118,7 @@ def degraded_crops(root: str, split: str = "test", degradations: Sequence[str] =
                    size: int = 128, seed: int = 0) -> Tuple[List[np.ndarray], List[str]]:
     """One seeded crop per (photo, degradation) of the photo corpus, degraded with random parameters."""
     from .data.corpus import split_paths
-    from .data.degradations import apply_spec, get_degradation
+    from .data.degradations import apply_spec
     from .data.io import read_image
     from .data.transforms import random_crop
     from .evaluation import sample_rng
@@ -129,7 +129,7 @@ def degraded_crops(root: str, split: str = "test", degradations: Sequence[str] =
         for deg in degradations:
             rng = sample_rng(seed, deg, path)
             crop = random_crop(clean, size, rng)
-            images.append(np.clip(apply_spec(crop, {"name": deg, "random": get_degradation(deg).sample is not None},
+            images.append(np.clip(apply_spec(crop, {"name": deg, "random": True},
                                              rng), 0, 1).astype(np.float32))
             labels.append(deg)
     return images, labels

@@ -218,7 +218,7 @@ def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, s
         raise EvaluationError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     out = []
     for deg in degradations:
-        spec = {"name": deg, "random": get_degradation(deg).sample is not None}
+        spec = {"name": deg, "random": True}  # defaults where there is no sampler
         for path in paths:
             photo = _stem(path)
             for seed in seeds:
