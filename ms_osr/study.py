@@ -16,6 +16,19 @@ from typing import Dict, List, NamedTuple, Sequence
 import numpy as np
 
 
+def add_study_arguments(parser, name: str, size: int) -> None:
+    """The options every study script shares: seeds, run and table folders, test crop, parallel runs."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", default=f"runs/{name}", help="run folders (outside git)")
+    parser.add_argument("--out", default=f"results/{name}", help="tables")
+    parser.add_argument("--size", type=int, default=size, help="centre crop of the test photos")
+    parser.add_argument("--images", type=int, default=0, help="evaluate the first N test photos only (0: all)")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at once")
+    parser.add_argument("--threads", type=int, default=0, help="threads per run (0: the config's)")
+    parser.add_argument("--only", choices=["train", "eval"], default=None)
+    parser.add_argument("--dry-run", action="store_true", help="print the training commands, run nothing")
+
+
 class Run(NamedTuple):
     name: str
     seed: int

@@ -34,7 +34,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ms_osr.study import Run, load_scores, mean_psnr, save_scores, train_argv, train_missing  # noqa: E402
+from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
+                          train_argv, train_missing)
 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -124,18 +125,10 @@ def evaluate(seeds, runs: str, size: int, out: str, names, max_images: int = 0) 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_study_arguments(p, "hair_study", size=256)
     p.add_argument("--steps", type=int, default=600, help="training steps of every run (one cosine schedule)")
     p.add_argument("--temperature", type=float, default=0.1, help="hsn_temperature of res_hair_sharp")
     p.add_argument("--models", nargs="+", default=list(models(1.0)), choices=list(models(1.0)))
-    p.add_argument("--runs", default="runs/hair_study", help="run folders (outside git)")
-    p.add_argument("--out", default="results/hair_study", help="tables")
-    p.add_argument("--size", type=int, default=256, help="centre crop of the test photos")
-    p.add_argument("--images", type=int, default=0, help="evaluate the first N test photos only (0: all)")
-    p.add_argument("--jobs", type=int, default=1, help="training runs at once")
-    p.add_argument("--threads", type=int, default=0, help="threads per run (0: the config's)")
-    p.add_argument("--only", choices=["train", "eval"], default=None)
-    p.add_argument("--dry-run", action="store_true", help="print the training commands, run nothing")
     args = p.parse_args(argv)
     if args.only != "eval":
         train_missing(ROOT, [run for seed in args.seeds

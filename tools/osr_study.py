@@ -38,7 +38,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ms_osr.study import Run, load_scores, mean_psnr, save_scores, train_argv, train_missing  # noqa: E402
+from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
+                          train_argv, train_missing)
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -153,17 +154,9 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_study_arguments(p, "osr_study", size=128)
     p.add_argument("--steps1", type=int, default=800, help="stage-1 (restorer) steps")
     p.add_argument("--steps2", type=int, default=400, help="stage-2 (reprogramming) steps")
-    p.add_argument("--runs", default="runs/osr_study", help="run folders (outside git)")
-    p.add_argument("--out", default="results/osr_study", help="tables")
-    p.add_argument("--size", type=int, default=256, help="centre crop of the test photos")
-    p.add_argument("--images", type=int, default=0, help="evaluate the first N test photos only (0: all)")
-    p.add_argument("--jobs", type=int, default=1, help="training runs at once")
-    p.add_argument("--threads", type=int, default=0, help="threads per run (0: the config's)")
-    p.add_argument("--only", choices=["train", "eval"], default=None)
-    p.add_argument("--dry-run", action="store_true", help="print the training commands, run nothing")
     args = p.parse_args(argv)
     if args.only != "eval":
         train(args.seeds, args.runs, args.steps1, args.steps2, args.dry_run, args.jobs, args.threads)
