@@ -105,28 +105,24 @@ def _ms_handler(threads: int):
                     args += (ms.Tensor(rng.random((n, spec["cout"], spec["h"], spec["w"]), dtype=np.float32)),)
             net.set_train(False)
 
-            def run():
-                net(*args)
-                ms.runtime.synchronize()
+            def warmed(cell):  # a synchronised call of cell on args, compiled and warmed
+                def run():
+                    cell(*args)
+                    ms.runtime.synchronize()
 
-            for _ in range(2):  # compile + warm
-                run()
-            state["run"], state["stock"] = run, None
+                for _ in range(2):
+                    run()
+                return run
+
+            state["run"], state["stock"] = warmed(net), None
             if kind == "densekernel":  # the same layer on MindSpore's Conv2D, timed alternately with the kernel
                 from ms_osr.models.layers import DenseConv3x3
 
                 stock = DenseConv3x3(spec["cin"], spec["cout"], bias=True)
-                stock.dense.use_kernel = False
+                stock.op.use_kernel = False
                 stock = _WithGrads(stock) if spec.get("grad") else stock
                 stock.set_train(False)
-
-                def run_stock():
-                    stock(*args)
-                    ms.runtime.synchronize()
-
-                for _ in range(2):
-                    run_stock()
-                state["stock"] = run_stock
+                state["stock"] = warmed(stock)
             return {"ok": True}
         if req["op"] == "time":
             reply = {"times": timed(state["run"], req.get("reps", 1))}

@@ -93,18 +93,6 @@ def test_dense_forward_and_gradients_match_conv(case):
     _assert_close(ours(x, wt, g), WithGrads(DenseConv())(x, wt, g), 2e-6)
 
 
-def test_dense_single_thread_gives_the_same_result():
-    x, w, g = _dense_case(2, 16, 16, 64, 96, seed=1)
-    before = [t.asnumpy() for t in WithGrads(kernels.Conv3x3())(x, w, g)]
-    kernels.set_threads(1)
-    try:
-        after = [t.asnumpy() for t in WithGrads(kernels.Conv3x3())(x, w, g)]
-    finally:
-        kernels.set_threads(None)
-    for a, b in zip(before, after):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-
-
 def test_dense_layer_keeps_conv2d_parameters_and_bias():
     layer = conv2d(6, 10, 3, bias=True)
     assert isinstance(layer, DenseConv3x3)
@@ -162,17 +150,20 @@ def test_gated_gelu_matches_erf_formula(shape):
         assert err <= 1e-6 * max(1.0, float(np.abs(b).max())), f"{name}: {err}"
 
 
-def test_single_thread_gives_the_same_result():
-    x, w, g = _case((2, 6, 64, 96), seed=1)  # 74k elements: two threads unless limited to one
-    net = WithGrads(kernels.Depthwise3x3())
-    before = [t.asnumpy() for t in net(x, w, g)]
+@pytest.mark.parametrize("cell, case, tol", [
+    ("Depthwise3x3", lambda: _case((2, 6, 64, 96), seed=1), 1e-6),  # 74k elements: two threads unless limited
+    ("Conv3x3", lambda: _dense_case(2, 16, 16, 64, 96, seed=1), 1e-5),
+])
+def test_single_thread_gives_the_same_result(cell, case, tol):
+    x, w, g = case()
+    before = [t.asnumpy() for t in WithGrads(getattr(kernels, cell)())(x, w, g)]
     kernels.set_threads(1)
     try:
-        after = [t.asnumpy() for t in WithGrads(kernels.Depthwise3x3())(x, w, g)]
+        after = [t.asnumpy() for t in WithGrads(getattr(kernels, cell)())(x, w, g)]
     finally:
         kernels.set_threads(None)
     for a, b in zip(before, after):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
 def test_layer_keeps_conv2d_parameters_and_bias():

@@ -79,7 +79,7 @@ def test_check_flags_undeclared_op_and_cpu_kernel_in_device_graph():
     # a CPU-built cell with the C++ kernel, wrongly placed in a GPU graph, is caught too
     with kernels.build_for("CPU"):
         dw = DepthwiseConv3x3(4)
-    if not dw.depthwise.use_kernel:
+    if not dw.op.use_kernel:
         pytest.skip("no C++ compiler: the kernels are off")
     audit.graphs[("infer", "O0", "GPU")] = graph_ops.compiled_primitives(dw, x)
     assert ("GPU", "Custom") in {(p.target, p.op) for p in report.check([audit])}
@@ -94,7 +94,7 @@ def test_kernels_step_aside_off_cpu(cell_type):
 
     x = Tensor(np.random.default_rng(0).random((1, 8, 8, 8), np.float32))
     cpu = build("CPU")
-    if not cpu.depthwise.use_kernel if cell_type is DepthwiseConv3x3 else not cpu.use_kernel:
+    if not cpu.op.use_kernel if cell_type is DepthwiseConv3x3 else not cpu.use_kernel:
         pytest.skip("no C++ compiler: the kernels are off")
     assert "Custom" in graph_ops.compiled_primitives(cpu, x)
     for target in ("GPU", "Ascend"):

@@ -187,26 +187,29 @@ def _custom(name: str, out_shape, bprop=None) -> ops.Custom:
                       func_type="aot", bprop=bprop)
 
 
-def _depthwise_ops() -> ops.Custom:
-    """The forward op; its bprop runs the flipped-kernel and filter-gradient ops."""
-    grad_input = _custom("MsOsrDw3x3Flipped", lambda dy, w: dy)
-    grad_filter = _custom("MsOsrDw3x3Filter", lambda x, dy: [x[1], 1, 3, 3])
+def _conv_ops(name: str, out_shape, grad_input: str, grad_input_shape, grad_filter: str,
+              grad_filter_shape) -> ops.Custom:
+    """A conv forward op ``name(x, w)`` whose bprop runs ``grad_input(dout, w)`` and ``grad_filter(x, dout)``."""
+    to_input = _custom(grad_input, grad_input_shape)
+    to_filter = _custom(grad_filter, grad_filter_shape)
 
     def bprop(x, w, out, dout):
-        return grad_input(dout, w), grad_filter(x, dout)
+        return to_input(dout, w), to_filter(x, dout)
 
-    return _custom("MsOsrDw3x3", lambda x, w: x, bprop=bprop)
+    return _custom(name, out_shape, bprop=bprop)
+
+
+def _depthwise_ops() -> ops.Custom:
+    """The depthwise 3x3 op; its input gradient is the same stencil with the flipped kernel."""
+    return _conv_ops("MsOsrDw3x3", lambda x, w: x, "MsOsrDw3x3Flipped", lambda dy, w: dy,
+                     "MsOsrDw3x3Filter", lambda x, dy: [x[1], 1, 3, 3])
 
 
 def _dense_ops() -> ops.Custom:
-    """The dense 3x3 forward op; its bprop runs the input-gradient and filter-gradient ops."""
-    grad_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
-    grad_filter = _custom("MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
-
-    def bprop(x, w, out, dout):
-        return grad_input(dout, w), grad_filter(x, dout)
-
-    return _custom("MsOsrConv3x3", lambda x, w: [x[0], w[0], x[2], x[3]], bprop=bprop)
+    """The dense 3x3 op with its input-gradient and filter-gradient ops."""
+    return _conv_ops("MsOsrConv3x3", lambda x, w: [x[0], w[0], x[2], x[3]],
+                     "MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]],
+                     "MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
 
 
 def gated_gelu_op() -> ops.Custom:

@@ -122,12 +122,18 @@ void conv(const float* x, const float* wk, int64_t N, int64_t Ci, int64_t Co, in
   });
 }
 
-bool is_f32_4d(int nparam, int* ndims, const char** dtypes, int expected) {
-  if (nparam != expected) return false;
-  for (int i = 0; i < nparam; ++i) {
-    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
-  }
-  return true;
+// The filters w (Co, Ci, 3, 3) in conv()'s layout (out block, in, tap, j): for the forward conv as they are,
+// for the input gradient ("adjoint": Ci outputs from Co inputs) transposed and rotated by 180 degrees.
+std::vector<float> pack_filters(const float* w, int64_t Co, int64_t Ci, bool adjoint) {
+  const int64_t outs = adjoint ? Ci : Co, ins = adjoint ? Co : Ci;
+  std::vector<float> wk((outs + kOB - 1) / kOB * ins * 9 * kOB, 0.0f);
+  for (int64_t o = 0; o < Co; ++o)
+    for (int64_t c = 0; c < Ci; ++c)
+      for (int t = 0; t < 9; ++t) {
+        const int64_t a = adjoint ? c : o, b = adjoint ? o : c;
+        wk[((a / kOB * ins + b) * 9 + t) * kOB + a % kOB] = w[(o * Ci + c) * 9 + (adjoint ? 8 - t : t)];
+      }
+  return wk;
 }
 
 }  // namespace
@@ -136,40 +142,30 @@ extern "C" {
 
 int MsOsrConv3x3(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
                  void* extra) {
-  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   const float* x = static_cast<const float*>(params[0]);
   const float* w = static_cast<const float*>(params[1]);
   const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][0];
   if (shapes[1][1] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
-  const int64_t OB = (Co + kOB - 1) / kOB;
-  std::vector<float> wk(OB * Ci * 9 * kOB, 0.0f);  // (ob, ci, tap, j) <- w[ob * 4 + j][ci][tap]
-  for (int64_t o = 0; o < Co; ++o)
-    for (int64_t c = 0; c < Ci; ++c)
-      for (int t = 0; t < 9; ++t) wk[((o / kOB * Ci + c) * 9 + t) * kOB + o % kOB] = w[(o * Ci + c) * 9 + t];
-  conv(x, wk.data(), N, Ci, Co, H, W, static_cast<float*>(params[2]));
+  conv(x, pack_filters(w, Co, Ci, false).data(), N, Ci, Co, H, W, static_cast<float*>(params[2]));
   return 0;
 }
 
 int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                       void* stream, void* extra) {
-  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   const float* dy = static_cast<const float*>(params[0]);
   const float* w = static_cast<const float*>(params[1]);
   const int64_t N = shapes[0][0], Co = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Ci = shapes[1][1];
   if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
   // dx = correlation of dy with w transposed (Ci outputs from Co inputs) and rotated by 180 degrees.
-  const int64_t OB = (Ci + kOB - 1) / kOB;
-  std::vector<float> wk(OB * Co * 9 * kOB, 0.0f);  // (ib, co, tap, j) <- w[co][ib * 4 + j][8 - tap]
-  for (int64_t o = 0; o < Co; ++o)
-    for (int64_t c = 0; c < Ci; ++c)
-      for (int t = 0; t < 9; ++t) wk[((c / kOB * Co + o) * 9 + t) * kOB + c % kOB] = w[(o * Ci + c) * 9 + 8 - t];
-  conv(dy, wk.data(), N, Co, Ci, H, W, static_cast<float*>(params[2]));
+  conv(dy, pack_filters(w, Co, Ci, true).data(), N, Co, Ci, H, W, static_cast<float*>(params[2]));
   return 0;
 }
 
 int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                        void* stream, void* extra) {
-  if (!is_f32_4d(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   const float* x = static_cast<const float*>(params[0]);
   const float* dy = static_cast<const float*>(params[1]);
   float* dw = static_cast<float*>(params[2]);

@@ -41,14 +41,6 @@ void stencil_plane(const float* xp, const float* k, int64_t H, int64_t W, float*
   }
 }
 
-bool is_f32_nchw(int nparam, int* ndims, const char** dtypes, int expected) {
-  if (nparam != expected) return false;
-  for (int i = 0; i < nparam; ++i) {
-    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
-  }
-  return true;
-}
-
 int depthwise(void** params, int64_t** shapes, bool flip) {
   const float* x = static_cast<const float*>(params[0]);
   const float* w = static_cast<const float*>(params[1]);
@@ -75,19 +67,19 @@ extern "C" {
 
 int MsOsrDw3x3(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                void* stream, void* extra) {
-  if (!is_f32_nchw(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   return depthwise(params, shapes, false);
 }
 
 int MsOsrDw3x3Flipped(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                       void* stream, void* extra) {
-  if (!is_f32_nchw(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   return depthwise(params, shapes, true);
 }
 
 int MsOsrDw3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                      void* stream, void* extra) {
-  if (!is_f32_nchw(nparam, ndims, dtypes, 3)) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   const float* x = static_cast<const float*>(params[0]);
   const float* dy = static_cast<const float*>(params[1]);
   float* dw = static_cast<float*>(params[2]);

@@ -66,13 +66,6 @@ void gate_grad(const float* a, const float* g, const float* dy, float* da, float
   }
 }
 
-bool all_f32(int nparam, int* ndims, const char** dtypes) {
-  for (int i = 0; i < nparam; ++i) {
-    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
-  }
-  return true;
-}
-
 // Calls fn(a, g, out, count) for every (image, channel) plane: a and g are the offsets of the plane's two
 // halves in u (N, 2C, H, W), out its offset in a (N, C, H, W) tensor, count its H*W elements.
 template <typename Fn>
@@ -92,7 +85,7 @@ extern "C" {
 
 int MsOsrGatedGelu(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                    void* stream, void* extra) {
-  if (nparam != 2 || !all_f32(nparam, ndims, dtypes) || shapes[0][1] % 2) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 2) || shapes[0][1] % 2) return 1;
   const float* u = static_cast<const float*>(params[0]);
   float* y = static_cast<float*>(params[1]);
   for_each_gate_plane(shapes, [&](int64_t a, int64_t g, int64_t out, int64_t count) {
@@ -103,7 +96,7 @@ int MsOsrGatedGelu(int nparam, void** params, int* ndims, int64_t** shapes, cons
 
 int MsOsrGatedGeluGrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                        void* stream, void* extra) {
-  if (nparam != 3 || !all_f32(nparam, ndims, dtypes) || shapes[0][1] % 2) return 1;
+  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3) || shapes[0][1] % 2) return 1;
   const float* u = static_cast<const float*>(params[0]);
   const float* dy = static_cast<const float*>(params[1]);
   float* du = static_cast<float*>(params[2]);

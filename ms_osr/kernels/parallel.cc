@@ -1,6 +1,7 @@
 #include "parallel.h"
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,14 @@ void parallel_for(int64_t total, int64_t item_cost, const std::function<void(int
   }
   body(0, std::min(total, chunk));
   for (auto& th : pool) th.join();
+}
+
+bool float32_4d_args(int nparam, const int* ndims, const char** dtypes, int expected) {
+  if (nparam != expected) return false;
+  for (int i = 0; i < nparam; ++i) {
+    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace ms_osr

@@ -31,20 +31,28 @@ def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, paddi
                      has_bias=bias, group=groups, dilation=dilation)
 
 
-class DepthwiseConv3x3(nn.Conv2d):
+class KernelConv3x3(nn.Conv2d):
+    """A 3x3 ``nn.Conv2d`` (stride 1, padding 1; same parameters, same checkpoints) whose convolution is a
+    kernel cell of :mod:`ms_osr.kernels` (``op``: the C++ kernel on CPU, MindSpore's convolution otherwise)."""
+
+    def __init__(self, in_ch: int, out_ch: int, bias: bool, groups: int, op: nn.Cell):
+        super().__init__(in_ch, out_ch, 3, pad_mode="pad", padding=1, has_bias=bias, group=groups)
+        self.op = op
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        y = self.op(x, self.weight)
+        if self.has_bias:
+            y = ops.bias_add(y, cast_like(self.bias, y))
+        return y
+
+
+class DepthwiseConv3x3(KernelConv3x3):
     """``torch.nn.Conv2d(c, c, 3, padding=1, groups=c)``: the parameters (``weight`` (c, 1, 3, 3),
     ``bias``) of ``nn.Conv2d``, computed by :class:`ms_osr.kernels.Depthwise3x3` (a C++ kernel on CPU,
     ~5x faster forward and ~8x faster backward than MindSpore's grouped conv there)."""
 
     def __init__(self, channels: int, bias: bool = True):
-        super().__init__(channels, channels, 3, pad_mode="pad", padding=1, has_bias=bias, group=channels)
-        self.depthwise = Depthwise3x3()
-
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
-        y = self.depthwise(x, self.weight)
-        if self.has_bias:
-            y = ops.bias_add(y, cast_like(self.bias, y))
-        return y
+        super().__init__(channels, channels, bias, channels, Depthwise3x3())
 
 
 # Where the C++ dense 3x3 kernel was measured faster than MindSpore's Conv2D (forward and forward +
@@ -59,20 +67,13 @@ def dense3x3_faster(in_ch: int, out_ch: int) -> bool:
     return max(in_ch, out_ch) <= DENSE3X3_MAX_CHANNELS
 
 
-class DenseConv3x3(nn.Conv2d):
+class DenseConv3x3(KernelConv3x3):
     """``torch.nn.Conv2d(cin, cout, 3, padding=1)``: the parameters (``weight`` (cout, cin, 3, 3),
     ``bias``) of ``nn.Conv2d``, computed by :class:`ms_osr.kernels.Conv3x3` (a C++ kernel on CPU for
     float32, MindSpore's convolution otherwise)."""
 
     def __init__(self, in_ch: int, out_ch: int, bias: bool = True):
-        super().__init__(in_ch, out_ch, 3, pad_mode="pad", padding=1, has_bias=bias)
-        self.dense = Conv3x3()
-
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
-        y = self.dense(x, self.weight)
-        if self.has_bias:
-            y = ops.bias_add(y, cast_like(self.bias, y))
-        return y
+        super().__init__(in_ch, out_ch, bias, 1, Conv3x3())
 
 
 def layer_norm(dim: int, eps: float = 1e-5) -> nn.LayerNorm:
