@@ -86,6 +86,17 @@ def train_missing(root: str, runs: Sequence[Run], dry: bool = False, jobs: int =
             future.result()
 
 
+def corpus_test_crops(root: str, size: int, max_images: int = 0) -> Dict[str, np.ndarray]:
+    """``{photo name: centre size x size crop}`` of the corpus' test photos under ``root`` (the first
+    ``max_images`` when not 0), in manifest order: the images every study evaluates on."""
+    from .data.corpus import split_paths
+    from .data.io import read_image
+    from .data.transforms import center_crop
+
+    paths = split_paths(root, "test")[:max_images or None]
+    return {os.path.splitext(os.path.basename(p))[0]: center_crop(read_image(p), size) for p in paths}
+
+
 def load_scores(path: str, images: Sequence[str]):
     """Per-image scores ``{(model, degradation): (images, 2) array}`` cached by :func:`save_scores`, or None
     when there is no cache or it holds other photos."""

@@ -6,6 +6,7 @@ costs seconds); two subprocess runs check the real entry point.
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -270,7 +271,6 @@ def test_cli_single_image_refusals_and_export(folders, toy_ckpt, tmp_path, capsy
     assert rc == 0 and read_image(str(dst)).shape == (31, 17, 3)
     assert os.path.isfile(tmp_path / "toy.mindir")
     # the MindIR holds MindSpore's own convs, the network on CPU the C++ kernels: float rounding only
-    import re
     assert float(re.search(r"max\|diff\| ([0-9.e+-]+)", out).group(1)) < 1e-6
 
 

@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
-                          train_argv, train_missing)
+                          corpus_test_crops, train_argv, train_missing)
 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -83,14 +83,11 @@ def _seed_results(seed: int, runs: str, images: Dict[str, np.ndarray], names, ou
 
 def evaluate(seeds, runs: str, size: int, out: str, names, max_images: int = 0) -> str:
     import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
-    from ms_osr.data.corpus import DEFAULT_ROOT, split_paths
-    from ms_osr.data.io import read_image
-    from ms_osr.data.transforms import center_crop
+    from ms_osr.data.corpus import DEFAULT_ROOT
     from ms_osr.statistics import mean_ci, paired_difference
     from ms_osr.tables import markdown_table
 
-    paths = split_paths(os.path.join(ROOT, DEFAULT_ROOT), "test")[:max_images or None]
-    images = {os.path.splitext(os.path.basename(p))[0]: center_crop(read_image(p), size) for p in paths}
+    images = corpus_test_crops(os.path.join(ROOT, DEFAULT_ROOT), size, max_images)
     columns = DEGRADATIONS + ["mean"]
     per_seed: Dict[str, Dict[str, list]] = {}  # model -> degradation/"mean" -> per-photo PSNR of each seed
     diags: Dict[str, list] = {}

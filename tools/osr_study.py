@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
-                          train_argv, train_missing)
+                          corpus_test_crops, train_argv, train_missing)
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -96,14 +96,11 @@ def _seed_scores(seed: int, runs: str, images: Dict[str, np.ndarray], degs: List
 
 def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
     import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
-    from ms_osr.data.corpus import DEFAULT_ROOT, split_paths
-    from ms_osr.data.io import read_image
-    from ms_osr.data.transforms import center_crop
+    from ms_osr.data.corpus import DEFAULT_ROOT
     from ms_osr.evaluation import library_degradations, markdown_table
     from ms_osr.statistics import mean_ci, paired_difference
 
-    paths = split_paths(os.path.join(ROOT, DEFAULT_ROOT), "test")[:max_images or None]
-    images = {os.path.splitext(os.path.basename(p))[0]: center_crop(read_image(p), size) for p in paths}
+    images = corpus_test_crops(os.path.join(ROOT, DEFAULT_ROOT), size, max_images)
     degs = library_degradations()
     parts = {"known": ["rain"], "OOS": [d for d in degs if d != "rain"]}
     per_image: Dict[str, Dict[str, List[np.ndarray]]] = {}  # model -> part -> one array of photos per seed

@@ -27,6 +27,7 @@ LOGS = ("train_log.csv", "val_log.jsonl", "curves.png")
 
 
 def ship(run: str, name: str, which: str = "last", overrides=(), dest: str = os.path.join(ROOT, "ckpt")) -> str:
+    import mindspore as ms
     import numpy as np
 
     from ms_osr.build import load_model
@@ -43,8 +44,6 @@ def ship(run: str, name: str, which: str = "last", overrides=(), dest: str = os.
     cfg = apply_overrides(load_config(config), overrides)
     ckpt, yaml = os.path.join(dest, f"{name}.ckpt"), os.path.join(dest, f"{name}.yaml")
     x = np.random.default_rng(0).random((1, 3, 48, 48)).astype(np.float32)
-    import mindspore as ms
-
     expected = net(ms.Tensor(x)).asnumpy()
     with atomic_path(ckpt) as tmp_ckpt, atomic_path(yaml) as tmp_yaml:
         save_checkpoint(net, tmp_ckpt)

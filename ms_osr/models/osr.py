@@ -24,8 +24,8 @@ A second reading, ``transform="fourier"``, decouples the image's 2-D spectrum in
 feeds the restorer the re-formed image: the phase shift reaches the restorer's input at
 first order, where the per-pixel wave's phase is removed again before the output (why
 that matters: docs/osr.md §6).  A third, ``transform="channels"``, feeds the restorer both
-real terms of the per-pixel wave as input channels (``Re + M Im``, see ChannelsInputTransform).  ``use_phase`` / ``use_amplitude`` / ``use_fusion``
-switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
+real terms of the per-pixel wave as input channels (``Re + M Im``, see ChannelsInputTransform).
+``use_phase`` / ``use_amplitude`` / ``use_fusion`` switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
 """
 from __future__ import annotations
 
@@ -79,6 +79,13 @@ def _zero_init(conv: nn.Cell) -> nn.Cell:
     return conv
 
 
+def _identity_init(conv: nn.Cell) -> nn.Cell:
+    """Identity weight of a square 1x1 conv without bias: it starts by passing its input through."""
+    c = conv.weight.shape[0]
+    conv.weight.set_data(ms.Tensor(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1)))
+    return conv
+
+
 class PhaseAdapter(nn.Cell):
     """Phase offset P(x): local conv features plus a global (image-level) degradation code.
 
@@ -121,10 +128,8 @@ class WaveInputTransform(nn.Cell):
         self.angle_eps = angle_eps
         self.use_phase, self.use_amplitude = use_phase, use_amplitude
         # Complex Channel-FC z = W_r x + i W_i x; W_r = identity, W_i = 0 gives |z| = x, angle(z) = 0.
-        self.proj_real = conv2d(in_channels, in_channels, 1, padding=0, bias=False)
+        self.proj_real = _identity_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
         self.proj_imag = _zero_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
-        eye = np.eye(in_channels, dtype=np.float32).reshape(in_channels, in_channels, 1, 1)
-        self.proj_real.weight.set_data(ms.Tensor(eye))
         self.amplitude_enhancer = AmplitudeEnhancer(channels, in_channels)
         self.phase_adapter = PhaseAdapter(channels, in_channels)
 
@@ -156,9 +161,7 @@ class ChannelsInputTransform(WaveInputTransform):
     def __init__(self, channels: int = 32, in_channels: int = 3, angle_eps: float = 1e-3,
                  use_phase: bool = True, use_amplitude: bool = True) -> None:
         super().__init__(channels, in_channels, angle_eps, use_phase, use_amplitude)
-        self.imag_mix = conv2d(in_channels, in_channels, 1, padding=0, bias=False)
-        eye = np.eye(in_channels, dtype=np.float32).reshape(in_channels, in_channels, 1, 1)
-        self.imag_mix.weight.set_data(ms.Tensor(eye))
+        self.imag_mix = _identity_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         real, imag, _ = self.terms(x)
