@@ -204,6 +204,13 @@ def create_model(name: str, ckpt: Optional[str] = None, namespace: str = "", **k
     return _build_named(name, kwargs, ckpt, namespace)
 
 
+def create_model_from_kwargs(name: str, kwargs: Dict[str, Any]) -> Any:
+    """:func:`create_model` with every key of ``kwargs`` (e.g. a config's ``osf_kwargs``) taken as the model's
+    own argument: a sub-model weight file declared as ``ckpt`` (the restoration prior's restorer) then reaches
+    that sub-model instead of being read as the whole model's checkpoint."""
+    return _build_named(name, dict(kwargs), None, "")
+
+
 def weight_paths(name: str, kwargs: Dict[str, Any], prefix: str = "model.kwargs") -> Iterator[Tuple[str, str]]:
     """``(config key, path)`` of every file a build of ``name`` with ``kwargs`` reads (without ``ckpt``):
     the declared sub-model weights and file arguments, and a model's own ``ckpt``, at any depth."""

@@ -1,5 +1,5 @@
-"""Resumable multi-run studies (tools/osr_study.py, tools/hair_study.py): a plan of training runs, trained
-where missing, and per-image scores pooled over seeds.
+"""Resumable multi-run studies (tools/osr_study.py, tools/hair_study.py, tools/ptg_rm_study.py): a plan of
+training runs, trained where missing, and per-image scores pooled over seeds.
 
 A run is ``(name, seed, out_dir, steps, argv)`` with ``argv`` the arguments of ``train.py``.  A run is
 finished when its ``train_log.csv`` reached ``steps`` and ``last.ckpt`` exists; an unfinished run with a
@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, NamedTuple, Sequence
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -121,3 +121,32 @@ def mean_psnr(scores: Dict, model: str, degradations: Sequence[str]) -> np.ndarr
     from .statistics import cap_psnr
 
     return np.mean([cap_psnr(scores[(model, d)][:, 0]) for d in degradations], axis=0)
+
+
+def pool_seeds(seed_scores: Sequence[Dict], columns: Dict[str, Sequence[str]]) -> Dict[str, Dict[str, np.ndarray]]:
+    """``{model: {column: per-photo PSNR}}`` from per-seed scores (:func:`load_scores` layout), a column being
+    the mean over its degradations; seeds are averaged per photo, so they act as a factor and the photos stay
+    the units of every interval."""
+    per: Dict[str, Dict[str, list]] = {}
+    for scores in seed_scores:
+        for model in dict.fromkeys(m for m, _ in scores):  # first-seen order: "degraded" first
+            for col, degradations in columns.items():
+                per.setdefault(model, {}).setdefault(col, []).append(mean_psnr(scores, model, degradations))
+    return {m: {c: np.mean(v, axis=0) for c, v in by.items()} for m, by in per.items()}
+
+
+def ci_rows(pooled: Dict[str, Dict[str, np.ndarray]], columns: Sequence[str]) -> List[Dict[str, str]]:
+    """One table row per model: the mean of every column with its 95% bootstrap CI over photos."""
+    from .statistics import mean_ci
+
+    return [dict(model=m, **{c: mean_ci(by[c]).text() for c in columns}) for m, by in pooled.items()]
+
+
+def pair_rows(pooled: Dict[str, Dict[str, np.ndarray]], pairs: Sequence[Tuple[str, str]],
+              columns: Sequence[str]) -> List[Dict[str, str]]:
+    """One row per ``(a, b)`` of ``pairs`` present in ``pooled``: ``a - b`` per photo with its paired-bootstrap
+    CI and photos won/lost."""
+    from .statistics import paired_difference
+
+    return [dict(model=f"{a} - {b}", **{c: paired_difference(pooled[a][c], pooled[b][c]).text() for c in columns})
+            for a, b in pairs if a in pooled and b in pooled]

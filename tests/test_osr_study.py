@@ -55,3 +55,21 @@ def test_score_cache_round_trip_and_photo_check(tmp_path):
     assert load_scores(path, ["a", "c"]) is None  # other photos: recompute
     per_image = mean_psnr(back, "plain", ["rain", "haze"])
     assert per_image[0] == 15.0 and np.isfinite(per_image[1])  # an exact match is capped, not infinite
+
+
+def test_seeds_are_averaged_per_photo_before_the_intervals():
+    import numpy as np
+    from ms_osr.study import ci_rows, pair_rows, pool_seeds
+
+    def seed(a, b):  # two photos, one degradation each of "rain" and "haze"
+        return {("degraded", "rain"): np.array([[10.0, 0], [12.0, 0]]), ("degraded", "haze"): np.array([[14.0, 0], [16.0, 0]]),
+                ("net", "rain"): np.array([[a, 0], [b, 0]]), ("net", "haze"): np.array([[a, 0], [b, 0]])}
+
+    pooled = pool_seeds([seed(20.0, 30.0), seed(22.0, 26.0)], {"rain": ["rain"], "mean": ["rain", "haze"]})
+    assert list(pooled) == ["degraded", "net"]
+    np.testing.assert_allclose(pooled["net"]["rain"], [21.0, 28.0])  # per photo over seeds: 2 units, not 4
+    np.testing.assert_allclose(pooled["degraded"]["mean"], [12.0, 14.0])
+    rows = ci_rows(pooled, ["rain", "mean"])
+    assert rows[1]["model"] == "net" and rows[1]["rain"].startswith("24.50 [")
+    pairs = pair_rows(pooled, [("net", "degraded"), ("net", "absent")], ["rain"])
+    assert len(pairs) == 1 and pairs[0]["rain"].startswith("+13.50 [") and "won 2, lost 0" in pairs[0]["rain"]

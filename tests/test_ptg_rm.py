@@ -14,7 +14,7 @@ from ms_osr.build import create_model
 from ms_osr.checkpoint import load_arrays_into_net, save_checkpoint
 from ms_osr.convert import ConversionError, convert_state_dict, to_torch_state_dict
 from ms_osr.losses import charbonnier_loss, ptg_joint_loss, ptg_rm_joint_loss
-from ms_osr.models.osf import DistilledOSF, RestorationPriorOSF, replace_osf
+from ms_osr.models.osf import ConstantOSF, DistilledOSF, RestorationPriorOSF, replace_osf
 from ms_osr.models.ptg_rm import DEFAULT_PARAM_COUNT, PTGRM, PTGRMWrapper, count_params, per_pixel_conv
 from ms_osr.training.osf_distill import calibrate_standardization, cosine_stats, osf_vectors, train_distilled_osf
 from ms_osr.training.step import LossNet
@@ -207,6 +207,24 @@ def test_registered_wrapper_and_unfrozen_base(tmp_path):
         create_model("ptg_rm_wrapper", base="restormer_tiny", osf="blip")
 
 
+def test_constant_prior_is_image_independent_and_checkpointed(rng, tmp_path):
+    net = create_model("ptg_rm_wrapper", base="restormer_tiny", osf="constant", osf_kwargs={"out_dim": 16, "seed": 3})
+    assert isinstance(net.osf, ConstantOSF) and net.osf.out_dim == net.refinement11.osf_dim == 16
+    assert count_params(net, trainable_only=True) == count_params(net.refinement11)  # g is frozen
+    x = rng.random((2, 3, 16, 16), dtype=np.float32)
+    g = osf_vectors(net.osf, x, batch_size=2)
+    np.testing.assert_array_equal(g[0], g[1])  # the same vector for different images ...
+    assert abs(np.linalg.norm(g[0]) - 1) < 1e-6  # ... of unit length like the real priors
+    assert np.abs(g[0] - ConstantOSF(out_dim=16, seed=4).g.asnumpy()[0]).max() > 0.1  # seeded
+    ckpt = str(tmp_path / "wrapper.ckpt")
+    save_checkpoint(net, ckpt)
+    again = create_model("ptg_rm_wrapper", base="restormer_tiny", osf="constant",
+                         osf_kwargs={"out_dim": 16, "seed": 9}, ckpt=ckpt)
+    np.testing.assert_array_equal(again.osf.g.asnumpy()[0], g[0])  # g comes back from the checkpoint
+    given = ConstantOSF(vector=np.arange(5, dtype=np.float32))
+    assert given.out_dim == 5 and given.g.asnumpy().tolist() == [[0, 1, 2, 3, 4]]
+
+
 @pytest.mark.slow
 def test_restoration_prior_giv_and_output_stats(rng):
     x = rng.random((2, 3, 16, 24), dtype=np.float32)
@@ -296,6 +314,14 @@ def test_standardized_prior_and_bad_files(rng, tmp_path):
     assert np.allclose(np.linalg.norm(g, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(g @ g.T, zn @ zn.T, atol=1e-4)
     assert not RestorationPriorOSF(base).has_std  # default unchanged: no standardisation, no extra parameters
+    # a registered restorer with its weights under the prior's own key "ckpt", as in a config's osf_kwargs
+    # (regression: the key was taken for a checkpoint of the whole prior and the calibration failed)
+    trained = build.create_model("restormer_tiny")
+    save_checkpoint(trained, str(tmp_path / "restorer.ckpt"))
+    named = calibrate_standardization(imgs[:4], str(tmp_path / "named.npz"), model="restormer_tiny",
+                                      ckpt=str(tmp_path / "restorer.ckpt"), out_dim=64)
+    want = osf_vectors(RestorationPriorOSF(trained, normalize=False), imgs[:4], batch_size=4)
+    np.testing.assert_allclose(named["raw"], want, rtol=1e-5, atol=1e-6)
 
     np.savez(tmp_path / "short.npz", mean=np.zeros(7, np.float32), std=np.ones(7, np.float32))
     np.savez(tmp_path / "nostd.npz", mean=np.zeros(15, np.float32))
@@ -308,30 +334,20 @@ def test_standardized_prior_and_bad_files(rng, tmp_path):
             prior(standardize=bad)
 
 
-class _ConstOSF(nn.Cell):
-    def __init__(self, v: np.ndarray):
-        super().__init__()
-        self.out_dim = int(v.size)
-        self.g = ms.Parameter(ms.Tensor(v.reshape(1, -1).astype(np.float32)), name="g", requires_grad=False)
-
-    def construct(self, x):
-        return ms.ops.broadcast_to(self.g, (x.shape[0], self.out_dim))
-
-
 def test_replace_osf_after_compiled_call_changes_output(rng):
     """Regression: swapping the provider of an already compiled GRAPH_MODE wrapper must take effect
     (MindSpore used to keep running the graph compiled with the old provider)."""
     ga, gb = 20 * rng.standard_normal((2, 8)).astype(np.float32)  # large g: a clearly visible modulation
-    net = PTGRMWrapper(_TinyBase(), _ConstOSF(ga), nf=4, osf_hidden=8, num_blocks=1)
+    net = PTGRMWrapper(_TinyBase(), ConstantOSF(vector=ga), nf=4, osf_hidden=8, num_blocks=1)
     net.set_train(False)
     x = ms.Tensor(rng.random((1, 3, 12, 12), dtype=np.float32))
     out_a = net(x).asnumpy()  # compiled with provider A
-    replace_osf(net, _ConstOSF(gb))
+    replace_osf(net, ConstantOSF(vector=gb))
     out_b = net(x).asnumpy()
     # what the module computes with g_b, through a separately compiled path
     want_b = net.refinement11(net.base(x), x, ms.Tensor(gb[None])).asnumpy()
     effect = np.abs(want_b - out_a).max()
     assert effect > 1e-3
     assert np.abs(out_b - want_b).max() < 1e-2 * effect  # the new provider runs, not the cached graph
-    replace_osf(net, _ConstOSF(ga))
+    replace_osf(net, ConstantOSF(vector=ga))
     np.testing.assert_array_equal(net(x).asnumpy(), out_a)  # swapping back restores the first output

@@ -34,8 +34,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
-                          corpus_test_crops, train_argv, train_missing)
+from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, load_scores,  # noqa: E402
+                          pair_rows, pool_seeds, save_scores, train_argv, train_missing)
 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -84,31 +84,25 @@ def _seed_results(seed: int, runs: str, images: Dict[str, np.ndarray], names, ou
 def evaluate(seeds, runs: str, size: int, out: str, names, max_images: int = 0) -> str:
     import ms_osr  # noqa: F401  (oneDNN cap before mindspore)
     from ms_osr.data.corpus import DEFAULT_ROOT
-    from ms_osr.statistics import mean_ci, paired_difference
     from ms_osr.tables import markdown_table
 
     images = corpus_test_crops(os.path.join(ROOT, DEFAULT_ROOT), size, max_images)
-    columns = DEGRADATIONS + ["mean"]
-    per_seed: Dict[str, Dict[str, list]] = {}  # model -> degradation/"mean" -> per-photo PSNR of each seed
-    diags: Dict[str, list] = {}
+    columns = {**{d: [d] for d in DEGRADATIONS}, "mean": DEGRADATIONS}
+    seed_scores, diags = [], {}
     for seed in seeds:
         scores, seed_diags = _seed_results(seed, runs, images, names, os.path.join(out, f"seed{seed}"))
-        for model in ["degraded"] + list(names):
-            for col in columns:
-                vals = mean_psnr(scores, model, DEGRADATIONS if col == "mean" else [col])
-                per_seed.setdefault(model, {}).setdefault(col, []).append(vals)
+        seed_scores.append(scores)
         for model, summary in seed_diags.items():
             diags.setdefault(model, []).append(summary)
-    pooled = {m: {c: np.mean(v, axis=0) for c, v in by.items()} for m, by in per_seed.items()}  # seeds per photo
-    table = [dict(model=m, **{c: mean_ci(v[c]).text() for c in columns}) for m, v in pooled.items()]
-    pairs = [dict(model=f"{a} - {b}", **{c: paired_difference(pooled[a][c], pooled[b][c]).text() for c in columns})
-             for a, b in PAIRS + [(n, "degraded") for n in names] if a in pooled and b in pooled]
+    pooled = pool_seeds(seed_scores, columns)
+    table = ci_rows(pooled, list(columns))
+    pairs = pair_rows(pooled, PAIRS + [(n, "degraded") for n in names], list(columns))
     diag_rows = [dict(model=m, **{k: float(np.mean([s[k] for s in summaries])) for k in summaries[0]},
                       seeds=len(summaries)) for m, summaries in diags.items()]
     md = (f"HAIR study: {len(images)} test photos ({size}px centre crops), seeds {', '.join(map(str, seeds))} "
-          f"averaged per photo; PSNR (dB), mean [95% CI]\n\n" + markdown_table(table, ["model"] + columns)
+          f"averaged per photo; PSNR (dB), mean [95% CI]\n\n" + markdown_table(table, ["model", *columns])
           + "\nPaired differences per photo (paired-bootstrap 95% CI, photos won/lost)\n\n"
-          + markdown_table(pairs, ["model"] + columns)
+          + markdown_table(pairs, ["model", *columns])
           + "\nSelection diagnostics (mean over seeds): normalised HSN entropy (1 = uniform), kernel spread, "
             "GIV R² and leave-one-out accuracy over noise σ25 / rain / haze (chance 1/3)\n\n"
           + markdown_table(diag_rows, ["model", "hsn_entropy", "kernel_spread", "giv_r2", "giv_accuracy", "seeds"],

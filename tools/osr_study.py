@@ -38,8 +38,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ms_osr.study import (Run, add_study_arguments, load_scores, mean_psnr, save_scores,  # noqa: E402
-                          corpus_test_crops, train_argv, train_missing)
+from ms_osr.study import (Run, add_study_arguments, corpus_test_crops, load_scores, pool_seeds,  # noqa: E402
+                          save_scores, train_argv, train_missing)
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -103,16 +103,10 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
     images = corpus_test_crops(os.path.join(ROOT, DEFAULT_ROOT), size, max_images)
     degs = library_degradations()
     parts = {"known": ["rain"], "OOS": [d for d in degs if d != "rain"]}
-    per_image: Dict[str, Dict[str, List[np.ndarray]]] = {}  # model -> part -> one array of photos per seed
-    per_deg: Dict[str, Dict[str, List[float]]] = {}  # model -> degradation -> mean PSNR per seed
-    for seed in seeds:
-        scores = _seed_scores(seed, runs, images, degs, parts["known"], os.path.join(out, f"seed{seed}"))
-        for model in dict.fromkeys(m for m, _ in scores):  # "degraded" first, then the models in order
-            for part, sel in parts.items():
-                per_image.setdefault(model, {}).setdefault(part, []).append(mean_psnr(scores, model, sel))
-            for d in degs:
-                per_deg.setdefault(model, {}).setdefault(d, []).append(float(mean_psnr(scores, model, [d]).mean()))
-    pooled = {m: {part: np.mean(v, axis=0) for part, v in by.items()} for m, by in per_image.items()}  # seeds per photo
+    seed_scores = [_seed_scores(seed, runs, images, degs, parts["known"], os.path.join(out, f"seed{seed}"))
+                   for seed in seeds]
+    pooled = pool_seeds(seed_scores, parts)  # seeds averaged per photo
+    per_deg = pool_seeds(seed_scores, {d: [d] for d in degs})
     table = []
     for model, by_part in pooled.items():
         row: Dict[str, object] = {"model": model}
@@ -130,7 +124,7 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
                 row[f"{part}: full - off"] = paired_difference(pooled[wrapper][part],
                                                                 pooled[f"{wrapper} ({label})"][part]).text()
             ablation.append(row)
-    by_deg = [dict(model=m, **{d: float(np.mean(v)) for d, v in per_deg[m].items()}) for m in per_deg if "(" not in m]
+    by_deg = [dict(model=m, **{d: float(np.mean(v)) for d, v in by.items()}) for m, by in per_deg.items() if "(" not in m]
     cols = ["model", "known", "OOS", "known - plain", "OOS - plain", "known - degraded", "OOS - degraded"]
     md = (f"OSR study: {len(images)} test photos ({size}px centre crops) x {len(degs)} degradations (known: rain; "
           f"OOS: the other {len(parts['OOS'])}), seeds {', '.join(map(str, seeds))} averaged per photo; PSNR (dB), "

@@ -53,24 +53,6 @@ def _timed_eval(net, view, metrics):
     return res, float(np.median(times)) if times else float("nan")
 
 
-def _constant_osf(vector):
-    """An OSF provider that ignores the image and returns ``vector`` (out_dim,) for every batch element."""
-    import mindspore.nn as nn
-    import mindspore.ops as ops
-    from mindspore import Parameter, Tensor
-
-    class ConstantOSF(nn.Cell):
-        def __init__(self, v):
-            super().__init__()
-            self.out_dim = int(v.shape[-1])
-            self.g = Parameter(Tensor(v.reshape(1, -1).astype("float32")), name="g", requires_grad=False)
-
-        def construct(self, x):
-            return ops.broadcast_to(self.g, (x.shape[0], self.out_dim))
-
-    return ConstantOSF(vector)
-
-
 def _shuffled_eval(net, view, vectors, metrics, perm):
     """Scores of ``net`` when image i gets the prior vector of image ``perm[i]`` (a constant provider whose
     value is set per image: a parameter, so no recompile); also the outputs, for |delta out|."""
@@ -78,10 +60,10 @@ def _shuffled_eval(net, view, vectors, metrics, perm):
     from mindspore import Tensor
 
     from ms_osr.metrics import calculate_psnr, calculate_ssim
-    from ms_osr.models.osf import replace_osf
+    from ms_osr.models.osf import ConstantOSF, replace_osf
     from ms_osr.training.evaluate import restore
 
-    const = _constant_osf(vectors[0])
+    const = ConstantOSF(vector=vectors[0])
     replace_osf(net, const)
     mc = dict(metrics or {})
     kw = dict(crop_border=int(mc.get("crop_border", 0)), test_y_channel=bool(mc.get("test_y_channel", False)),
@@ -191,7 +173,7 @@ def experiment(argv=None) -> int:
     from ms_osr.checkpoint import save_checkpoint
     from ms_osr.config import load_config
     from ms_osr.data import datasets as DS
-    from ms_osr.models.osf import DistilledOSF, replace_osf
+    from ms_osr.models.osf import ConstantOSF, DistilledOSF, replace_osf
     from ms_osr.models.ptg_rm import count_params
     from ms_osr.runtime import setup_runtime
     from ms_osr.schema import apply_overrides, resolve, run_name
@@ -226,7 +208,7 @@ def experiment(argv=None) -> int:
     # ablation: the image-specific part of g removed (g = its mean over the validation images)
     g_mean = teacher_val.mean(axis=0)
     g_spread = cosine_stats(teacher_val, np.broadcast_to(g_mean, teacher_val.shape))
-    replace_osf(net, _constant_osf(g_mean))
+    replace_osf(net, ConstantOSF(vector=g_mean))
     abl_res, abl_t = _timed_eval(net, view, metrics)
     abl_delta = _mean_abs_delta(_outputs(net, view), ptg_out)
     rows.append(("base + PTG-RM, g = mean over val (ablation)", abl_res, abl_t, count_params(net), 0))

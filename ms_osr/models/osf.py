@@ -1,4 +1,4 @@
-"""Off-the-shelf-feature (OSF) providers for PTG-RM: one interface, three sources.
+"""Off-the-shelf-feature (OSF) providers for PTG-RM: one interface, three sources and a control.
 
 Interface (what :class:`ms_osr.models.ptg_rm.PTGRMWrapper` relies on): an ``nn.Cell`` with an
 int attribute ``out_dim`` whose ``construct(x)`` maps the degraded image batch (B, 3, H, W) in
@@ -15,6 +15,9 @@ applies ``stop_gradient`` to g.
   teacher provider's vector from the degraded image, trained with
   :func:`ms_osr.training.osf_distill.train_distilled_osf`, so
   inference needs no large encoder (not in the paper; its §3 leaves G-free inference open).
+* ``constant``: :class:`ConstantOSF` - the same unit vector for every image (a seeded random one, or a
+  given one): PTG-RM trained with it has the module's full capacity but no prior information, the
+  control that tells what a prior adds (docs/ptg_rm.md).
 """
 from __future__ import annotations
 
@@ -163,17 +166,38 @@ class DistilledOSF(nn.Cell):
         return v
 
 
+class ConstantOSF(nn.Cell):
+    """A prior that ignores the image: ``g`` (out_dim,) for every batch element, a frozen parameter.
+
+    ``vector`` gives g; otherwise a seeded random direction.  g has unit length like CLIP's vectors and the
+    restoration priors' (T_m/T_c have no bias, so g = 0 would switch the modulation off instead of
+    removing its information).
+    """
+
+    def __init__(self, out_dim: int = 64, seed: int = 0, vector: Optional[np.ndarray] = None):
+        super().__init__()
+        if vector is None:
+            vector = np.random.default_rng(seed).standard_normal(int(out_dim))
+            vector = vector / np.linalg.norm(vector)
+        vector = np.asarray(vector, np.float32).reshape(1, -1)
+        self.out_dim = int(vector.shape[1])
+        self.g = Parameter(Tensor(vector), name="g", requires_grad=False)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return ops.broadcast_to(self.g, (x.shape[0], self.out_dim))
+
+
 # OSF kinds (``ptg_rm_wrapper(osf=...)``) -> (key of osf_kwargs that may name the model, registered name)
 OSF_MODELS = {"clip": ("config", "clip_vit_b32"), "restoration_prior": ("", "restoration_prior_osf"),
-              "distilled": ("", "distilled_osf")}
+              "distilled": ("", "distilled_osf"), "constant": ("", "constant_osf")}
 
 
 def build_osf(kind: str, **kwargs) -> nn.Cell:
-    """OSF provider by kind: 'clip' | 'restoration_prior' | 'distilled' (kwargs go to its constructor;
+    """OSF provider by kind: 'clip' | 'restoration_prior' | 'distilled' | 'constant' (kwargs go to its constructor;
     'clip' takes ``config``: 'clip_vit_b32' default, 'clip_tiny' for tests).  Random weights: to load
     them use :func:`ms_osr.build.create_model`, which reads ``ckpt`` from the same kwargs."""
     if kind not in OSF_MODELS:
-        raise ModelArgumentError(f"unknown OSF provider '{kind}' (clip | restoration_prior | distilled)")
+        raise ModelArgumentError(f"unknown OSF provider '{kind}' (clip | restoration_prior | distilled | constant)")
     key, name = OSF_MODELS[kind]
     return create_model(kwargs.pop(key, name) if key else name, **kwargs)
 
@@ -189,6 +213,12 @@ def restoration_prior_osf(**kwargs) -> RestorationPriorOSF:
 def distilled_osf(**kwargs) -> DistilledOSF:
     """The small head distilled from a prior (:mod:`ms_osr.training.osf_distill`)."""
     return DistilledOSF(**kwargs)
+
+
+@register_model
+def constant_osf(**kwargs) -> ConstantOSF:
+    """The image-independent control prior (a fixed unit vector)."""
+    return ConstantOSF(**kwargs)
 
 
 def replace_osf(wrapper: nn.Cell, provider: nn.Cell) -> nn.Cell:

@@ -10,7 +10,7 @@ import numpy as np
 import mindspore.nn as nn
 from mindspore import Tensor
 
-from ..build import create_model
+from ..build import create_model_from_kwargs
 from ..fileio import atomic_path
 from ..models.osf import DistilledOSF, l2_normalize
 
@@ -24,7 +24,7 @@ def calibrate_standardization(images: np.ndarray, path: str, batch_size: int = 8
     returns them with the raw vectors.
     """
     kw = {k: v for k, v in osf_kwargs.items() if k not in ("out_dim", "normalize", "standardize", "seed")}
-    raw = osf_vectors(create_model("restoration_prior_osf", normalize=False, **kw), images, batch_size)
+    raw = osf_vectors(create_model_from_kwargs("restoration_prior_osf", {**kw, "normalize": False}), images, batch_size)
     mean, std = raw.mean(axis=0), raw.std(axis=0)
     # a (near-)constant dimension would turn rounding noise into large z-scores
     std = np.maximum(std, 1e-3 * float(std.mean()) + 1e-8)
