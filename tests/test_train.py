@@ -119,7 +119,7 @@ def test_train_outputs_and_checkpoint_layout(tmp_path):
     for name in ("last.ckpt", "best.ckpt", "config.yaml", "train_log.csv", "val_log.jsonl", "curves.png"):
         assert (out / name).is_file(), name
     raw = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(out / "last.ckpt")).items()}
-    assert int(raw["train_state.step"]) == 7
+    assert int(raw["train_state.step"].item()) == 7
     assert any(k.startswith("optimizer.exp_avg.") for k in raw) and any(k.startswith("ema.") for k in raw)
     net = create_model("toy_restorer", width=4)
     load_checkpoint(net, str(out / "last.ckpt"))  # weights only, training state ignored
@@ -139,7 +139,7 @@ def test_resume_in_process_is_exact(tmp_path):
     Trainer(_cfg(tmp_path, straight, ema={"decay": 0.8}), progress=False).fit()
     cut = tmp_path / "cut"
     Trainer(_cfg(tmp_path, cut, ema={"decay": 0.8}), progress=False).fit(stop_at=3)  # mid-epoch (2 steps/epoch)
-    assert int(ms.load_checkpoint(str(cut / "last.ckpt"))["train_state.step"].asnumpy()) == 3
+    assert int(ms.load_checkpoint(str(cut / "last.ckpt"))["train_state.step"].asnumpy().item()) == 3
     Trainer(_cfg(tmp_path, cut, ema={"decay": 0.8}), resume=True, progress=False).fit()
     a = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(straight / "last.ckpt")).items()}
     b = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(cut / "last.ckpt")).items()}
@@ -258,7 +258,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     killed_at = None
     while time.time() < deadline and proc.poll() is None:
         if ckpt.is_file():
-            step = int(np.asarray(ms.load_checkpoint(str(ckpt))["train_state.step"].asnumpy()))
+            step = int(ms.load_checkpoint(str(ckpt))["train_state.step"].asnumpy().item())
             if step >= 9:  # past the first epoch, so the kill is mid-epoch 1 or later
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -266,7 +266,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
                 break
         time.sleep(0.05)
     assert killed_at is not None, "training finished or stalled before it could be killed"
-    saved = int(ms.load_checkpoint(str(ckpt))["train_state.step"].asnumpy())  # still a readable file
+    saved = int(ms.load_checkpoint(str(ckpt))["train_state.step"].asnumpy().item())  # still a readable file
     assert saved % 3 == 0 and saved < steps
     res = _run_cli(args + ["--resume"], timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -49,6 +49,7 @@ MODEL_CASES: Tuple[ModelCase, ...] = (
     ModelCase("restoration_prior_osf", "restoration_prior_osf", {"model": "res_hair_tiny", "out_dim": 24},
               train=False),
     ModelCase("distilled_osf", "distilled_osf", {"out_dim": 16, "width": 4, "hidden": 16}, train=False),
+    ModelCase("constant_osf", "constant_osf", {"out_dim": 16}, train=False),
     # PTG-RM (the ptg_rm factory) inside its wrapper, trained with the joint loss as configs/ptg_rm_lol.yaml
     ModelCase("ptg_rm_wrapper", "ptg_rm_wrapper",
               {"base": "restormer_tiny", "osf": "clip", "osf_kwargs": _CLIP_TINY,
