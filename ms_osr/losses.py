@@ -62,3 +62,16 @@ def ptg_joint_loss(base_out, refined, target, base_loss: str = "l1", lambda1: fl
     if base_loss == "psnr":
         return ptg_rm_joint_loss(base_out, refined, target, psnr_loss, lambda1)
     raise ValueError("ptg_joint base_loss must be 'l1', 'charbonnier' or 'psnr'")
+
+
+def giv_separation_loss(giv, onehot, eps: float = 1e-6):
+    """Fisher criterion of a batch of image-level vectors ``giv`` (B, D) against degradation labels ``onehot``
+    (B, C): within-class sum of squares over total sum of squares, i.e. 1 - R² (0: the vectors of one
+    degradation coincide and differ from the others'; 1: the degradation explains none of their variance).
+    Scale-free, no parameters.  Our option for Res-HAIR (``loss: {giv_separation: w}``); the official code
+    trains with L1 only."""
+    counts = ops.maximum(ops.sum(onehot, 0), 1.0)                        # (C,) classes absent from the batch: 1
+    means = ops.matmul(onehot.T, giv) / ops.expand_dims(counts, 1)       # (C, D)
+    within = ops.sum(ops.square(giv - ops.matmul(onehot, means)))
+    total = ops.sum(ops.square(giv - ops.mean(giv, 0, keep_dims=True)))
+    return within / (total + eps)

@@ -109,3 +109,76 @@ def test_hsn_temperature_sharpens_the_selection():
         FullyCon(16, 5, temperature=0.0)
     net = create_model("res_hair_tiny", hsn_temperature=0.5)
     assert all(abs(h.inv_temperature - 2.0) < 1e-12 for _, level in hyper_levels(net) for h in level.extracts)
+
+
+def test_giv_separation_loss_is_one_minus_the_diagnostic_r2():
+    from ms_osr.losses import giv_separation_loss
+
+    rng = np.random.default_rng(1)
+    labels = list("abcabcab")
+    onehot = np.eye(4, dtype=np.float32)[["abcd".index(c) for c in labels]]  # class d absent from the batch
+    for giv in (rng.normal(size=(8, 5)), np.array([[0, 0], [9, 0], [0, 9]] * 3)[:8] + rng.normal(0, 0.01, (8, 2))):
+        giv = giv.astype(np.float32)
+        loss = float(giv_separation_loss(ms.Tensor(giv), ms.Tensor(onehot)).asnumpy())
+        assert loss == pytest.approx(1.0 - separability(giv, labels)[0], abs=1e-5)
+    assert loss < 1e-4  # the separated clusters
+
+
+def _separation_cfg(tmp_path, weight, degradations=("noise_25", "rain"), steps=2):
+    from ms_osr.training.loop import resolve_config
+
+    return resolve_config({
+        "model": {"name": "res_hair_tiny", "kwargs": {}},
+        "data": {"train": {"type": "skimage_samples", "split": "train", "degradations": list(degradations)},
+                 "patch_size": 32, "batch_size": 4, "num_workers": 1},
+        "train": {"total_steps": steps, "val_every": None, "save_every": None, "log_every": 1, "update": "host",
+                  "optimizer": {"type": "adamw", "lr": 2e-3}, "scheduler": {"type": "constant"},
+                  "loss": {"type": "l1", "giv_separation": weight}},
+        "runtime": {"device": "cpu", "mode": "graph", "seed": 0, "threads": 2},
+        "out_dir": str(tmp_path / f"run{weight}")})
+
+
+@pytest.mark.slow
+def test_giv_separation_term_reaches_the_classifier_and_separates(tmp_path):
+    """The label loss: batches carry one-hot degradations, the term's gradient reaches the DAC (the GIV's
+    encoder), and host updates on a batch pull its GIVs apart by degradation (the diagnostic's R² rises)."""
+    from ms_osr.data import datasets as DS
+    from ms_osr.errors import MsOsrError
+    from ms_osr.losses import giv_separation_loss
+    from ms_osr.training.loop import Trainer, bias_corrections
+
+    trainer = Trainer(_separation_cfg(tmp_path, 1.0), progress=False)
+    assert trainer.classes == ["noise_25", "rain"]
+    view = DS.EpochView(trainer.train_source, 0, 0, 4, patch_size=32, classes=trainer.classes)
+    batch = [view[i] for i in range(4)]
+    assert all(len(item) == 3 and item[2].sum() == 1 for item in batch)
+    labels = [trainer.classes[int(np.argmax(item[2]))] for item in batch]
+    assert labels == [trainer.train_source.degradation(i) for i in view.indices[:4]] and len(set(labels)) == 2
+    x, y, onehot = (ms.Tensor(np.stack([b[k] for b in batch])) for k in range(3))
+
+    def separation():
+        trainer.net.set_train(False)
+        return float(giv_separation_loss(trainer.net.global_vector(x), onehot).asnumpy())
+
+    before = separation()
+    names = [p.name for p in trainer.optimizer.params]
+    dac = [i for i, n in enumerate(names) if n.startswith("feature.")]
+    for step in range(12):
+        trainer.step_cell.set_train(True)
+        _, grads = trainer.step_cell(x, y, onehot)
+        if step == 0:
+            zero = [names[i] for i in dac if not np.abs(grads[i].asnumpy()).max() > 0]
+            # only the DAC's attention query/key stay at 0: its map is 1x1 on 32 px crops, the softmax constant
+            assert dac and len(zero) < len(dac) and all(".attn_1.q." in n or ".attn_1.k." in n for n in zero), zero
+        trainer.optimizer.update(grads, 1e-3, *bias_corrections(step, trainer.betas))
+    assert separation() < 0.5 * before, (before, separation())
+    trainer.fit()  # the full loop feeds the labels too
+    with pytest.raises(MsOsrError, match="at least two degradation types"):
+        Trainer(_separation_cfg(tmp_path, 1.0, degradations=("noise_25",)), progress=False)
+
+
+def test_giv_separation_refuses_a_model_without_a_giv():
+    from ms_osr.training.step import LossNet
+
+    with pytest.raises(ValueError, match="giv_separation needs a Res-HAIR model"):
+        LossNet(create_model("toy_restorer", width=4), {"type": "l1", "giv_separation": 0.1})

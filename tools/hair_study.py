@@ -12,6 +12,8 @@ with the same complete schedule (the config's cosine, ``--steps`` long):
 
 * ``res_hair``         res_hair_small (2.05 M parameters), the official selection (softmax at temperature 1);
 * ``res_hair_sharp``   the same with ``hsn_temperature`` = ``--temperature`` (our option, docs/hair.md);
+* ``res_hair_sharp_sep`` res_hair_sharp plus the GIV separation loss, weight ``--separation`` (our option:
+                       a loss on the degradation labels of the batches; the official code trains with L1 only);
 * ``restormer``        restormer_small_wide (2.13 M): the static backbone at Res-HAIR's parameter count;
 * ``restormer_small``  restormer_small (1.14 M): the static backbone at Res-HAIR's width (same FLOPs).
 
@@ -40,45 +42,55 @@ from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
 PAIRS = [("res_hair", "restormer"), ("res_hair", "restormer_small"), ("res_hair_sharp", "restormer"),
+         ("res_hair_sharp_sep", "restormer"), ("res_hair_sharp_sep", "res_hair_sharp"),
          ("res_hair_sharp", "res_hair")]
 
 
-def models(temperature: float) -> Dict[str, list]:
+def models(temperature: float, separation: float = 0.1) -> Dict[str, list]:
     """``{run name: config overrides}``."""
+    sharp = ["model.name=res_hair_small", f"model.kwargs.hsn_temperature={temperature}"]
     return {"res_hair": ["model.name=res_hair_small"],
-            "res_hair_sharp": ["model.name=res_hair_small", f"model.kwargs.hsn_temperature={temperature}"],
+            "res_hair_sharp": sharp,
+            "res_hair_sharp_sep": sharp + [f"train.loss.giv_separation={separation}"],
             "restormer": ["model.name=restormer_small_wide"],
             "restormer_small": ["model.name=restormer_small"]}
 
 
-def runs_of(seed: int, runs: str, steps: int, temperature: float, threads: int = 0) -> Dict[str, Run]:
-    out = {name: os.path.join(runs, f"{name}_s{seed}") for name in models(temperature)}
+def runs_of(seed: int, runs: str, steps: int, temperature: float, threads: int = 0,
+            separation: float = 0.1) -> Dict[str, Run]:
+    plan = models(temperature, separation)
+    out = {name: os.path.join(runs, f"{name}_s{seed}") for name in plan}
     return {name: Run(name, seed, out[name], steps, train_argv(CONFIG, steps, out[name], seed, extra, threads))
-            for name, extra in models(temperature).items()}
+            for name, extra in plan.items()}
 
 
 def _seed_results(seed: int, runs: str, images: Dict[str, np.ndarray], names, out: str):
-    """Per-image scores and selection diagnostics of one seed's models, cached under ``out``."""
+    """Per-image scores and selection diagnostics of one seed's models, cached under ``out``; a model missing
+    from the cache (added to the study later) is evaluated and merged in."""
     from ms_osr.data.corpus import DEFAULT_ROOT
     from ms_osr.evaluation import osr_protocol
     from ms_osr.hair_diagnostics import degraded_crops, diagnose, hyper_levels
     from ms_osr.inference import Restorer, load_model
 
     cache, diag_path = os.path.join(out, "image_scores.npz"), os.path.join(out, "diagnostics.json")
-    scores = load_scores(cache, list(images))
-    if scores is not None and os.path.isfile(diag_path):
+    scores = load_scores(cache, list(images)) or {}
+    diags = {}
+    if scores and os.path.isfile(diag_path):
         with open(diag_path, encoding="utf-8") as fh:
-            return scores, json.load(fh)
+            diags = json.load(fh)
+    missing = [n for n in names if (n, DEGRADATIONS[0]) not in scores]
+    if not missing:
+        return scores, {n: d for n, d in diags.items() if n in names}
     nets = {n: load_model(os.path.join(runs, f"{n}_s{seed}", "last.ckpt"),
-                          config=os.path.join(runs, f"{n}_s{seed}", "config.yaml")).net for n in names}
-    scores = osr_protocol({n: Restorer(net) for n, net in nets.items()}, images, known=DEGRADATIONS,
-                          degradations=DEGRADATIONS, seed=seed, output_dir=out).image_scores
+                          config=os.path.join(runs, f"{n}_s{seed}", "config.yaml")).net for n in missing}
+    scores.update(osr_protocol({n: Restorer(net) for n, net in nets.items()}, images, known=DEGRADATIONS,
+                               degradations=DEGRADATIONS, seed=seed, output_dir=out).image_scores)
     crops, labels = degraded_crops(os.path.join(ROOT, DEFAULT_ROOT), "test", ("noise_25", "rain", "haze"), 128, seed)
-    diags = {n: diagnose(net, crops, labels).summary() for n, net in nets.items() if hyper_levels(net)}
+    diags.update({n: diagnose(net, crops, labels).summary() for n, net in nets.items() if hyper_levels(net)})
     save_scores(cache, list(images), scores)
     with open(diag_path, "w", encoding="utf-8") as fh:
         json.dump(diags, fh, indent=1)
-    return scores, diags
+    return scores, {n: d for n, d in diags.items() if n in names}
 
 
 def evaluate(seeds, runs: str, size: int, out: str, names, max_images: int = 0) -> str:
@@ -119,12 +131,14 @@ def main(argv=None) -> int:
     add_study_arguments(p, "hair_study", size=256)
     p.add_argument("--steps", type=int, default=600, help="training steps of every run (one cosine schedule)")
     p.add_argument("--temperature", type=float, default=0.1, help="hsn_temperature of res_hair_sharp")
+    p.add_argument("--separation", type=float, default=0.1, help="giv_separation weight of res_hair_sharp_sep")
     p.add_argument("--models", nargs="+", default=list(models(1.0)), choices=list(models(1.0)))
     args = p.parse_args(argv)
     if args.only != "eval":
         train_missing(ROOT, [run for seed in args.seeds
                              for name, run in runs_of(seed, args.runs, args.steps, args.temperature,
-                                                      args.threads).items() if name in args.models],
+                                                      args.threads, args.separation).items()
+                             if name in args.models],
                       args.dry_run, args.jobs)
     if args.only != "train" and not args.dry_run:
         evaluate(args.seeds, args.runs, args.size, args.out, args.models, args.images)

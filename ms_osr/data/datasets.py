@@ -136,6 +136,10 @@ class Source:
     def name(self, index: int) -> str:
         raise NotImplementedError
 
+    def degradation(self, index: int) -> str:
+        """The degradation type of sample ``index`` (the class of a degradation-label loss)."""
+        raise NotImplementedError
+
 
 class PairedFiles(Source):
     """Pairs of image files.  Sizes must match: a mismatch raises naming both files."""
@@ -151,6 +155,9 @@ class PairedFiles(Source):
 
     def name(self, index: int) -> str:
         return os.path.basename(self.pairs[index][0])
+
+    def degradation(self, index: int) -> str:
+        return self.label  # one dataset, one degradation (a part of the all-in-one recipe)
 
     def load(self, index, rng, crop=None):
         lq_path, gt_path = self.pairs[index]
@@ -205,6 +212,9 @@ class SyntheticPairs(Source):
     def name(self, index: int) -> str:
         return f"{self._clean_name(index // len(self.specs))}__{self.spec_name(index)}"
 
+    def degradation(self, index: int) -> str:
+        return self.spec_name(index)
+
     def clean_image(self, ci: int) -> np.ndarray:
         if ci in self._cache:
             return self._cache[ci]
@@ -252,6 +262,10 @@ class Concat(Source):
     def name(self, index: int) -> str:
         part, i = self._locate(index)
         return part.name(i)
+
+    def degradation(self, index: int) -> str:
+        part, i = self._locate(index)
+        return part.degradation(i)
 
     def part_of(self, index: int) -> Source:
         return self._locate(index)[0]
@@ -469,12 +483,15 @@ class EpochView:
     The global order is ``default_rng([seed, epoch]).permutation(len(source))``; global step ``s``
     uses positions ``[s*G, (s+1)*G)`` (G = global batch) and rank ``r`` takes its ``batch``-sized
     slice, so the union over ranks equals a single-process run with the same global batch.
-    Items start at ``start_step`` (resume mid-epoch)."""
+    Items start at ``start_step`` (resume mid-epoch).  With ``classes`` (degradation names) each item also
+    carries the one-hot label of its degradation (:meth:`Source.degradation`)."""
 
     def __init__(self, source: Source, seed: int, epoch: int, batch: int, rank: int = 0, world: int = 1,
-                 start_step: int = 0, patch_size: Optional[int] = 128, augment: bool = True, skip_bad: bool = False):
+                 start_step: int = 0, patch_size: Optional[int] = 128, augment: bool = True, skip_bad: bool = False,
+                 classes: Optional[Sequence[str]] = None):
         self.source, self.seed, self.epoch = source, int(seed), int(epoch)
         self.patch, self.augment, self.skip_bad = patch_size, augment, skip_bad
+        self.classes = list(classes) if classes else None
         gb = batch * world
         steps = steps_per_epoch(len(source), gb)
         if steps == 0:
@@ -497,7 +514,11 @@ class EpochView:
             lq, gt = random_crop_pair(lq, gt, self.patch, rng)
         if self.augment:
             lq, gt = random_dihedral_pair(lq, gt, rng)
-        return to_chw(lq), to_chw(gt)
+        if self.classes is None:
+            return to_chw(lq), to_chw(gt)
+        onehot = np.zeros(len(self.classes), np.float32)
+        onehot[self.classes.index(self.source.degradation(index))] = 1.0
+        return to_chw(lq), to_chw(gt), onehot
 
     def __getitem__(self, pos: int):
         index = self.indices[pos]
@@ -556,10 +577,12 @@ class EvalView:
 
 
 def make_generator_dataset(view: EpochView, batch: int, num_workers: int = 1, multiprocessing: bool = False):
-    """Wrap an :class:`EpochView` in a batched ``mindspore.dataset.GeneratorDataset`` (order kept)."""
+    """Wrap an :class:`EpochView` in a batched ``mindspore.dataset.GeneratorDataset`` (order kept); columns
+    ``lq, gt`` and, when the view has classes, ``label``."""
     import mindspore.dataset as mds
 
     workers = max(1, int(num_workers))
-    dset = mds.GeneratorDataset(view, column_names=["lq", "gt"], shuffle=False, num_parallel_workers=workers,
+    columns = ["lq", "gt"] + (["label"] if view.classes else [])
+    dset = mds.GeneratorDataset(view, column_names=columns, shuffle=False, num_parallel_workers=workers,
                                 python_multiprocessing=bool(multiprocessing and workers > 1))
     return dset.batch(batch, drop_remainder=True)

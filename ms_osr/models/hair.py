@@ -18,7 +18,7 @@ Attribute names equal the official PyTorch ones so the Lightning checkpoint ``ha
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -358,7 +358,8 @@ class ResHAIR(RestormerUNet):
         x = pad_input(x, self.size_multiple, MIN_SIZE)
         return self._giv(self.encode(x)[3])
 
-    def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:
+    def restore_with_giv(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """``(restored, giv)``: the output and the GIV that selected its weights (for a loss on the GIV)."""
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple, MIN_SIZE)
         enc1, enc2, enc3, bottleneck = self.encode(x)
@@ -367,7 +368,10 @@ class ResHAIR(RestormerUNet):
         else:
             giv = ops.broadcast_to(giv, (x.shape[0], self.giv_dim))
         lat = self.reduce_latent(self.latent(bottleneck, giv))
-        return crop(self.decode(lat, enc1, enc2, enc3, x, giv), 0, 0, h, w)
+        return crop(self.decode(lat, enc1, enc2, enc3, x, giv), 0, 0, h, w), giv
+
+    def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:
+        return self.restore_with_giv(inp_img, giv)[0]
 
 
 # ----------------------------------------------------------------------------------------------

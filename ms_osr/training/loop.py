@@ -110,6 +110,12 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise TrainError(f"data.train has {len(src)} samples, fewer than one global batch ({gb})")
         self.total_steps = int(tr["total_steps"] or int(tr["epochs"]) * self.steps_per_epoch)
+        # a loss on degradation labels (Res-HAIR's giv_separation): the train set's degradation types, sorted
+        self.classes = (sorted({src.degradation(i) for i in range(len(src))})
+                        if (tr.get("loss") or {}).get("giv_separation") else None)
+        if self.classes is not None and len(self.classes) < 2:
+            raise TrainError(f"train.loss.giv_separation needs at least two degradation types in data.train; "
+                             f"it has {self.classes}")
 
 
     def _build_model(self) -> None:
@@ -283,21 +289,23 @@ class Trainer:
                 epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
                 view = DS.EpochView(self.train_source, self.seed, epoch, self.batch, self.rank, self.world,
                                     start_step=in_epoch, patch_size=dc.get("patch_size"),
-                                    augment=bool(dc.get("augment", True)), skip_bad=bool(dc.get("skip_bad", False)))
+                                    augment=bool(dc.get("augment", True)), skip_bad=bool(dc.get("skip_bad", False)),
+                                    classes=self.classes)
                 dset = DS.make_generator_dataset(view, self.batch, int(dc.get("num_workers", 1)),
                                                  bool(dc.get("multiprocessing", False)))
-                for lq, gt in dset.create_tuple_iterator(output_numpy=True, num_epochs=1):
+                for lq, gt, *labels in dset.create_tuple_iterator(output_numpy=True, num_epochs=1):
                     if self.step >= end:
                         break
                     lr = self.schedule(self.step)
                     bc1, bc2 = bias_corrections(self.step, self.betas)
+                    labels = [Tensor(a) for a in labels]  # one-hot degradations, for a label loss only
                     if self.host_update:
-                        loss, grads, *finite = self.step_cell(Tensor(lq), Tensor(gt))
+                        loss, grads, *finite = self.step_cell(Tensor(lq), Tensor(gt), *labels)
                         if not finite or bool(finite[0].asnumpy()):
                             self.optimizer.update(grads, lr, bc1, bc2)
                     else:
                         loss = self.step_cell(Tensor(lq), Tensor(gt), Tensor(lr, ms.float32),
-                                              Tensor(bc1, ms.float32), Tensor(bc2, ms.float32))
+                                              Tensor(bc1, ms.float32), Tensor(bc2, ms.float32), *labels)
                     last_loss = float(loss.asnumpy())
                     # fp16 overflow: nothing was updated; the step still counts (batch and schedule move on)
                     overflow = self.scaler is not None and self._count_overflow()

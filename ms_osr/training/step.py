@@ -42,12 +42,21 @@ class EMA(nn.Cell):
 
 
 class LossNet(nn.Cell):
-    """``loss(net(x), y)``; for ``ptg_joint`` the net's ``forward_train(x) -> (base, refined)``."""
+    """``loss(net(x), y)``; for ``ptg_joint`` the net's ``forward_train(x) -> (base, refined)``.
+
+    ``giv_separation: w`` (Res-HAIR, our option) adds ``w *`` :func:`~ms_osr.losses.giv_separation_loss` of
+    the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``."""
 
     def __init__(self, net: nn.Cell, loss_cfg: Dict):
         super().__init__(auto_prefix=False)
         self.net = net
+        loss_cfg = dict(loss_cfg)
+        self.separation = float(loss_cfg.pop("giv_separation", None) or 0.0)
+        self.separate = self.separation > 0
         kind = loss_cfg.get("type", "l1")
+        if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
+            raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "
+                             f"loss; got {type(net).__name__} with loss '{kind}'")
         self.kind = kind
         self.joint = kind == "ptg_joint"
         if self.joint:
@@ -68,10 +77,14 @@ class LossNet(nn.Cell):
             self.loss_fn = L.PIXEL_LOSSES[kind]
             self.extra = _positional(self.loss_fn, kwargs, 2)
 
-    def construct(self, x, y):
+    def construct(self, x, y, *labels):
         if self.joint:
             base, refined = self.net.forward_train(x)
             return self.loss_fn(ops.cast(base, ms.float32), ops.cast(refined, ms.float32), y, *self.extra)
+        if self.separate:
+            out, giv = self.net.restore_with_giv(x)
+            pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
+            return pixel + self.separation * L.giv_separation_loss(ops.cast(giv, ms.float32), labels[0])
         out = self.net(x)
         return self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
 
@@ -90,7 +103,7 @@ def _positional(fn, kwargs: Dict, n_tensors: int) -> tuple:
 
 
 class TrainStep(nn.Cell):
-    """One optimisation step; ``construct(x, y, lr, bc1, bc2) -> loss`` (mean over all ranks).
+    """One optimisation step; ``construct(x, y, lr, bc1, bc2[, labels]) -> loss`` (mean over all ranks).
 
     The gradient part (loss scale, all-reduce, clipping) is :class:`GradStep`; this cell adds the
     AdamW update and EMA inside the same graph.  With a loss scaler, a step whose gradients overflow
@@ -111,13 +124,13 @@ class TrainStep(nn.Cell):
             loss = ops.depend(loss, self.ema())
         return loss
 
-    def construct(self, x, y, lr, bc1, bc2):
+    def construct(self, x, y, lr, bc1, bc2, *labels):
         if self.scaled:
-            loss, grads, finite = self.grad_step(x, y)
+            loss, grads, finite = self.grad_step(x, y, *labels)
             if finite:
                 loss = self._update(loss, grads, lr, bc1, bc2)
             return loss
-        loss, grads = self.grad_step(x, y)
+        loss, grads = self.grad_step(x, y, *labels)
         return self._update(loss, grads, lr, bc1, bc2)
 
 
@@ -129,8 +142,8 @@ class _ScaledLoss(nn.Cell):
         self.loss_net = loss_net
         self.scaler = scaler
 
-    def construct(self, x, y):
-        return self.scaler.scale_loss(self.loss_net(x, y))
+    def construct(self, x, y, *labels):
+        return self.scaler.scale_loss(self.loss_net(x, y, *labels))
 
 
 class GradStep(nn.Cell):
@@ -156,8 +169,8 @@ class GradStep(nn.Cell):
             self.reducer = nn.DistributedGradReducer(self.weights, mean=True, degree=self.world)
             self.allreduce = ops.AllReduce()
 
-    def construct(self, x, y):
-        loss, grads = self.grad_fn(x, y)
+    def construct(self, x, y, *labels):
+        loss, grads = self.grad_fn(x, y, *labels)
         if self.scaled:
             grads = self.scaler.unscale(grads)
             loss = loss / self.scaler.value
