@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(PY) test.py
 
 test: $(STAMP)
-	$(PY) -m pytest tests --durations=25
+	$(PY) -m pytest tests -n 2 --dist worksteal --durations=25
 
 bench: $(STAMP)
 	$(PY) benchmarks/conv_cpu.py

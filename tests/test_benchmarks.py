@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from ms_osr import kernels
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = re.compile(r"^\d+(\.\d+)?x?$")
 
@@ -122,9 +124,12 @@ def test_profile_ops_train_table(tmp_path):
     shares = [float(t[3].rstrip("%")) for t in types]
     assert shares == sorted(shares, reverse=True) and 95.0 <= sum(shares) <= 100.5, out
     layers = _table_rows(out)
-    # the depthwise convs' layers (their forward or gradient kernels) are named; since the dense 3x3 kernel shares
-    # the Custom op type, which of the depthwise rows makes the top 40 varies from run to run
-    assert any("dwconv" in r[1] or "depthwise" in r[1] for r in layers), out
+    # kernels are attributed to the model's own layers; which layers MindSpore's profiler names varies from run
+    # to run (the same tiny step once names the depthwise convs' Custom kernels, once only the dense convs)
+    blocks = ("attn", "ffn", "dwconv", "qkv", "project_in", "project_out")
+    assert sum(any(b in r[1] for b in blocks) for r in layers) >= 3, out
+    if kernels.enabled():
+        assert "Custom" in names, out  # the C++ kernels ran in the profiled step
 
 
 def test_combine_later_run_replaces_same_model_and_phase(tmp_path):
