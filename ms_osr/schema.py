@@ -99,7 +99,9 @@ SCHEMA = Section({
         "epochs": Field("int", None, nullable=True),
         "optimizer": Section({"type": Field("str", "adamw", choices=("adamw", "adam")),
                               "lr": Field("float", 2e-4), "weight_decay": Field("float", 0.01),
-                              "betas": Field("list", [0.9, 0.999], length=2), "eps": Field("float", 1e-8)}),
+                              "betas": Field("list", [0.9, 0.999], length=2), "eps": Field("float", 1e-8),
+                              # {regex of parameter names: factor of the learning rate}
+                              "lr_mult": Field("dict", None, nullable=True)}),
         "scheduler": Section({"type": Field("str", "cosine", choices=("cosine", "step", "constant")),
                               "warmup_steps": Field("int", 0, nullable=True),
                               "warmup_epochs": Field("float", nullable=True),

@@ -67,6 +67,35 @@ def test_adamw_matches_torch(decoupled):
     np.testing.assert_allclose(state["optimizer.exp_avg_sq.w"], topt.state[tp]["exp_avg_sq"].numpy(), atol=1e-7)
 
 
+def test_lr_multipliers_scale_the_step_per_parameter():
+    """``lr_mult``: a parameter matched by a pattern moves as with lr x factor, the others as with lr; the host
+    update agrees with the compiled one; a pattern matching nothing is refused."""
+    from ms_osr.training.optim import HostAdamW
+
+    rng = np.random.default_rng(0)
+    w0 = {n: rng.standard_normal((3, 2)).astype(np.float32) for n in ("hsn.w", "body.w")}
+    grads = [tuple(Tensor(rng.standard_normal((3, 2)).astype(np.float32)) for _ in w0) for _ in range(3)]
+
+    def run(opt_cls, lr_mult, lr):
+        params = [ms.Parameter(Tensor(w), name=n) for n, w in w0.items()]
+        opt = opt_cls(params, (0.9, 0.99), 1e-8, 0.05, lr_mult=lr_mult)
+        for step, g in enumerate(grads):
+            bc1, bc2 = bias_corrections(step, (0.9, 0.99))
+            if opt_cls is AdamW:
+                opt(g, Tensor(lr, ms.float32), Tensor(bc1, ms.float32), Tensor(bc2, ms.float32))
+            else:
+                opt.update(g, lr, bc1, bc2)
+        return [p.asnumpy() for p in params]
+
+    scaled = run(AdamW, {"^hsn\\.": 4.0}, 1e-2)
+    np.testing.assert_allclose(scaled[0], run(AdamW, None, 4e-2)[0], atol=1e-6)
+    np.testing.assert_allclose(scaled[1], run(AdamW, None, 1e-2)[1], atol=1e-6)
+    for a, b in zip(scaled, run(HostAdamW, {"^hsn\\.": 4.0}, 1e-2)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="no trainable parameter matches 'extracts'"):
+        AdamW([ms.Parameter(Tensor(w0["body.w"]), name="body.w")], lr_mult={"extracts": 10.0})
+
+
 def test_losses_values():
     rng = np.random.default_rng(1)
     a, b = rng.random((2, 3, 8, 8)).astype(np.float32), rng.random((2, 3, 8, 8)).astype(np.float32)

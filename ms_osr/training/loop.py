@@ -155,8 +155,12 @@ class Trainer:
         self.betas = tuple(float(b) for b in oc.get("betas", (0.9, 0.999)))
         self.host_update = tr.get("update", "device") == "host"
         opt_cls = HostAdamW if self.host_update else AdamW
-        self.optimizer = opt_cls(params, self.betas, float(oc.get("eps", 1e-8)), float(oc.get("weight_decay", 0.0)),
-                                 decoupled=oc.get("type", "adamw") == "adamw")
+        try:
+            self.optimizer = opt_cls(params, self.betas, float(oc.get("eps", 1e-8)),
+                                     float(oc.get("weight_decay", 0.0)), decoupled=oc.get("type", "adamw") == "adamw",
+                                     lr_mult=oc.get("lr_mult"))
+        except (ValueError, re.error) as exc:
+            raise TrainError(f"config: {exc}") from None
         self.schedule = build_schedule(tr.get("scheduler"), float(oc["lr"]), self.total_steps, self.steps_per_epoch)
         ema_cfg = tr.get("ema")
         if ema_cfg and self.host_update:
