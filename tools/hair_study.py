@@ -43,6 +43,7 @@ CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
 PAIRS = [("res_hair", "restormer"), ("res_hair", "restormer_small"), ("res_hair_sharp", "restormer"),
          ("res_hair_sharp_sep", "restormer"), ("res_hair_sharp_sep", "res_hair_sharp"),
+         ("res_hair_sharp_sep", "res_hair"),
          ("res_hair_sharp", "res_hair")]
 
 
