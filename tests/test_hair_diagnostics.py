@@ -182,3 +182,19 @@ def test_giv_separation_refuses_a_model_without_a_giv():
 
     with pytest.raises(ValueError, match="giv_separation needs a Res-HAIR model"):
         LossNet(create_model("toy_restorer", width=4), {"type": "l1", "giv_separation": 0.1})
+
+
+def test_giv_separation_step_compiles_with_mixed_precision():
+    """On GPU/Ascend train.py runs O2: the label loss must reach the network's restore_with_giv there too (the AMP
+    wrapper has no such method), and the step takes the labels after lr and the bias corrections."""
+    from ms_osr.audit import cases, graph_ops
+    from ms_osr.training.optim import AdamW
+    from ms_osr.training.step import make_step_cell
+
+    net = cases.build_model(cases.ModelCase("res_hair", "res_hair_tiny"), "GPU")
+    step, _ = make_step_cell(net, {"loss": {"type": "l1", "giv_separation": 0.1}, "loss_scale": "dynamic"},
+                             AdamW(net.trainable_params()), amp="O2")
+    x = ms.Tensor(np.random.default_rng(0).random((2, 3, 32, 32), np.float32))
+    scalars = [ms.Tensor(v, ms.float32) for v in (1e-4, 0.1, 0.001)]
+    prims = graph_ops.compiled_primitives(step, x, x, *scalars, ms.Tensor(np.eye(2, dtype=np.float32)))
+    assert "Cast" in prims  # compiled, and really in mixed precision

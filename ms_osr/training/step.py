@@ -195,8 +195,9 @@ def make_step_cell(net: nn.Cell, train_cfg: Dict, optimizer, ema: Optional[EMA] 
     loss_cfg = train_cfg.get("loss") or {"type": "l1"}
     if amp != "O0":
         amp_net = apply_amp(net, amp)  # O2/O3 cast the cells in place and wrap the output cast
-        # forward_train (ptg_joint) is a method of the network itself, not of the wrapper
-        net = net if loss_cfg.get("type") == "ptg_joint" else amp_net
+        # forward_train (ptg_joint) and restore_with_giv (giv_separation) are methods of the network itself,
+        # not of the wrapper; LossNet casts their outputs to float32
+        net = net if loss_cfg.get("type") == "ptg_joint" or loss_cfg.get("giv_separation") else amp_net
         scaler = build_loss_scaler(train_cfg.get("loss_scale"))
     loss_net = LossNet(net, loss_cfg)
     clip = train_cfg.get("clip_grad_norm")
