@@ -80,17 +80,17 @@ def _seed_results(seed: int, runs: str, images: Dict[str, np.ndarray], names, ou
         with open(diag_path, encoding="utf-8") as fh:
             diags = json.load(fh)
     missing = [n for n in names if (n, DEGRADATIONS[0]) not in scores]
-    if not missing:
-        return scores, {n: d for n, d in diags.items() if n in names}
-    nets = {n: load_model(os.path.join(runs, f"{n}_s{seed}", "last.ckpt"),
-                          config=os.path.join(runs, f"{n}_s{seed}", "config.yaml")).net for n in missing}
-    scores.update(osr_protocol({n: Restorer(net) for n, net in nets.items()}, images, known=DEGRADATIONS,
-                               degradations=DEGRADATIONS, seed=seed, output_dir=out).image_scores)
-    crops, labels = degraded_crops(os.path.join(ROOT, DEFAULT_ROOT), "test", ("noise_25", "rain", "haze"), 128, seed)
-    diags.update({n: diagnose(net, crops, labels).summary() for n, net in nets.items() if hyper_levels(net)})
-    save_scores(cache, list(images), scores)
-    with open(diag_path, "w", encoding="utf-8") as fh:
-        json.dump(diags, fh, indent=1)
+    if missing:
+        nets = {n: load_model(os.path.join(runs, f"{n}_s{seed}", "last.ckpt"),
+                              config=os.path.join(runs, f"{n}_s{seed}", "config.yaml")).net for n in missing}
+        scores.update(osr_protocol({n: Restorer(net) for n, net in nets.items()}, images, known=DEGRADATIONS,
+                                   degradations=DEGRADATIONS, seed=seed, output_dir=out).image_scores)
+        crops, labels = degraded_crops(os.path.join(ROOT, DEFAULT_ROOT), "test", ("noise_25", "rain", "haze"), 128,
+                                       seed)
+        diags.update({n: diagnose(net, crops, labels).summary() for n, net in nets.items() if hyper_levels(net)})
+        save_scores(cache, list(images), scores)
+        with open(diag_path, "w", encoding="utf-8") as fh:
+            json.dump(diags, fh, indent=1)
     return scores, {n: d for n, d in diags.items() if n in names}
 
 

@@ -166,9 +166,8 @@ class HostAdamW:
 
     def update(self, grads, lr: float, bc1: float, bc2: float) -> None:
         b1, b2 = self.betas
-        base_lr = lr
         for p, g, mult in zip(self.params, grads, self.mults):
-            lr = base_lr * mult
+            p_lr = lr * mult
             g = g.asnumpy().astype(np.float32) if hasattr(g, "asnumpy") else np.asarray(g, np.float32)
             w = self.values[p.name]
             if not self.decoupled and self.wd:
@@ -179,8 +178,8 @@ class HostAdamW:
             v *= b2
             v += (1.0 - b2) * g * g
             if self.decoupled and self.wd:
-                w *= 1.0 - lr * self.wd
-            w -= (lr / bc1) * m / (np.sqrt(v / bc2) + self.eps)
+                w *= 1.0 - p_lr * self.wd
+            w -= (p_lr / bc1) * m / (np.sqrt(v / bc2) + self.eps)
             p.set_data(Tensor(w, p.dtype))
 
     def state_arrays(self) -> Dict[str, np.ndarray]:
