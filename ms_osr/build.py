@@ -337,7 +337,8 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
 
     The model name/kwargs come from ``model`` (registered name) if given, else from ``config`` or the
     config found beside the checkpoint; ``overrides`` update the kwargs.  Weight files the kwargs name
-    for sub-models (a training run's ``base_ckpt``) are not read: the checkpoint holds those weights.
+    for sub-models (a training run's ``base_ckpt``), or as the model's starting weights (a fine-tune's
+    ``ckpt``), are not read: the checkpoint holds those weights.
     """
     from .config import ConfigError, load_config
     from .torch_io import TORCH_HINT, TorchFileError, TorchNeededError, convert_command
@@ -368,8 +369,10 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
         raise ModelLoadError(f"{ckpt}: no config found beside the checkpoint ({os.path.splitext(ckpt)[0]}.yaml or "
                              f"config.yaml); pass --model NAME or --config FILE")
     kwargs.update(overrides or {})
+    # a fine-tune's config names the weights it started from (model.kwargs.ckpt): ``ckpt`` supersedes them
+    build_kwargs = {k: v for k, v in kwargs.items() if k != "ckpt"}
     try:
-        net = create_model(name, ckpt=ckpt, namespace=namespace, **kwargs)
+        net = create_model(name, ckpt=ckpt, namespace=namespace, **build_kwargs)
     except (UnknownNameError, ModelArgumentError) as exc:
         raise ModelLoadError(f"{cfg_path or ckpt}: {exc}") from None
     except TorchNeededError:

@@ -56,6 +56,20 @@ def test_conv_cpu_quick_prints_numeric_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_memory_train_reports_every_phase(tmp_path):
+    """Per-phase peaks come out numeric and ordered as memory is: the step needs at least the built model."""
+    out = _run(["benchmarks/memory_train.py", "--model", "restormer_tiny", "--size", "32", "--threads", "1",
+                "--variants", "default", "batch1", "--json", str(tmp_path / "m.json")], timeout=600)
+    rows = _table_rows(out)
+    assert [r[1] for r in rows] == ["default", "batch1"], out
+    for r in rows:
+        peaks = [float(c) for c in r[3:9]]  # import, build, compile, step 1, steps, held (MB)
+        assert all(p > 50 for p in peaks), r
+        assert peaks[3] >= peaks[1] * 0.9 and peaks[4] > 0, r  # the step holds the model (VmHWM resets in between)
+    assert (tmp_path / "m.json").stat().st_size > 100
+
+
+@pytest.mark.slow
 def test_bench_models_quick_runs_every_model(tmp_path):
     out = _run(["benchmarks/bench_models.py", "--quick", "--json", str(tmp_path / "models.json")], timeout=900)
     assert "oneDNN cap AVX2, effective AVX2" in out

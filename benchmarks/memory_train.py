@@ -1,0 +1,162 @@
+#!/usr/bin/env python
+"""Where a MindSpore training step's host memory goes (issue 19): peak RSS per phase and per option.
+
+    python benchmarks/memory_train.py --model restormer                     # default options
+    python benchmarks/memory_train.py --model restormer --variants default recompute batch1 recompute_batch1
+    python benchmarks/memory_train.py --model griddehazenet --variants default recompute kernels_off --json m.json
+
+Each variant runs in a fresh process (the registry's full-size model, random weights, batch 4 at 128x128 unless
+the variant says otherwise, L1 + AdamW in one compiled graph: the `train` phase of bench_models.py). Peak resident
+memory is read from the kernel's high-water mark (``VmHWM``), which is reset (``/proc/self/clear_refs``) between
+phases, so every column is the peak *within* that phase:
+
+* ``import``   the process after ``import ms_osr, mindspore`` (and the runtime set-up);
+* ``build``    the network, its parameters and the optimizer state (absolute peak so far);
+* ``compile``  ``TrainStep.compile`` alone: graph construction and kernel selection, before any data runs;
+* ``step 1``   the first execution (memory pool grown to the graph's needs);
+* ``steps``    three more steps (the steady state a long run lives in);
+* ``held``     resident memory after the steps (what the memory pool keeps between steps).
+
+Peak RSS does not depend on the machine's load, so figures from different runs can be compared; times printed
+beside them are only indicative. Variants: ``default``, ``recompute`` (train.recompute), ``batch1`` /
+``recompute_batch1`` (activations per sample = (batch 4 - batch 1) / 3), ``kernels_off`` (MS_OSR_CPU_KERNELS=0),
+``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SIZE, BATCH = 128, 4
+VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level)
+    "default": (BATCH, False, "graph", {}, None),
+    "recompute": (BATCH, True, "graph", {}, None),
+    "batch1": (1, False, "graph", {}, None),
+    "recompute_batch1": (1, True, "graph", {}, None),
+    "kernels_off": (BATCH, False, "graph", {"MS_OSR_CPU_KERNELS": "0"}, None),
+    "memory_O1": (BATCH, False, "graph", {}, "O1"),
+    "pynative": (BATCH, False, "pynative", {}, None),
+}
+PHASES = ["import", "build", "compile", "step 1", "steps", "held"]
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        return int(re.search(rf"{field}:\s+(\d+)", fh.read()).group(1)) / 1024.0
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next reading is the peak of the next phase."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+        fh.write("5")
+
+
+def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
+    """One variant in this (fresh) process; returns the per-phase peaks in MiB and times in seconds."""
+    batch, recompute, mode, _, memory_level = VARIANTS[variant]
+    sys.path.insert(0, ROOT)
+    import ms_osr  # noqa: F401  (oneDNN ISA cap before mindspore)
+    from ms_osr.runtime import setup_runtime
+
+    setup_runtime(device="cpu", mode=mode, seed=0, threads=threads)
+    import mindspore as ms
+    import numpy as np
+
+    from ms_osr.registry import create_model
+    from ms_osr.training.optim import AdamW, bias_corrections
+    from ms_osr.training.step import LossNet, TrainStep
+
+    if memory_level:
+        ms.runtime.set_memory(optimize_level=memory_level)
+    peaks, times = {"import": _status_mb("VmHWM")}, {}
+    _reset_peak()
+    net = create_model(model)
+    net.set_train(True)
+    if recompute:
+        from ms_osr.training.recompute import enable_recompute
+
+        enable_recompute(net)
+    step = TrainStep(LossNet(net, {"type": "l1"}), AdamW(net.trainable_params(), weight_decay=1e-4))
+    step.set_train(True)
+    rng = np.random.default_rng(0)
+    x, y = (ms.Tensor(rng.random((batch, 3, size, size), dtype=np.float32)) for _ in range(2))
+    bc1, bc2 = bias_corrections(0, (0.9, 0.999))
+    args = (x, y, ms.Tensor(1e-4, ms.float32), ms.Tensor(bc1, ms.float32), ms.Tensor(bc2, ms.float32))
+    peaks["build"] = _status_mb("VmHWM")
+    _reset_peak()
+    t0 = time.perf_counter()
+    if mode == "graph":
+        step.compile(*args)
+    times["compile"] = time.perf_counter() - t0
+    peaks["compile"] = _status_mb("VmHWM")
+    for phase, n in (("step 1", 1), ("steps", 3)):
+        _reset_peak()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step(*args)
+            ms.runtime.synchronize()
+        times[phase] = (time.perf_counter() - t0) / n
+        peaks[phase] = _status_mb("VmHWM")
+    peaks["held"] = _status_mb("VmRSS")
+    return {"model": model, "variant": variant, "batch": batch, "size": size, "peaks_mb": peaks, "times_s": times,
+            "params": int(sum(p.size for p in net.trainable_params()))}
+
+
+def run_variant(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
+    env = dict(os.environ, **VARIANTS[variant][3])
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--variants", variant,
+           "--threads", str(threads), "--size", str(size)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"model": model, "variant": variant, "error": f"exit {proc.returncode}: {tail[:200]}"}
+    return json.loads(lines[-1])
+
+
+def table(rows: list) -> str:
+    head = ["model", "variant", "batch", *(f"{p} MB" for p in PHASES), "compile s", "step s"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | {r['variant']} | " + " | ".join(["-"] * (len(head) - 3)) + f" | {r['error']}")
+            continue
+        p, t = r["peaks_mb"], r["times_s"]
+        out.append(f"| {r['model']} | {r['variant']} | {r['batch']} | " + " | ".join(f"{p[k]:.0f}" for k in PHASES)
+                   + f" | {t['compile']:.1f} | {t['steps']:.2f} |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="restormer", help="registered model name (full size)")
+    p.add_argument("--variants", nargs="+", default=["default"], choices=list(VARIANTS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--size", type=int, default=SIZE, help="training crop side (px)")
+    p.add_argument("--json", help="also write the rows to this file")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.model, args.variants[0], args.threads, args.size)), flush=True)
+        return 0
+    rows = []
+    for variant in args.variants:
+        rows.append(run_variant(args.model, variant, args.threads, args.size))
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\nTraining-step host memory, {args.model}, {args.size}x{args.size}, MindSpore CPU, peak RSS within each phase\n")
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
