@@ -201,10 +201,34 @@ def _param_count_torch(m) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
+def torch_train_step(model, x, y, recompute: bool):
+    """``(run, trainable)``: one PyTorch step (forward + L1 + backward + AdamW) of ``model`` on ``(x, y)``; with
+    ``recompute`` the blocks of TORCH_RECOMPUTE_UNITS are checkpointed, as ms_osr's recompute units are."""
+    import torch
+    import torch.nn.functional as F
+
+    if recompute:
+        from torch.utils.checkpoint import checkpoint
+
+        for m in model.modules():
+            if type(m).__name__ in TORCH_RECOMPUTE_UNITS:
+                m.forward = (lambda f: lambda *a: checkpoint(f, *a, use_reentrant=False))(m.forward)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        loss = F.l1_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return run, sum(p.numel() for p in params)
+
+
 def _torch_worker(threads: int):
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
     sys.path.insert(0, os.path.join(REPO, "tests"))
@@ -256,25 +280,10 @@ def _torch_worker(threads: int):
             # dense, ~8x too much for Restormer, and over-counts checkpointed blocks)
             with torch.no_grad():
                 flops = 3 * count_flops(lambda: model(x))
-            if req.get("recompute"):  # the same blocks as ms_osr's recompute units
-                from torch.utils.checkpoint import checkpoint
-
-                for m in model.modules():
-                    if type(m).__name__ in TORCH_RECOMPUTE_UNITS:
-                        m.forward = (lambda f: lambda *a: checkpoint(f, *a, use_reentrant=False))(m.forward)
-            params = [p for p in model.parameters() if p.requires_grad]
-            opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
-
-            def run():
-                opt.zero_grad(set_to_none=True)
-                loss = F.l1_loss(model(x), y)
-                loss.backward()
-                opt.step()
-                return loss
-
+            run, trainable = torch_train_step(model, x, y, bool(req.get("recompute")))
             run()
             st["run"] = run
-            return {"flops": flops, "trainable": sum(p.numel() for p in params)}
+            return {"flops": flops, "trainable": trainable}
         if op == "time":
             return {"times": timed(st["run"], req.get("reps", 1))}
         raise ValueError(f"unknown request {op}")

@@ -20,7 +20,9 @@ phases, so every column is the peak *within* that phase:
 Peak RSS does not depend on the machine's load, so figures from different runs can be compared; times printed
 beside them are only indicative. Variants: ``default``, ``recompute`` (train.recompute), ``batch1`` /
 ``recompute_batch1`` (activations per sample = (batch 4 - batch 1) / 3), ``kernels_off`` (MS_OSR_CPU_KERNELS=0),
-``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation).
+``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation), and
+``torch`` / ``torch_recompute``: the PyTorch reference of ``bench_models.py`` (``torch.utils.checkpoint`` on the
+same blocks), phases alike ("compile" = nothing), for the MindSpore/PyTorch ratio.
 """
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level
     "kernels_off": (BATCH, False, "graph", {"MS_OSR_CPU_KERNELS": "0"}, None),
     "memory_O1": (BATCH, False, "graph", {}, "O1"),
     "pynative": (BATCH, False, "pynative", {}, None),
+    # the PyTorch reference module of bench_models.py (same architecture and step; --model must be one of its keys)
+    "torch": (BATCH, False, "torch", {}, None),
+    "torch_recompute": (BATCH, True, "torch", {}, None),
 }
 PHASES = ["import", "build", "compile", "step 1", "steps", "held"]
 
@@ -58,8 +63,48 @@ def _reset_peak() -> None:
         fh.write("5")
 
 
+def _measure(peaks: dict, times: dict, compile_fn, step_fn) -> None:
+    """The compile, step 1, steps and held phases of one training step (peaks in MiB, times in s)."""
+    _reset_peak()
+    t0 = time.perf_counter()
+    compile_fn()
+    times["compile"] = time.perf_counter() - t0
+    peaks["compile"] = _status_mb("VmHWM")
+    for phase, n in (("step 1", 1), ("steps", 3)):
+        _reset_peak()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step_fn()
+        times[phase] = (time.perf_counter() - t0) / n
+        peaks[phase] = _status_mb("VmHWM")
+    peaks["held"] = _status_mb("VmRSS")
+
+
+def torch_child(model: str, variant: str, threads: int, size: int, config: dict) -> dict:
+    """The PyTorch reference's training step (``config``: bench_models.resolve of ``model``), phases alike."""
+    import numpy as np
+    import torch
+
+    sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests")]
+    from bench_models import KEYS, torch_train_step
+
+    torch.set_num_threads(threads)
+    batch, recompute = VARIANTS[variant][:2]
+    peaks, times = {"import": _status_mb("VmHWM")}, {}
+    _reset_peak()
+    torch.manual_seed(0)
+    net = KEYS[model].torch_factory(config["kwargs"], config["subs"]).train()
+    rng = np.random.default_rng(0)
+    x, y = (torch.from_numpy(rng.random((batch, 3, size, size), dtype=np.float32)) for _ in range(2))
+    run, trainable = torch_train_step(net, x, y, recompute)
+    peaks["build"] = _status_mb("VmHWM")
+    _measure(peaks, times, lambda: None, run)
+    return {"model": model, "variant": variant, "batch": batch, "size": size, "peaks_mb": peaks, "times_s": times,
+            "params": int(trainable)}
+
+
 def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
-    """One variant in this (fresh) process; returns the per-phase peaks in MiB and times in seconds."""
+    """One MindSpore variant in this (fresh) process; returns the per-phase peaks in MiB and times in seconds."""
     batch, recompute, mode, _, memory_level = VARIANTS[variant]
     sys.path.insert(0, ROOT)
     import ms_osr  # noqa: F401  (oneDNN ISA cap before mindspore)
@@ -90,21 +135,12 @@ def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
     bc1, bc2 = bias_corrections(0, (0.9, 0.999))
     args = (x, y, ms.Tensor(1e-4, ms.float32), ms.Tensor(bc1, ms.float32), ms.Tensor(bc2, ms.float32))
     peaks["build"] = _status_mb("VmHWM")
-    _reset_peak()
-    t0 = time.perf_counter()
-    if mode == "graph":
-        step.compile(*args)
-    times["compile"] = time.perf_counter() - t0
-    peaks["compile"] = _status_mb("VmHWM")
-    for phase, n in (("step 1", 1), ("steps", 3)):
-        _reset_peak()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step(*args)
-            ms.runtime.synchronize()
-        times[phase] = (time.perf_counter() - t0) / n
-        peaks[phase] = _status_mb("VmHWM")
-    peaks["held"] = _status_mb("VmRSS")
+
+    def run():
+        step(*args)
+        ms.runtime.synchronize()
+
+    _measure(peaks, times, (lambda: step.compile(*args)) if mode == "graph" else (lambda: None), run)
     return {"model": model, "variant": variant, "batch": batch, "size": size, "peaks_mb": peaks, "times_s": times,
             "params": int(sum(p.size for p in net.trainable_params()))}
 
@@ -113,6 +149,13 @@ def run_variant(model: str, variant: str, threads: int, size: int = SIZE) -> dic
     env = dict(os.environ, **VARIANTS[variant][3])
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--variants", variant,
            "--threads", str(threads), "--size", str(size)]
+    if VARIANTS[variant][2] == "torch":  # resolved here so that the PyTorch process never imports mindspore
+        sys.path[:0] = [HERE, ROOT]
+        from bench_models import KEYS, resolve
+
+        if model not in KEYS:
+            return {"model": model, "variant": variant, "error": f"no PyTorch reference (choose from {', '.join(KEYS)})"}
+        cmd += ["--torch-config", json.dumps(resolve(model, quick=False))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -142,9 +185,14 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=SIZE, help="training crop side (px)")
     p.add_argument("--json", help="also write the rows to this file")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-config", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.model, args.variants[0], args.threads, args.size)), flush=True)
+        if args.torch_config:
+            row = torch_child(args.model, args.variants[0], args.threads, args.size, json.loads(args.torch_config))
+        else:
+            row = child(args.model, args.variants[0], args.threads, args.size)
+        print(json.dumps(row), flush=True)
         return 0
     rows = []
     for variant in args.variants:
