@@ -13,6 +13,7 @@ phases, so every column is the peak *within* that phase:
 * ``import``   the process after ``import ms_osr, mindspore`` (and the runtime set-up);
 * ``build``    the network, its parameters and the optimizer state (absolute peak so far);
 * ``compile``  ``TrainStep.compile`` alone: graph construction and kernel selection, before any data runs;
+* ``compiled`` resident memory once compiled (what compilation leaves behind);
 * ``step 1``   the first execution (memory pool grown to the graph's needs);
 * ``steps``    three more steps (the steady state a long run lives in);
 * ``held``     resident memory after the steps (what the memory pool keeps between steps).
@@ -20,7 +21,8 @@ phases, so every column is the peak *within* that phase:
 Peak RSS does not depend on the machine's load, so figures from different runs can be compared; times printed
 beside them are only indicative. Variants: ``default``, ``recompute`` (train.recompute), ``batch1`` /
 ``recompute_batch1`` (activations per sample = (batch 4 - batch 1) / 3), ``kernels_off`` (MS_OSR_CPU_KERNELS=0),
-``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation), and
+``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation),
+``malloc_trim`` / ``recompute_malloc_trim`` (glibc: 2 arenas, trim freed memory at once), and
 ``torch`` / ``torch_recompute``: the PyTorch reference of ``bench_models.py`` (``torch.utils.checkpoint`` on the
 same blocks), phases alike ("compile" = nothing), for the MindSpore/PyTorch ratio.
 """
@@ -45,11 +47,14 @@ VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level
     "kernels_off": (BATCH, False, "graph", {"MS_OSR_CPU_KERNELS": "0"}, None),
     "memory_O1": (BATCH, False, "graph", {}, "O1"),
     "pynative": (BATCH, False, "pynative", {}, None),
+    # glibc keeps freed heap in per-thread arenas; two arenas and immediate trimming return it to the system
+    "malloc_trim": (BATCH, False, "graph", {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "0"}, None),
+    "recompute_malloc_trim": (BATCH, True, "graph", {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "0"}, None),
     # the PyTorch reference module of bench_models.py (same architecture and step; --model must be one of its keys)
     "torch": (BATCH, False, "torch", {}, None),
     "torch_recompute": (BATCH, True, "torch", {}, None),
 }
-PHASES = ["import", "build", "compile", "step 1", "steps", "held"]
+PHASES = ["import", "build", "compile", "compiled", "step 1", "steps", "held"]
 
 
 def _status_mb(field: str) -> float:
@@ -69,7 +74,7 @@ def _measure(peaks: dict, times: dict, compile_fn, step_fn) -> None:
     t0 = time.perf_counter()
     compile_fn()
     times["compile"] = time.perf_counter() - t0
-    peaks["compile"] = _status_mb("VmHWM")
+    peaks["compile"], peaks["compiled"] = _status_mb("VmHWM"), _status_mb("VmRSS")
     for phase, n in (("step 1", 1), ("steps", 3)):
         _reset_peak()
         t0 = time.perf_counter()
