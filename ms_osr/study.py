@@ -24,7 +24,8 @@ def add_study_arguments(parser, name: str, size: int) -> None:
     parser.add_argument("--size", type=int, default=size, help="centre crop of the test photos")
     parser.add_argument("--images", type=int, default=0, help="evaluate the first N test photos only (0: all)")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at once")
-    parser.add_argument("--threads", type=int, default=0, help="threads per run (0: the config's)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads per training run and for the evaluation (0: the config's / all cores)")
     parser.add_argument("--only", choices=["train", "eval"], default=None)
     parser.add_argument("--dry-run", action="store_true", help="print the training commands, run nothing")
 
@@ -35,6 +36,15 @@ class Run(NamedTuple):
     out_dir: str
     steps: int
     argv: List[str]
+
+
+def set_eval_threads(threads: int) -> None:
+    """The evaluation in this process uses ``threads`` CPU threads (0: MindSpore's default, every core), so that
+    it can run beside training jobs without oversubscribing the cores."""
+    if threads:
+        from .runtime import setup_runtime
+
+        setup_runtime(threads=threads)
 
 
 def train_argv(config: str, steps: int, out_dir: str, seed: int, extra: Sequence[str] = (),

@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, load_scores,  # noqa: E402
-                          pair_rows, pool_seeds, save_scores, train_argv, train_missing)
+                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing)
 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -142,6 +142,7 @@ def main(argv=None) -> int:
                              if name in args.models],
                       args.dry_run, args.jobs)
     if args.only != "train" and not args.dry_run:
+        set_eval_threads(args.threads)
         evaluate(args.seeds, args.runs, args.size, args.out, args.models, args.images)
     return 0
 

@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, corpus_test_crops, load_scores, pool_seeds,  # noqa: E402
-                          save_scores, train_argv, train_missing)
+                          save_scores, set_eval_threads, train_argv, train_missing)
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -152,6 +152,7 @@ def main(argv=None) -> int:
     if args.only != "eval":
         train(args.seeds, args.runs, args.steps1, args.steps2, args.dry_run, args.jobs, args.threads)
     if args.only != "train" and not args.dry_run:
+        set_eval_threads(args.threads)
         evaluate(args.seeds, args.runs, args.size, args.out, args.images)
     return 0
 

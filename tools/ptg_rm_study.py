@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, finished, load_scores,  # noqa: E402
-                          pair_rows, pool_seeds, save_scores, train_argv, train_missing)
+                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing)
 
 BASE_CONFIG, PTG_CONFIG = "configs/ptg_rm_study_base.yaml", "configs/ptg_rm_study.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -210,6 +210,7 @@ def main(argv=None) -> int:
         train([Plan(b, s, args.runs, args.steps1, args.steps2, args.threads) for b in args.bases
                for s in args.seeds], args.dry_run, args.jobs)
     if args.only != "train" and not args.dry_run:
+        set_eval_threads(args.threads)
         evaluate(args.bases, args.seeds, args.runs, args.size, args.out, args.steps1, args.steps2, args.images)
     return 0
 
