@@ -226,6 +226,26 @@ def torch_train_step(model, x, y, recompute: bool):
     return run, sum(p.numel() for p in params)
 
 
+def ms_train_step(net, x, y, recompute: bool):
+    """``(step, args)``: the MindSpore twin of :func:`torch_train_step` (one compiled ``TrainStep``: forward + L1 +
+    backward + AdamW) and its inputs; ``step(*args)`` runs one step. With ``recompute`` the recompute units of
+    ``net`` are recomputed in the backward pass."""
+    import mindspore as ms
+
+    from ms_osr.training.optim import AdamW, bias_corrections
+    from ms_osr.training.step import LossNet, TrainStep
+
+    net.set_train(True)
+    if recompute:
+        from ms_osr.training.recompute import enable_recompute
+
+        enable_recompute(net)
+    step = TrainStep(LossNet(net, {"type": "l1"}), AdamW(net.trainable_params(), weight_decay=1e-4))
+    step.set_train(True)
+    bc1, bc2 = bias_corrections(0, (0.9, 0.999))
+    return step, (x, y, ms.Tensor(1e-4, ms.float32), ms.Tensor(bc1, ms.float32), ms.Tensor(bc2, ms.float32))
+
+
 def _torch_worker(threads: int):
     import numpy as np
     import torch
@@ -358,22 +378,9 @@ def _ms_worker(threads: int):
         if op == "train_setup":
             import time
 
-            from ms_osr.training.optim import AdamW, bias_corrections
-            from ms_osr.training.step import LossNet, TrainStep
-
             net = st["net"]
-            net.set_train(True)
-            if req.get("recompute"):
-                from ms_osr.training.recompute import enable_recompute
-
-                enable_recompute(net)
-            opt = AdamW(net.trainable_params(), weight_decay=1e-4)
-            step = TrainStep(LossNet(net, {"type": "l1"}), opt)
-            step.set_train(True)
-            x = ms.Tensor(np.load(req["input"]))
-            y = ms.Tensor(np.load(req["target"]))
-            bc1, bc2 = bias_corrections(0, (0.9, 0.999))
-            args = (x, y, ms.Tensor(1e-4, ms.float32), ms.Tensor(bc1, ms.float32), ms.Tensor(bc2, ms.float32))
+            step, args = ms_train_step(net, ms.Tensor(np.load(req["input"])), ms.Tensor(np.load(req["target"])),
+                                       bool(req.get("recompute")))
             t0 = time.perf_counter()
             sync(step(*args))
             compile_s = time.perf_counter() - t0

@@ -38,6 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path[:0] = [HERE, ROOT]  # bench_models (the training steps of both frameworks) and ms_osr
 SIZE, BATCH = 128, 4
 VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level)
     "default": (BATCH, False, "graph", {}, None),
@@ -90,7 +91,7 @@ def torch_child(model: str, variant: str, threads: int, size: int, config: dict)
     import numpy as np
     import torch
 
-    sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests")]
+    sys.path.insert(0, os.path.join(ROOT, "tests"))  # the PyTorch reference modules
     from bench_models import KEYS, torch_train_step
 
     torch.set_num_threads(threads)
@@ -111,7 +112,6 @@ def torch_child(model: str, variant: str, threads: int, size: int, config: dict)
 def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
     """One MindSpore variant in this (fresh) process; returns the per-phase peaks in MiB and times in seconds."""
     batch, recompute, mode, _, memory_level = VARIANTS[variant]
-    sys.path.insert(0, ROOT)
     import ms_osr  # noqa: F401  (oneDNN ISA cap before mindspore)
     from ms_osr.runtime import setup_runtime
 
@@ -119,26 +119,18 @@ def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
     import mindspore as ms
     import numpy as np
 
+    from bench_models import ms_train_step
+
     from ms_osr.registry import create_model
-    from ms_osr.training.optim import AdamW, bias_corrections
-    from ms_osr.training.step import LossNet, TrainStep
 
     if memory_level:
         ms.runtime.set_memory(optimize_level=memory_level)
     peaks, times = {"import": _status_mb("VmHWM")}, {}
     _reset_peak()
     net = create_model(model)
-    net.set_train(True)
-    if recompute:
-        from ms_osr.training.recompute import enable_recompute
-
-        enable_recompute(net)
-    step = TrainStep(LossNet(net, {"type": "l1"}), AdamW(net.trainable_params(), weight_decay=1e-4))
-    step.set_train(True)
     rng = np.random.default_rng(0)
     x, y = (ms.Tensor(rng.random((batch, 3, size, size), dtype=np.float32)) for _ in range(2))
-    bc1, bc2 = bias_corrections(0, (0.9, 0.999))
-    args = (x, y, ms.Tensor(1e-4, ms.float32), ms.Tensor(bc1, ms.float32), ms.Tensor(bc2, ms.float32))
+    step, args = ms_train_step(net, x, y, recompute)
     peaks["build"] = _status_mb("VmHWM")
 
     def run():
@@ -155,7 +147,6 @@ def run_variant(model: str, variant: str, threads: int, size: int = SIZE) -> dic
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--variants", variant,
            "--threads", str(threads), "--size", str(size)]
     if VARIANTS[variant][2] == "torch":  # resolved here so that the PyTorch process never imports mindspore
-        sys.path[:0] = [HERE, ROOT]
         from bench_models import KEYS, resolve
 
         if model not in KEYS:
