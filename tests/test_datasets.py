@@ -189,3 +189,23 @@ def test_generator_dataset_workers_deterministic(tmp_path):
     assert len(batches[0]) == 4 and batches[0][0][0].shape == (4, 3, 16, 16)
     for x, y in zip(*batches):
         assert np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1])
+
+
+def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
+    """With ``context`` the haze of a crop is cut from a window 4x wider, so its veil spans a quarter of the
+    depth range instead of all of it; the pair stays aligned (clean crop = the degraded one's source)."""
+    flat = np.full((512, 512, 3), 0.3, np.float32)
+    spec = [{"name": "haze", "beta": 2.0, "airlight": 0.9, "layout": "gradient", "near": 0.0}]
+    spans = {}
+    for context in (1, 4):
+        src = DS.SyntheticPairs([("flat", flat)], spec, context=context)
+        veil = []
+        for seed in range(8):
+            lq, gt, _ = src.load(0, np.random.default_rng(seed), crop=32)
+            assert lq.shape == gt.shape == (32, 32, 3)
+            assert np.allclose(gt, 0.3)
+            veil.append(float(lq[..., 0].max() - lq[..., 0].min()))
+        spans[context] = float(np.mean(veil))
+    assert spans[4] < 0.5 * spans[1], spans
+    with pytest.raises(DS.DatasetError, match="context must be an integer >= 1"):
+        DS.SyntheticPairs([("flat", flat)], spec, context=0)

@@ -175,13 +175,16 @@ class SyntheticPairs(Source):
 
     ``max_side`` area-downscales each clean image so its long side is at most that many pixels
     (validation at the test photos' scale); ``crop_scale`` draws training crops at a random
-    scale (:func:`~ms_osr.data.transforms.random_scaled_crop`)."""
+    scale (:func:`~ms_osr.data.transforms.random_scaled_crop`).  ``context`` > 1 degrades a window
+    ``context`` times the crop's side (same scale) and then cuts the crop from it: a degradation with
+    image-scale structure (haze's depth layout) then varies as slowly across a training crop as it does
+    across a test image, instead of spanning its whole range inside every crop."""
 
     synthetic = True
 
     def __init__(self, clean: Sequence[Union[str, Tuple[str, np.ndarray]]], specs: Sequence, label: str = "synthetic",
                  fixed_seed: Optional[int] = None, cache: bool = True, max_side: Optional[int] = None,
-                 crop_scale: Sequence[float] = (1.0, 1.0), photometric: float = 0.0):
+                 crop_scale: Sequence[float] = (1.0, 1.0), photometric: float = 0.0, context: int = 1):
         if not clean:
             raise DatasetError(f"{label}: no clean images")
         if not specs:
@@ -196,6 +199,9 @@ class SyntheticPairs(Source):
         self.max_side = int(max_side) if max_side else None
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.photometric = float(photometric)
+        self.context = int(context)
+        if self.context < 1:
+            raise DatasetError(f"{label}: context must be an integer >= 1, got {context}")
         self._cache: Dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -234,11 +240,13 @@ class SyntheticPairs(Source):
         ci, si = divmod(index, len(self.specs))
         gt = self.clean_image(ci)
         if crop:
-            gt = random_scaled_crop(gt, crop, rng, self.crop_scale)
+            gt = random_scaled_crop(gt, crop * self.context, rng, self.crop_scale)
         if self.photometric > 0 and self.fixed_seed is None:  # training only: validation keeps the photo as is
             gt = random_photometric(gt, rng, self.photometric)
         drng = np.random.default_rng([self.fixed_seed, index]) if self.fixed_seed is not None else rng
         lq = deg.apply_spec(gt, self.specs[si], drng)
+        if crop and self.context > 1:
+            lq, gt = random_crop_pair(lq, gt, crop, rng)
         return lq.astype(np.float32), np.ascontiguousarray(gt, np.float32), self.name(index)
 
 
@@ -466,7 +474,7 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         return SyntheticPairs(paths, _specs(cfg),
                               label=f"photos:{split}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
                               max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)),
-                              photometric=float(cfg.get("photometric", 0.0)))
+                              photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)))
     if kind == "bsd68":
         return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:
