@@ -193,7 +193,7 @@ def test_generator_dataset_workers_deterministic(tmp_path):
 
 def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
     """With ``context`` the haze of a crop is cut from a window 4x wider, so its veil spans a quarter of the
-    depth range instead of all of it; the pair stays aligned (clean crop = the degraded one's source)."""
+    depth range instead of all of it; the degraded and clean crops are cut from the same window."""
     flat = np.full((512, 512, 3), 0.3, np.float32)
     spec = [{"name": "haze", "beta": 2.0, "airlight": 0.9, "layout": "gradient", "near": 0.0}]
     spans = {}
@@ -207,5 +207,9 @@ def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
             veil.append(float(lq[..., 0].max() - lq[..., 0].min()))
         spans[context] = float(np.mean(veil))
     assert spans[4] < 0.5 * spans[1], spans
+    # alignment: on a textured photo with the identity degradation, the cut crops must be the same window
+    textured = _img(3, 256, 256)
+    lq, gt, _ = DS.SyntheticPairs([("tex", textured)], ["identity"], context=4).load(0, np.random.default_rng(0), crop=32)
+    assert lq.shape == (32, 32, 3) and np.array_equal(lq, gt) and gt.std() > 0.1
     with pytest.raises(DS.DatasetError, match="context must be an integer >= 1"):
         DS.SyntheticPairs([("flat", flat)], spec, context=0)
