@@ -209,7 +209,8 @@ def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
     assert spans[4] < 0.5 * spans[1], spans
     # alignment: on a textured photo with the identity degradation, the cut crops must be the same window
     textured = _img(3, 256, 256)
-    lq, gt, _ = DS.SyntheticPairs([("tex", textured)], ["identity"], context=4).load(0, np.random.default_rng(0), crop=32)
+    src = DS.SyntheticPairs([("tex", textured)], ["identity"], context=4)
+    lq, gt, _ = src.load(0, np.random.default_rng(0), crop=32)
     assert lq.shape == (32, 32, 3) and np.array_equal(lq, gt) and gt.std() > 0.1
     with pytest.raises(DS.DatasetError, match="context must be an integer >= 1"):
         DS.SyntheticPairs([("flat", flat)], spec, context=0)
