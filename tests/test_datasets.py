@@ -214,3 +214,30 @@ def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
     assert lq.shape == (32, 32, 3) and np.array_equal(lq, gt) and gt.std() > 0.1
     with pytest.raises(DS.DatasetError, match="context must be an integer >= 1"):
         DS.SyntheticPairs([("flat", flat)], spec, context=0)
+
+
+def test_recolour_varies_the_palette_of_training_crops_only():
+    """``recolour`` permutes channels and scales saturation of the clean crop before it is degraded: the pair
+    stays aligned (identity gives lq == gt), luminance structure is kept, the palettes vary (some grey), and
+    validation (fixed seed) never sees it."""
+    rgb = np.stack([np.full((64, 64), v, np.float32) for v in (0.8, 0.4, 0.1)], axis=-1)
+    rgb[:, :32] *= 0.5  # an edge the recolouring must keep
+    train = DS.SyntheticPairs([("warm", rgb)], ["identity"], recolour=1.0)
+    firsts, greys = set(), 0
+    for seed in range(40):
+        lq, gt, _ = train.load(0, np.random.default_rng(seed), crop=32)
+        assert np.array_equal(lq, gt)
+        firsts.add(round(float(gt[0, 0].argmax())))
+        greys += bool(np.ptp(gt[0, 0]) < 1e-6)
+    assert firsts == {0, 1, 2}, firsts  # the brightest channel moves
+    assert 1 <= greys <= 15, greys
+    edge = DS.SyntheticPairs([("warm", rgb)], ["identity"], recolour=1.0).load(0, np.random.default_rng(3))[1]
+    assert edge[:, :32].mean() < edge[:, 32:].mean()
+    val = DS.SyntheticPairs([("warm", rgb)], ["identity"], recolour=1.0, fixed_seed=0)
+    assert np.array_equal(val.load(0, np.random.default_rng(0))[1], rgb)
+    off = DS.SyntheticPairs([("warm", rgb)], ["identity"])
+    for seed in range(5):  # without recolour the palette is the photo's
+        gt = off.load(0, np.random.default_rng(seed), crop=32)[1]
+        assert np.all(gt[..., 0] > gt[..., 1]) and np.all(gt[..., 1] > gt[..., 2])
+    with pytest.raises(DS.DatasetError, match="recolour is a probability"):
+        DS.SyntheticPairs([("warm", rgb)], ["identity"], recolour=1.5)

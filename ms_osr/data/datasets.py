@@ -25,7 +25,7 @@ import numpy as np
 from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
-                         random_crop_pair, random_dihedral_pair, random_photometric, random_scaled_crop,
+                         random_crop_pair, random_dihedral_pair, random_photometric, random_recolour, random_scaled_crop,
                          to_chw)
 from ..errors import DatasetError  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
@@ -184,7 +184,8 @@ class SyntheticPairs(Source):
 
     def __init__(self, clean: Sequence[Union[str, Tuple[str, np.ndarray]]], specs: Sequence, label: str = "synthetic",
                  fixed_seed: Optional[int] = None, cache: bool = True, max_side: Optional[int] = None,
-                 crop_scale: Sequence[float] = (1.0, 1.0), photometric: float = 0.0, context: int = 1):
+                 crop_scale: Sequence[float] = (1.0, 1.0), photometric: float = 0.0, context: int = 1,
+                 recolour: float = 0.0):
         if not clean:
             raise DatasetError(f"{label}: no clean images")
         if not specs:
@@ -199,6 +200,9 @@ class SyntheticPairs(Source):
         self.max_side = int(max_side) if max_side else None
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.photometric = float(photometric)
+        self.recolour = float(recolour)
+        if not 0.0 <= self.recolour <= 1.0:
+            raise DatasetError(f"{label}: recolour is a probability in [0, 1], got {recolour}")
         self.context = int(context)
         if self.context < 1:
             raise DatasetError(f"{label}: context must be an integer >= 1, got {context}")
@@ -241,8 +245,11 @@ class SyntheticPairs(Source):
         gt = self.clean_image(ci)
         if crop:
             gt = random_scaled_crop(gt, crop * self.context, rng, self.crop_scale)
-        if self.photometric > 0 and self.fixed_seed is None:  # training only: validation keeps the photo as is
-            gt = random_photometric(gt, rng, self.photometric)
+        if self.fixed_seed is None:  # training only: validation keeps the photo as is
+            if self.recolour > 0:
+                gt = random_recolour(gt, rng, self.recolour)
+            if self.photometric > 0:
+                gt = random_photometric(gt, rng, self.photometric)
         drng = np.random.default_rng([self.fixed_seed, index]) if self.fixed_seed is not None else rng
         lq = deg.apply_spec(gt, self.specs[si], drng)
         if crop and self.context > 1:
@@ -474,7 +481,8 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         return SyntheticPairs(paths, _specs(cfg),
                               label=f"photos:{split}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
                               max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)),
-                              photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)))
+                              photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)),
+                              recolour=float(cfg.get("recolour", 0.0)))
     if kind == "bsd68":
         return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:
