@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -41,6 +42,7 @@ from _workers import (Worker, fmt_table, interleave, machine_info, median, serve
 
 TRAIN_SIZE, TRAIN_BATCH = 128, 4
 QUICK_SIZE, QUICK_TRAIN_BATCH = 64, 2
+TRAIN_MS_RECOMPUTE = "train_recompute"  # phase: the train step with MindSpore recomputing, PyTorch not
 
 
 # ------------------------------------------------------------------------------------------ model table
@@ -439,7 +441,7 @@ def measure_peak(threads: int, n: int, rounds: int, workers: dict | None = None)
 
 def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp: str, workers=None,
               flops_hint=None) -> dict:
-    """One model, one phase ('infer<S>' or 'train'); returns a result row.
+    """One model, one phase ('infer<S>', 'train' or TRAIN_MS_RECOMPUTE); returns a result row.
 
     ``flops_hint(size)``: FLOPs scaled from an earlier inference phase of the same model, used instead of
     counting again when the model's FLOPs are proportional to the pixel count (saves a full PyTorch call).
@@ -478,13 +480,17 @@ def run_phase(key: str, phase: str, quick: bool, threads: int, rounds: int, tmp:
             tgt = os.path.join(tmp, f"{key}-train-y.npy")
             np.save(inp, rng.random((batch, 3, size, size), dtype=np.float32))
             np.save(tgt, rng.random((batch, 3, size, size), dtype=np.float32))
-            recompute = KEYS[key].train_recompute and not quick
+            both = KEYS[key].train_recompute and not quick
+            # train_recompute: MindSpore's memory option (train.recompute) against PyTorch's default step
+            recompute = {"ms": both or phase == TRAIN_MS_RECOMPUTE, "torch": both}
             for k in ("ms", "torch"):
-                workers[k].send(op="train_setup", input=inp, target=tgt, recompute=recompute)
+                workers[k].send(op="train_setup", input=inp, target=tgt, recompute=recompute[k])
             reps = {k: workers[k].receive() for k in ("ms", "torch")}
             row["trainable"] = reps["ms"].get("trainable")
-            if recompute:
+            if both:
                 row["note"] = "both recompute block activations (train.recompute / torch.utils.checkpoint)"
+            elif recompute["ms"]:
+                row["note"] = "MindSpore recomputes block activations (train.recompute), PyTorch does not"
         for k, rep in reps.items():
             if "error" in rep:
                 return dict(row, error=f"{'MindSpore' if k == 'ms' else 'PyTorch'} {phase}: {rep['error']}")
@@ -616,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small configs at 64x64, 2 repetitions (CI, ~2 min)")
     p.add_argument("--models", default=None, help="comma list of model keys: " + ",".join(KEYS))
-    p.add_argument("--phases", default=None, help="comma list, e.g. infer256,infer512,train")
+    p.add_argument("--phases", default=None, help="comma list, e.g. infer256,infer512,train; "
+                   f"{TRAIN_MS_RECOMPUTE}: train with MindSpore's recomputation against PyTorch's plain step")
     p.add_argument("--rounds", type=int, default=None, help="interleaved repetitions (default 5; 3 if slow)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="write a markdown report (default benchmarks/results.md for a "
@@ -648,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown model(s) {unknown}; choose from {', '.join(KEYS)}")
     phases = args.phases.split(",") if args.phases else (
         [f"infer{QUICK_SIZE}", "train"] if args.quick else ["infer256", "infer512", "train"])
+    bad = [ph for ph in phases if not re.fullmatch(rf"infer\d+|train|{TRAIN_MS_RECOMPUTE}", ph)]
+    if bad:
+        p.error(f"unknown phase(s) {bad}; use infer<size>, train or {TRAIN_MS_RECOMPUTE}")
     rounds = args.rounds or (2 if args.quick else 5)
     report = run_all([KEYS[k] for k in keys], phases, args.quick, args.threads, rounds,
                      log=lambda s: print(s, file=sys.stderr, flush=True),

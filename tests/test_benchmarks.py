@@ -90,6 +90,20 @@ def test_bench_models_quick_runs_every_model(tmp_path):
     assert report["quick"] and len(report["rows"]) == 2 * len(models)
 
 
+@pytest.mark.slow
+def test_bench_models_train_recompute_phase(tmp_path):
+    """The memory option row: MindSpore recomputes, PyTorch runs its plain step; a typo in a phase is refused."""
+    out = _run(["benchmarks/bench_models.py", "--quick", "--models", "griddehazenet", "--phases",
+                "train,train_recompute"], timeout=600)
+    rows = {r[1]: r for r in _table_rows(out)}
+    assert set(rows) == {"train", "train_recompute"}, out
+    assert rows["train"][-1] == "" and "MindSpore recomputes" in rows["train_recompute"][-1], out
+    assert all(NUM.match(c) for c in rows["train_recompute"][2:12]), out
+    bad = subprocess.run([sys.executable, "benchmarks/bench_models.py", "--phases", "trian"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown phase(s) ['trian']" in bad.stderr
+
+
 def _bench_module(name):
     import importlib
 
