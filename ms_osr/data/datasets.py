@@ -25,8 +25,8 @@ import numpy as np
 from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
-                         random_crop_pair, random_dihedral_pair, random_photometric, random_recolour, random_scaled_crop,
-                         to_chw)
+                         random_crop_pair, random_dihedral_pair, random_photometric, random_recolour,
+                         random_scaled_crop, to_chw)
 from ..errors import DatasetError  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
 log = logging.getLogger(__name__)
