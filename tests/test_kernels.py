@@ -93,6 +93,64 @@ def test_dense_forward_and_gradients_match_conv(case):
     _assert_close(ours(x, wt, g), WithGrads(DenseConv())(x, wt, g), 2e-6)
 
 
+class BiasedWithGrads(nn.Cell):
+    """(y, dx, dw, db) of a (x, w, b) -> y cell for the upstream gradient g."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.grad = ops.GradOperation(get_all=True, sens_param=True)(net)
+
+    def construct(self, x, w, b, g):
+        dx, dw, db = self.grad(x, w, b, g)
+        return self.net(x, w, b), dx, dw, db
+
+
+class BiasedConv(nn.Cell):
+    def __init__(self, relu):
+        super().__init__()
+        self.relu = relu
+
+    def construct(self, x, w, b):
+        y = ops.bias_add(ops.conv2d(x, w, pad_mode="pad", padding=1), b)
+        return ops.relu(y) if self.relu else y
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias_relu"])
+@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (2, 16, 32, 48, 64)])
+def test_dense_bias_relu_forward_and_gradients_match_conv(case, relu):
+    """Bias (and ReLU) in the kernel's output pass: output and the gradients of x, w and b as MindSpore's conv,
+    BiasAdd and ReLU give them, for channel counts off the 4-channel block and widths off the 24-pixel tile."""
+    n, ci, co, h, w = case
+    x, wt, g = _dense_case(n, ci, co, h, w)
+    b = Tensor(np.random.default_rng(3).standard_normal(co).astype(np.float32))
+    ours = BiasedWithGrads(kernels.Conv3x3Bias(relu))
+    assert ours.net.use_kernel
+    out = ours(x, wt, b, g)
+    ref = BiasedWithGrads(BiasedConv(relu))(x, wt, b, g)
+    if relu:
+        assert 0.2 < float((out[0].asnumpy() == 0).mean()) < 0.8  # the ReLU clipped part of the output
+    for a, r, name in zip(out, ref, ("y", "dx", "dw", "db")):
+        a, r = a.asnumpy(), r.asnumpy()
+        assert a.shape == r.shape, name
+        scale = max(1.0, float(np.abs(r).max()))
+        assert np.abs(a - r).max() <= 2e-6 * scale, f"{name}: {np.abs(a - r).max()} (scale {scale})"
+
+
+def test_conv_relu_layer_keeps_conv2d_parameters():
+    """conv2d_relu: relu(conv(x) + b) with the conv's parameters alone, fused on the kernel path and a plain
+    Conv2d + ReLU where no kernel applies (stride 2); the same result with the kernels switched off."""
+    from ms_osr.models.layers import conv2d_relu
+
+    x = Tensor(np.random.default_rng(4).standard_normal((2, 6, 11, 13)).astype(np.float32))
+    for layer, stride in ((conv2d_relu(6, 10), 1), (conv2d_relu(6, 10, stride=2), 2)):
+        assert sorted(p.name for p in layer.get_parameters()) == ["bias", "weight"]
+        layer.bias.set_data(Tensor(np.linspace(-1, 1, 10, dtype=np.float32)))
+        expected = ops.relu(ops.conv2d(x, layer.weight, layer.bias, pad_mode="pad", padding=1, stride=stride))
+        np.testing.assert_allclose(layer(x).asnumpy(), expected.asnumpy(), atol=2e-5)
+    assert isinstance(conv2d_relu(6, 10), DenseConv3x3) and not isinstance(conv2d_relu(6, 10, stride=2), DenseConv3x3)
+
+
 def test_dense_layer_keeps_conv2d_parameters_and_bias():
     layer = conv2d(6, 10, 3, bias=True)
     assert isinstance(layer, DenseConv3x3)

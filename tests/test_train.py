@@ -45,13 +45,18 @@ def test_cosine_schedule_warmup_and_never_rises():
     assert step(199) == pytest.approx(1e-3) and step(200) == pytest.approx(5e-4) and step(450) == pytest.approx(2.5e-4)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "elementwise"])
 @pytest.mark.parametrize("decoupled", [True, False])
-def test_adamw_matches_torch(decoupled):
+def test_adamw_matches_torch(decoupled, fused):
+    """Both update paths (the fused kernel for float32 weights, the elementwise graph for AMP's float16 weights)
+    follow torch.optim.AdamW / Adam over five steps."""
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((4, 3)).astype(np.float32)
     grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(5)]
     p = ms.Parameter(Tensor(w0), name="w")
     opt = AdamW([p], betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, decoupled=decoupled)
+    assert opt.fused
+    opt.fused = fused  # read when the update compiles, at its first call
     tp = torch.nn.Parameter(torch.tensor(w0))
     topt = (torch.optim.AdamW if decoupled else torch.optim.Adam)([tp], lr=1e-2, betas=(0.9, 0.99), eps=1e-8,
                                                                   weight_decay=0.05)

@@ -212,6 +212,26 @@ def _dense_ops() -> ops.Custom:
                      "MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
 
 
+def _dense_bias_ops(relu: bool) -> ops.Custom:
+    """``conv(x, w) + b`` (then ReLU when ``relu``) as one op: the bias and the ReLU ride on the kernel's output
+    pass.  Gradients: through the ReLU's mask (from the output), then the two gradient kernels and the bias'
+    sum over batch and pixels, the ops MindSpore's own BiasAdd and ReLU backward would run."""
+    from mindspore.ops.operations import _grad_ops
+
+    to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
+    to_filter = _custom("MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
+    to_bias = _grad_ops.BiasAddGrad()
+    relu_grad = _grad_ops.ReluGrad()
+
+    def bprop(x, w, b, out, dout):
+        if relu:
+            dout = relu_grad(dout, out)
+        return to_input(dout, w), to_filter(x, dout), to_bias(dout)
+
+    name = "MsOsrConv3x3BiasRelu" if relu else "MsOsrConv3x3Bias"
+    return _custom(name, lambda x, w, b: [x[0], w[0], x[2], x[3]], bprop=bprop)
+
+
 def gated_gelu_op() -> ops.Custom:
     """u (N, 2C, H, W) -> GELU(u[:, :C]) * u[:, C:] (exact GELU to 1e-7), with its fused gradient."""
     grad = _custom("MsOsrGatedGeluGrad", lambda u, dy: u)
@@ -258,3 +278,18 @@ class Conv3x3(KernelCell):
         if self.use_kernel and x.dtype == ms.float32:
             return self.kernel(x, w)
         return ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1)
+
+
+class Conv3x3Bias(KernelCell):
+    """``conv2d(x, w, b, padding=1)``, followed by a ReLU when ``relu``: one C++ kernel call on CPU (bias and
+    ReLU in its output pass), MindSpore's convolution, BiasAdd and ReLU otherwise."""
+
+    def __init__(self, relu: bool = False):
+        super().__init__(lambda: _dense_bias_ops(relu))
+        self.relu = relu
+
+    def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
+        if self.use_kernel and x.dtype == ms.float32:
+            return self.kernel(x, w, b)
+        y = ops.bias_add(ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1), cast_like(b, x))
+        return ops.relu(y) if self.relu else y

@@ -22,7 +22,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import register_config, register_model
-from .layers import conv2d, crop
+from .layers import conv2d, conv2d_relu, crop
 
 
 class MakeDense(nn.Cell):
@@ -30,10 +30,10 @@ class MakeDense(nn.Cell):
 
     def __init__(self, in_channels: int, growth_rate: int, kernel_size: int = 3) -> None:
         super().__init__()
-        self.conv = conv2d(in_channels, growth_rate, kernel_size)
+        self.conv = conv2d_relu(in_channels, growth_rate, kernel_size)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return ops.cat((x, ops.relu(self.conv(x))), 1)
+        return ops.cat((x, self.conv(x)), 1)
 
 
 class RDB(nn.Cell):
@@ -60,11 +60,11 @@ class DownSample(nn.Cell):
 
     def __init__(self, in_channels: int, kernel_size: int = 3, stride: int = 2) -> None:
         super().__init__()
-        self.conv1 = conv2d(in_channels, in_channels, kernel_size, stride=stride)
-        self.conv2 = conv2d(in_channels, stride * in_channels, kernel_size)
+        self.conv1 = conv2d_relu(in_channels, in_channels, kernel_size, stride=stride)
+        self.conv2 = conv2d_relu(in_channels, stride * in_channels, kernel_size)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return ops.relu(self.conv2(ops.relu(self.conv1(x))))
+        return self.conv2(self.conv1(x))
 
 
 class UpSample(nn.Cell):
@@ -82,12 +82,12 @@ class UpSample(nn.Cell):
         super().__init__()
         self.deconv = nn.Conv2dTranspose(in_channels, in_channels, kernel_size, stride=stride, pad_mode="pad",
                                          padding=0, has_bias=True)
-        self.conv = conv2d(in_channels, in_channels // stride, kernel_size)
+        self.conv = conv2d_relu(in_channels, in_channels // stride, kernel_size)
 
     def construct(self, x: ms.Tensor, out_h: int, out_w: int) -> ms.Tensor:
         full = self.deconv(x)
         out = crop(full, 1, 1, out_h, out_w)  # torch padding=1 removes the first row/col
-        return ops.relu(self.conv(ops.relu(out)))
+        return self.conv(ops.relu(out))
 
 
 class GridDehazeNet(nn.Cell):
@@ -113,7 +113,7 @@ class GridDehazeNet(nn.Cell):
         self.coefficient = ms.Parameter(ops.ones((height, width, 2, max_channels), ms.float32),
                                         name="coefficient", requires_grad=attention)
         self.conv_in = conv2d(in_channels, depth_rate, kernel_size)
-        self.conv_out = conv2d(depth_rate, in_channels, kernel_size)
+        self.conv_out = conv2d_relu(depth_rate, in_channels, kernel_size)
         self.rdb_in = RDB(depth_rate, num_dense_layer, growth_rate)
         self.rdb_out = RDB(depth_rate, num_dense_layer, growth_rate)
 
@@ -163,7 +163,7 @@ class GridDehazeNet(nn.Cell):
                 up = self.upsample_module[f"{i}_{j}"](nodes[(i + 1) * w + j], prev.shape[2], prev.shape[3])
                 nodes[i * w + j] = self._fuse(i, j, self.rdb_module[f"{i}_{j - 1}"](prev), up)
         out = self.rdb_out(nodes[w - 1])
-        return ops.relu(self.conv_out(out))
+        return self.conv_out(out)
 
 
 @register_model

@@ -9,7 +9,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from ..kernels import Conv3x3, Depthwise3x3
+from ..kernels import Conv3x3, Conv3x3Bias, Depthwise3x3
 from ..precision import cast_like
 
 
@@ -29,6 +29,23 @@ def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, paddi
         return DenseConv3x3(in_ch, out_ch, bias)
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                      has_bias=bias, group=groups, dilation=dilation)
+
+
+def conv2d_relu(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
+    """``relu(torch.nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding=kernel_size // 2))`` as one cell with
+    the parameters (and checkpoint names) of the conv alone: the dense 3x3 kernel applies bias and ReLU in its
+    output pass, where a separate BiasAdd and ReLU would each read and write the whole output once more."""
+    if kernel_size == 3 and stride == 1 and dense3x3_faster(in_ch, out_ch):
+        return DenseConv3x3(in_ch, out_ch, relu=True)
+    return _ReLUConv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=kernel_size // 2,
+                       has_bias=True)
+
+
+class _ReLUConv2d(nn.Conv2d):
+    """``nn.Conv2d`` followed by a ReLU (same parameters): :func:`conv2d_relu` where no kernel applies."""
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return ops.relu(super().construct(x))
 
 
 class KernelConv3x3(nn.Conv2d):
@@ -70,10 +87,18 @@ def dense3x3_faster(in_ch: int, out_ch: int) -> bool:
 class DenseConv3x3(KernelConv3x3):
     """``torch.nn.Conv2d(cin, cout, 3, padding=1)``: the parameters (``weight`` (cout, cin, 3, 3),
     ``bias``) of ``nn.Conv2d``, computed by :class:`ms_osr.kernels.Conv3x3` (a C++ kernel on CPU for
-    float32, MindSpore's convolution otherwise)."""
+    float32, MindSpore's convolution otherwise); with a bias by :class:`ms_osr.kernels.Conv3x3Bias`, which adds
+    it (and with ``relu`` applies a ReLU) in the kernel's output pass."""
 
-    def __init__(self, in_ch: int, out_ch: int, bias: bool = True):
-        super().__init__(in_ch, out_ch, bias, 1, Conv3x3())
+    def __init__(self, in_ch: int, out_ch: int, bias: bool = True, relu: bool = False):
+        super().__init__(in_ch, out_ch, bias, 1, Conv3x3Bias(relu) if bias else Conv3x3())
+        self.relu = relu
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        if self.has_bias:
+            return self.op(x, self.weight, self.bias)
+        y = self.op(x, self.weight)
+        return ops.relu(y) if self.relu else y
 
 
 def layer_norm(dim: int, eps: float = 1e-5) -> nn.LayerNorm:

@@ -45,7 +45,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from ..registry import SubModel, create_model, register_model
-from .layers import conv2d, crop, freeze, pad_to_multiple
+from .layers import conv2d, conv2d_relu, crop, freeze, pad_to_multiple
 from .osf import OSF_MODELS, build_osf
 from .restormer import TransformerBlock
 
@@ -77,12 +77,11 @@ class ResidualBlock_noBN(nn.Cell):  # noqa: N801 (official class name)
 
     def __init__(self, nf: int = 16):
         super().__init__()
-        self.conv1 = conv2d(nf, nf, 3, bias=True)
+        self.conv1 = conv2d_relu(nf, nf, 3)
         self.conv2 = conv2d(nf, nf, 3, bias=True)
-        self.relu = nn.ReLU()
 
     def construct(self, x: Tensor) -> Tensor:
-        return x + self.conv2(self.relu(self.conv1(x)))
+        return x + self.conv2(self.conv1(x))
 
 
 def coordinate_grid(batch: int, height: int, width: int) -> Tensor:
