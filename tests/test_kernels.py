@@ -137,6 +137,52 @@ def test_dense_bias_relu_forward_and_gradients_match_conv(case, relu):
         assert np.abs(a - r).max() <= 2e-6 * scale, f"{name}: {np.abs(a - r).max()} (scale {scale})"
 
 
+class PartsWithGrads(nn.Cell):
+    """(y, dx1, dx2, dx3, dw, db) of a cell on three input parts, for the upstream gradient g."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.grad = ops.GradOperation(get_all=True, sens_param=True)(net)
+
+    def construct(self, x0, x1, x2, w, b, g):
+        return (self.net(x0, x1, x2, w, b),) + self.grad(x0, x1, x2, w, b, g)
+
+
+class ConvOfParts(nn.Cell):
+    """The fused op on three parts, or (``kernel=False``) MindSpore's concat + conv + BiasAdd + ReLU."""
+
+    def __init__(self, parts, kernel):
+        super().__init__()
+        self.conv = kernels.Conv3x3Bias(True, parts) if kernel else BiasedConv(True)
+        self.kernel = kernel
+
+    def construct(self, x0, x1, x2, w, b):
+        if self.kernel:
+            return self.conv((x0, x1, x2), w, b)
+        return self.conv(ops.cat((x0, x1, x2), 1), w, b)
+
+
+@pytest.mark.parametrize("parts, hw", [((5, 3, 4), (9, 30)), ((16, 16, 16), (33, 50))])
+def test_dense_conv_of_parts_matches_conv_of_concatenation(parts, hw):
+    """Inputs given as parts (a dense block's earlier outputs): the output and every part's gradient equal
+    those of the concatenation, and the gradients come back split like the inputs."""
+    rng = np.random.default_rng(6)
+    n, co = 2, 6
+    xs = [Tensor(rng.standard_normal((n, c) + hw).astype(np.float32)) for c in parts]
+    w = Tensor(rng.standard_normal((co, sum(parts), 3, 3)).astype(np.float32))
+    b = Tensor(rng.standard_normal(co).astype(np.float32))
+    g = Tensor(rng.standard_normal((n, co) + hw).astype(np.float32))
+    ours = PartsWithGrads(ConvOfParts(parts, True))
+    assert ours.net.conv.use_kernel and ours.net.conv.parts == parts
+    out, ref = ours(*xs, w, b, g), PartsWithGrads(ConvOfParts(parts, False))(*xs, w, b, g)
+    for i, (a, r) in enumerate(zip(out, ref)):
+        a, r = a.asnumpy(), r.asnumpy()
+        assert a.shape == r.shape, i
+        assert np.abs(a - r).max() <= 2e-6 * max(1.0, float(np.abs(r).max())), i
+    assert [t.shape[1] for t in out[1:4]] == list(parts)
+
+
 def test_conv_relu_layer_keeps_conv2d_parameters():
     """conv2d_relu: relu(conv(x) + b) with the conv's parameters alone, fused on the kernel path and a plain
     Conv2d + ReLU where no kernel applies (stride 2); the same result with the kernels switched off."""

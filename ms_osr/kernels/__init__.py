@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import mindspore as ms
 import mindspore.nn as nn
@@ -182,9 +182,10 @@ def stock_ops(net: nn.Cell) -> Iterator[int]:
         restore_create_time(net, created)
 
 
-def _custom(name: str, out_shape, bprop=None) -> ops.Custom:
-    return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=lambda *dtypes: dtypes[0],
-                      func_type="aot", bprop=bprop)
+def _custom(name: str, out_shape, bprop=None, outputs: int = 1) -> ops.Custom:
+    """An aot op of the library; ``outputs > 1``: that many outputs of the first input's dtype."""
+    dtype = (lambda *dtypes: dtypes[0]) if outputs == 1 else (lambda *dtypes: [dtypes[0]] * outputs)
+    return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=dtype, func_type="aot", bprop=bprop)
 
 
 def _conv_ops(name: str, out_shape, grad_input: str, grad_input_shape, grad_filter: str,
@@ -212,24 +213,63 @@ def _dense_ops() -> ops.Custom:
                      "MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
 
 
-def _dense_bias_ops(relu: bool) -> ops.Custom:
-    """``conv(x, w) + b`` (then ReLU when ``relu``) as one op: the bias and the ReLU ride on the kernel's output
-    pass.  Gradients: through the ReLU's mask (from the output), then the two gradient kernels and the bias'
-    sum over batch and pixels, the ops MindSpore's own BiasAdd and ReLU backward would run."""
+# The most input parts of one fused dense conv (GridDehazeNet's dense layers have up to 4).
+MAX_PARTS = 6
+
+
+def _with_arity(parts: int, grads):
+    """A bprop of ``parts`` tensor inputs then ``w, b`` (MindSpore needs the exact parameter list; no ``*args``)
+    that calls ``grads(xs, w, b, out, dout)``."""
+    def bprop1(x0, w, b, out, dout):
+        return grads((x0,), w, b, out, dout)
+
+    def bprop2(x0, x1, w, b, out, dout):
+        return grads((x0, x1), w, b, out, dout)
+
+    def bprop3(x0, x1, x2, w, b, out, dout):
+        return grads((x0, x1, x2), w, b, out, dout)
+
+    def bprop4(x0, x1, x2, x3, w, b, out, dout):
+        return grads((x0, x1, x2, x3), w, b, out, dout)
+
+    def bprop5(x0, x1, x2, x3, x4, w, b, out, dout):
+        return grads((x0, x1, x2, x3, x4), w, b, out, dout)
+
+    def bprop6(x0, x1, x2, x3, x4, x5, w, b, out, dout):
+        return grads((x0, x1, x2, x3, x4, x5), w, b, out, dout)
+
+    return (bprop1, bprop2, bprop3, bprop4, bprop5, bprop6)[parts - 1]
+
+
+def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
+    """``conv(cat(x1..xk), w) + b`` (then ReLU when ``relu``) as one op for inputs of ``parts`` channels (one
+    entry: a single input of any channel count): the bias and the ReLU ride on the kernel's output pass, and the
+    parts are read (and their gradients written) in place, without the concatenation.  Gradients: through the
+    ReLU's mask (from the output), then the two gradient kernels and the bias' sum over batch and pixels."""
     from mindspore.ops.operations import _grad_ops
 
-    to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
-    to_filter = _custom("MsOsrConv3x3Filter", lambda x, dy: [dy[1], x[1], 3, 3])
+    k = len(parts) if parts else 1
+    if not 1 <= k <= MAX_PARTS:
+        raise ValueError(f"a fused dense conv takes 1 to {MAX_PARTS} input parts, not {k}")
+    if k == 1:
+        to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
+    else:
+        to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [[dy[0], c, dy[2], dy[3]] for c in parts],
+                           outputs=k)
+    to_filter = _custom("MsOsrConv3x3Filter", lambda *s: [s[k][1], sum(t[1] for t in s[:k]), 3, 3])
     to_bias = _grad_ops.BiasAddGrad()
     relu_grad = _grad_ops.ReluGrad()
 
-    def bprop(x, w, b, out, dout):
+    def grads(xs, w, b, out, dout):
         if relu:
             dout = relu_grad(dout, out)
-        return to_input(dout, w), to_filter(x, dout), to_bias(dout)
+        dxs = to_input(dout, w)
+        if k == 1:
+            dxs = (dxs,)
+        return tuple(dxs) + (to_filter(*xs, dout), to_bias(dout))
 
     name = "MsOsrConv3x3BiasRelu" if relu else "MsOsrConv3x3Bias"
-    return _custom(name, lambda x, w, b: [x[0], w[0], x[2], x[3]], bprop=bprop)
+    return _custom(name, lambda *s: [s[0][0], s[k][0], s[0][2], s[0][3]], bprop=_with_arity(k, grads))
 
 
 def gated_gelu_op() -> ops.Custom:
@@ -282,14 +322,22 @@ class Conv3x3(KernelCell):
 
 class Conv3x3Bias(KernelCell):
     """``conv2d(x, w, b, padding=1)``, followed by a ReLU when ``relu``: one C++ kernel call on CPU (bias and
-    ReLU in its output pass), MindSpore's convolution, BiasAdd and ReLU otherwise."""
+    ReLU in its output pass), MindSpore's convolution, BiasAdd and ReLU otherwise.
 
-    def __init__(self, relu: bool = False):
-        super().__init__(lambda: _dense_bias_ops(relu))
+    With ``parts`` (channel counts, e.g. ``(16, 16, 16)``) ``x`` is a tuple of that many tensors taken as their
+    concatenation along channels; the kernel reads them where they are (MindSpore's path concatenates)."""
+
+    def __init__(self, relu: bool = False, parts: Optional[Tuple[int, ...]] = None):
+        self.parts = tuple(parts) if parts and 1 < len(parts) <= MAX_PARTS else None
+        super().__init__(lambda: _dense_bias_ops(relu, self.parts))
         self.relu = relu
 
-    def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
-        if self.use_kernel and x.dtype == ms.float32:
-            return self.kernel(x, w, b)
+    def construct(self, x, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
+        xs = x if isinstance(x, tuple) else (x,)
+        if self.parts is None and len(xs) > 1:  # parts not declared (or more than MAX_PARTS): concatenate
+            xs = (ops.cat(xs, 1),)
+        if self.use_kernel and xs[0].dtype == ms.float32:
+            return self.kernel(*xs, w, b)
+        x = ops.cat(xs, 1) if len(xs) > 1 else xs[0]
         y = ops.bias_add(ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1), cast_like(b, x))
         return ops.relu(y) if self.relu else y

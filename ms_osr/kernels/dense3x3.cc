@@ -7,12 +7,15 @@
 //
 // Entry points (MindSpore aot signature; params = inputs then outputs):
 //   MsOsrConv3x3       (x (N,Ci,H,W), w (Co,Ci,3,3))  -> y (N,Co,H,W)    correlation, as torch conv2d
-//   MsOsrConv3x3Bias   (x, w, b (Co))                 -> y + b           the bias added in the output pass
-//   MsOsrConv3x3BiasRelu (x, w, b (Co))               -> max(y + b, 0)   and the ReLU too (a BiasAdd and a
+//   MsOsrConv3x3Bias   (x1..xk, w, b (Co))            -> y + b           the bias added in the output pass
+//   MsOsrConv3x3BiasRelu (x1..xk, w, b (Co))          -> max(y + b, 0)   and the ReLU too (a BiasAdd and a
 //                                                                         ReLU pass less: ~10% of GDN's forward)
-//   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)) -> dx (N,Ci,H,W)   grad wrt x: the same kernel with
+//   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)) -> dx1..dxk       grad wrt x: the same kernel with
 //                                                                         w transposed and flipped
-//   MsOsrConv3x3Filter (x (N,Ci,H,W), dy (N,Co,H,W))  -> dw (Co,Ci,3,3)  grad wrt w, summed over N
+//   MsOsrConv3x3Filter (x1..xk, dy (N,Co,H,W))        -> dw (Co,Ci,3,3)  grad wrt w, summed over N
+// x1..xk (N,Ci_j,H,W), k >= 1, are read as their concatenation along channels (Ci = sum Ci_j) and dx1..dxk
+// are written as its parts: a dense block (GridDehazeNet's RDB) feeds every layer all earlier outputs without
+// building the growing concatenation once per layer (Concat was 14% of GridDehazeNet's forward at 256^2).
 // Built with the other kernels into one library by ms_osr/kernels/__init__.py.
 #include <algorithm>
 #include <cstdint>
@@ -43,16 +46,38 @@ inline float hsum(v8 v) {
 }
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
-// Rows [h0 - 1, h0 + rows + 1) of the C planes of one image (H x W), zero outside the image, into
+// Channels of one or several NCHW tensors (N, H, W equal) taken as their concatenation along channels:
+// plane(n, c) is the H x W plane of channel c of image n.
+struct Planes {
+  std::vector<float*> base;    // per channel: its plane in image 0
+  std::vector<int64_t> image;  // per channel: distance between images (its tensor's C x H x W)
+  float* plane(int64_t n, int64_t c) const { return base[c] + n * image[c]; }
+  int64_t channels() const { return static_cast<int64_t>(base.size()); }
+  void add(const void* t, int64_t C, int64_t HW) {
+    for (int64_t c = 0; c < C; ++c) {
+      base.push_back(static_cast<float*>(const_cast<void*>(t)) + c * HW);
+      image.push_back(C * HW);
+    }
+  }
+};
+
+Planes one_tensor(const void* t, int64_t C, int64_t HW) {
+  Planes p;
+  p.add(t, C, HW);
+  return p;
+}
+
+// Rows [h0 - 1, h0 + rows + 1) of the C planes of image n (H x W), zero outside the image, into
 // buf (C, rows + 2, P) at column offset 1 (P >= W + 2; the columns past W + 1 are zero too).
-void pad_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t h0, int64_t rows, int64_t P,
-              float* buf) {
+void pad_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, int64_t rows, int64_t P, float* buf) {
+  const int64_t C = x.channels();
   std::memset(buf, 0, sizeof(float) * C * (rows + 2) * P);
   for (int64_t c = 0; c < C; ++c) {
+    const float* src = x.plane(n, c);
     for (int64_t r = 0; r < rows + 2; ++r) {
       const int64_t h = h0 - 1 + r;
       if (h < 0 || h >= H) continue;
-      std::memcpy(buf + (c * (rows + 2) + r) * P + 1, x + (c * H + h) * W, sizeof(float) * W);
+      std::memcpy(buf + (c * (rows + 2) + r) * P + 1, src + h * W, sizeof(float) * W);
     }
   }
 }
@@ -99,8 +124,9 @@ inline void finish(v8 (&acc)[kOB][kV], const float* bias, int nj, bool relu) {
 
 // y (N, Co, H, W) = 3x3 correlation of x (N, Ci, H, W) with packed weights wk (ceil(Co/4), Ci, 9, 4), plus
 // bias (Co; may be null) and a ReLU when asked.
-void conv(const float* x, const float* wk, int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, float* y,
+void conv(const Planes& x, const float* wk, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
           const float* bias = nullptr, bool relu = false) {
+  const int64_t Ci = x.channels();
   std::vector<float> b(round_up(Co, kOB), 0.0f);
   if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
   const int64_t blocks = (H + kRows - 1) / kRows, P = round_up(W, 8) + 2, OB = (Co + kOB - 1) / kOB;
@@ -110,21 +136,21 @@ void conv(const float* x, const float* wk, int64_t N, int64_t Ci, int64_t Co, in
     float tail[kOB][8 * kV];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, h0 = task % blocks * kRows, rows = std::min(kRows, H - h0);
-      pad_rows(x + n * Ci * H * W, Ci, H, W, h0, rows, P, buf.data());
+      pad_rows(x, n, H, W, h0, rows, P, buf.data());
       const int64_t c_stride = (rows + 2) * P;
       for (int64_t ob = 0; ob < OB; ++ob) {
         const float* k = wk + ob * Ci * 9 * kOB;
         const int nj = static_cast<int>(std::min<int64_t>(kOB, Co - ob * kOB));
-        float* yb = y + ((n * Co + ob * kOB) * H + h0) * W;
+        float* yb[kOB];
+        for (int j = 0; j < nj; ++j) yb[j] = y.plane(n, ob * kOB + j) + h0 * W;
         for (int64_t r = 0; r < rows; ++r) {
           const float* xr = buf.data() + r * P;
-          float* yr = yb + r * W;
           int64_t s = 0;
           for (; s + 8 * kV <= W; s += 8 * kV) {
             tile<kV>(xr + s, c_stride, P, k, Ci, acc);
             finish<kV>(acc, b.data() + ob * kOB, nj, relu);
             for (int j = 0; j < nj; ++j)
-              for (int v = 0; v < kV; ++v) store(yr + j * H * W + s + 8 * v, acc[j][v]);
+              for (int v = 0; v < kV; ++v) store(yb[j] + r * W + s + 8 * v, acc[j][v]);
           }
           const int64_t rem = W - s;
           if (rem > 0) {
@@ -135,7 +161,7 @@ void conv(const float* x, const float* wk, int64_t N, int64_t Ci, int64_t Co, in
             finish<kV>(acc, b.data() + ob * kOB, nj, relu);
             for (int j = 0; j < nj; ++j) {
               for (int v = 0; v < nv; ++v) store(tail[j] + 8 * v, acc[j][v]);
-              std::memcpy(yr + j * H * W + s, tail[j], sizeof(float) * rem);
+              std::memcpy(yb[j] + r * W + s, tail[j], sizeof(float) * rem);
             }
           }
         }
@@ -158,6 +184,36 @@ std::vector<float> pack_filters(const float* w, int64_t Co, int64_t Ci, bool adj
   return wk;
 }
 
+// Parameters [first, first + k) as one channel concatenation: each float32 NCHW with the N, H, W of the first.
+bool gather(void** params, const int* ndims, int64_t** shapes, const char** dtypes, int first, int k, Planes& out) {
+  if (k < 1) return false;
+  for (int i = first; i < first + k; ++i) {
+    if (ndims[i] != 4 || std::strcmp(dtypes[i], "float32") != 0) return false;
+    for (int d : {0, 2, 3})
+      if (shapes[i][d] != shapes[first][d]) return false;
+    out.add(params[i], shapes[i][1], shapes[i][2] * shapes[i][3]);
+  }
+  return true;
+}
+
+bool is_float32(const char* dtype) { return std::strcmp(dtype, "float32") == 0; }
+
+// x1..xk (N,Ci_j,H,W), w (Co,Ci,3,3), b (Co) -> y (N,Co,H,W): the forward with the bias (and a ReLU) in its
+// output pass.
+int conv_bias(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, bool relu) {
+  const int k = nparam - 3;
+  Planes x;
+  if (!gather(params, ndims, shapes, dtypes, 0, k, x)) return 1;
+  const int64_t* ws = shapes[k];
+  if (ndims[k] != 4 || ndims[k + 1] != 1 || ndims[k + 2] != 4) return 1;
+  if (!is_float32(dtypes[k]) || !is_float32(dtypes[k + 1]) || !is_float32(dtypes[k + 2])) return 1;
+  const int64_t N = shapes[0][0], Ci = x.channels(), H = shapes[0][2], W = shapes[0][3], Co = ws[0];
+  if (ws[1] != Ci || ws[2] != 3 || ws[3] != 3 || shapes[k + 1][0] != Co) return 1;
+  conv(x, pack_filters(static_cast<const float*>(params[k]), Co, Ci, false).data(), N, Co, H, W,
+       one_tensor(params[k + 2], Co, H * W), static_cast<const float*>(params[k + 1]), relu);
+  return 0;
+}
+
 }  // namespace
 
 extern "C" {
@@ -165,23 +221,10 @@ extern "C" {
 int MsOsrConv3x3(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
                  void* extra) {
   if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
-  const float* x = static_cast<const float*>(params[0]);
-  const float* w = static_cast<const float*>(params[1]);
   const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][0];
   if (shapes[1][1] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
-  conv(x, pack_filters(w, Co, Ci, false).data(), N, Ci, Co, H, W, static_cast<float*>(params[2]));
-  return 0;
-}
-
-// x (N,Ci,H,W), w (Co,Ci,3,3), b (Co) -> y (N,Co,H,W): the forward with the bias (and a ReLU) in its output pass.
-static int conv_bias(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, bool relu) {
-  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 4) return 1;
-  for (int i = 0; i < 4; ++i)
-    if (std::strcmp(dtypes[i], "float32") != 0) return 1;
-  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][0];
-  if (shapes[1][1] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3 || shapes[2][0] != Co) return 1;
-  conv(static_cast<const float*>(params[0]), pack_filters(static_cast<const float*>(params[1]), Co, Ci, false).data(),
-       N, Ci, Co, H, W, static_cast<float*>(params[3]), static_cast<const float*>(params[2]), relu);
+  conv(one_tensor(params[0], Ci, H * W), pack_filters(static_cast<const float*>(params[1]), Co, Ci, false).data(),
+       N, Co, H, W, one_tensor(params[2], Co, H * W));
   return 0;
 }
 
@@ -197,24 +240,28 @@ int MsOsrConv3x3BiasRelu(int nparam, void** params, int* ndims, int64_t** shapes
 
 int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                       void* stream, void* extra) {
-  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
-  const float* dy = static_cast<const float*>(params[0]);
-  const float* w = static_cast<const float*>(params[1]);
+  if (nparam < 3 || !ms_osr::float32_4d_args(2, ndims, dtypes, 2)) return 1;
+  Planes dx;
+  if (!gather(params, ndims, shapes, dtypes, 2, nparam - 2, dx)) return 1;
   const int64_t N = shapes[0][0], Co = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Ci = shapes[1][1];
-  if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
+  if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3 || dx.channels() != Ci) return 1;
+  if (shapes[2][0] != N || shapes[2][2] != H || shapes[2][3] != W) return 1;
   // dx = correlation of dy with w transposed (Ci outputs from Co inputs) and rotated by 180 degrees.
-  conv(dy, pack_filters(w, Co, Ci, true).data(), N, Co, Ci, H, W, static_cast<float*>(params[2]));
+  conv(one_tensor(params[0], Co, H * W), pack_filters(static_cast<const float*>(params[1]), Co, Ci, true).data(),
+       N, Ci, H, W, dx);
   return 0;
 }
 
 int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                        void* stream, void* extra) {
-  if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
-  const float* x = static_cast<const float*>(params[0]);
-  const float* dy = static_cast<const float*>(params[1]);
-  float* dw = static_cast<float*>(params[2]);
-  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][1];
-  if (shapes[1][0] != N || shapes[1][2] != H || shapes[1][3] != W) return 1;
+  const int k = nparam - 2;
+  Planes x;
+  if (!gather(params, ndims, shapes, dtypes, 0, k, x)) return 1;
+  if (ndims[k] != 4 || ndims[k + 1] != 4 || !is_float32(dtypes[k]) || !is_float32(dtypes[k + 1])) return 1;
+  const float* dy = static_cast<const float*>(params[k]);
+  float* dw = static_cast<float*>(params[k + 1]);
+  const int64_t N = shapes[0][0], Ci = x.channels(), H = shapes[0][2], W = shapes[0][3], Co = shapes[k][1];
+  if (shapes[k][0] != N || shapes[k][2] != H || shapes[k][3] != W) return 1;
   const int64_t Wr = round_up(W, 8), P = Wr + 2, OB = (Co + kOB - 1) / kOB;
   // Row blocks of at least kFilterPixels pixels: each (output block, input channel, ky) sums its tiles
   // horizontally once per block, which on narrow images (8 rows x 32 px) cost as much as the FMAs.
@@ -230,7 +277,7 @@ int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, 
     std::vector<double> part(Co * Ci * 9, 0.0);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, h0 = task % blocks * rows_per, rows = std::min(rows_per, H - h0);
-      pad_rows(x + n * Ci * H * W, Ci, H, W, h0, rows, P, xb.data());
+      pad_rows(x, n, H, W, h0, rows, P, xb.data());
       std::fill(gb.begin(), gb.end(), 0.0f);  // zero past W and past Co, so tails add nothing
       for (int64_t o = 0; o < Co; ++o)
         for (int64_t r = 0; r < rows; ++r)

@@ -26,14 +26,18 @@ from .layers import conv2d, conv2d_relu, crop
 
 
 class MakeDense(nn.Cell):
-    """One dense layer: 3x3 conv to ``growth_rate`` channels, ReLU, concatenated to the input."""
+    """One dense layer: 3x3 conv to ``growth_rate`` channels and ReLU, its output appended to its input.
 
-    def __init__(self, in_channels: int, growth_rate: int, kernel_size: int = 3) -> None:
+    The input is the tuple of the block's earlier outputs (channel counts ``parts``) rather than their
+    concatenation: the dense 3x3 kernel reads the parts where they are, so the block concatenates once, before
+    its 1x1 fusion, instead of once per layer (with MindSpore's own conv the cell concatenates first)."""
+
+    def __init__(self, parts: tuple, growth_rate: int, kernel_size: int = 3) -> None:
         super().__init__()
-        self.conv = conv2d_relu(in_channels, growth_rate, kernel_size)
+        self.conv = conv2d_relu(sum(parts), growth_rate, kernel_size, parts=tuple(parts))
 
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return ops.cat((x, self.conv(x)), 1)
+    def construct(self, xs: tuple) -> tuple:
+        return xs + (self.conv(xs),)
 
 
 class RDB(nn.Cell):
@@ -43,16 +47,16 @@ class RDB(nn.Cell):
 
     def __init__(self, in_channels: int, num_dense_layer: int, growth_rate: int) -> None:
         super().__init__()
+        parts = [in_channels]
         layers = []
-        channels = in_channels
         for _ in range(num_dense_layer):
-            layers.append(MakeDense(channels, growth_rate))
-            channels += growth_rate
+            layers.append(MakeDense(parts, growth_rate))
+            parts.append(growth_rate)
         self.residual_dense_layers = nn.SequentialCell(layers)
-        self.conv_1x1 = conv2d(channels, in_channels, 1, padding=0)
+        self.conv_1x1 = conv2d(sum(parts), in_channels, 1, padding=0)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return self.conv_1x1(self.residual_dense_layers(x)) + x
+        return self.conv_1x1(ops.cat(self.residual_dense_layers((x,)), 1)) + x
 
 
 class DownSample(nn.Cell):

@@ -5,6 +5,8 @@ explicit padding, bias and epsilon that match the official PyTorch code.
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
@@ -31,20 +33,28 @@ def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, paddi
                      has_bias=bias, group=groups, dilation=dilation)
 
 
-def conv2d_relu(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
+def conv2d_relu(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
+                parts: Optional[Tuple[int, ...]] = None) -> nn.Conv2d:
     """``relu(torch.nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding=kernel_size // 2))`` as one cell with
     the parameters (and checkpoint names) of the conv alone: the dense 3x3 kernel applies bias and ReLU in its
-    output pass, where a separate BiasAdd and ReLU would each read and write the whole output once more."""
+    output pass, where a separate BiasAdd and ReLU would each read and write the whole output once more.
+    ``parts``: the cell takes a tuple of tensors with these channel counts (summing to ``in_ch``) as the
+    concatenation of its input, which the kernel never builds."""
+    if parts is not None and sum(parts) != in_ch:
+        raise ValueError(f"conv2d_relu: parts {tuple(parts)} do not add up to {in_ch} input channels")
     if kernel_size == 3 and stride == 1 and dense3x3_faster(in_ch, out_ch):
-        return DenseConv3x3(in_ch, out_ch, relu=True)
+        return DenseConv3x3(in_ch, out_ch, relu=True, parts=parts)
     return _ReLUConv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=kernel_size // 2,
                        has_bias=True)
 
 
 class _ReLUConv2d(nn.Conv2d):
-    """``nn.Conv2d`` followed by a ReLU (same parameters): :func:`conv2d_relu` where no kernel applies."""
+    """``nn.Conv2d`` followed by a ReLU (same parameters; a tuple input is concatenated along channels):
+    :func:`conv2d_relu` where no kernel applies."""
 
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
+    def construct(self, x) -> ms.Tensor:
+        if isinstance(x, tuple):
+            x = ops.cat(x, 1)
         return ops.relu(super().construct(x))
 
 
@@ -90,11 +100,14 @@ class DenseConv3x3(KernelConv3x3):
     float32, MindSpore's convolution otherwise); with a bias by :class:`ms_osr.kernels.Conv3x3Bias`, which adds
     it (and with ``relu`` applies a ReLU) in the kernel's output pass."""
 
-    def __init__(self, in_ch: int, out_ch: int, bias: bool = True, relu: bool = False):
-        super().__init__(in_ch, out_ch, bias, 1, Conv3x3Bias(relu) if bias else Conv3x3())
+    def __init__(self, in_ch: int, out_ch: int, bias: bool = True, relu: bool = False,
+                 parts: Optional[Tuple[int, ...]] = None):
+        if parts is not None and not bias:
+            raise ValueError("DenseConv3x3: input parts need the fused op, which has a bias")
+        super().__init__(in_ch, out_ch, bias, 1, Conv3x3Bias(relu, parts) if bias else Conv3x3())
         self.relu = relu
 
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
+    def construct(self, x) -> ms.Tensor:
         if self.has_bias:
             return self.op(x, self.weight, self.bias)
         y = self.op(x, self.weight)
