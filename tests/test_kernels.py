@@ -377,3 +377,36 @@ def test_cache_falls_back_to_temp_when_home_is_not_writable(tmp_path, monkeypatc
     monkeypatch.setattr(kernels.Path, "home", classmethod(lambda cls: home))
     monkeypatch.setattr(kernels.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     assert kernels._cache_dir().parent == tmp_path / "tmp"
+
+
+def test_dense_blocks_of_parts_train_like_stock_ops(monkeypatch):
+    """Two GridDehazeNet dense blocks of different widths in one graph (fused convs of 1-4 parts, the same arity
+    with different channel counts): the gradients of every parameter equal those with MindSpore's own ops.
+    (One graph holding several ops of one name once mixed up their shapes: each must infer from its inputs.)"""
+    from mindspore import Parameter
+
+    from ms_osr.models.griddehazenet import RDB
+
+    class TwoBlocks(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.narrow, self.wide = RDB(8, 4, 4), RDB(12, 4, 6)
+            self.widen = Parameter(Tensor(np.linspace(-1, 1, 12 * 8, dtype=np.float32).reshape(12, 8, 1, 1)))
+
+        def construct(self, x):
+            return self.wide(ops.conv2d(self.narrow(x), self.widen)).sum()
+
+    rng = np.random.default_rng(7)
+    x = Tensor(rng.standard_normal((2, 8, 13, 29)).astype(np.float32))
+    ours = TwoBlocks()
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+    stock = TwoBlocks()
+    assert any(getattr(c, "parts", None) for _, c in ours.cells_and_names())
+    assert not any(getattr(c, "use_kernel", False) for _, c in stock.cells_and_names())
+    for p, q in zip(ours.get_parameters(), stock.get_parameters()):
+        q.set_data(Tensor(rng.standard_normal(p.shape).astype(np.float32) * 0.3))
+        p.set_data(q.data.copy())
+    grads = [ms.grad(net, None, net.trainable_params())(x) for net in (ours, stock)]
+    for p, a, b in zip(ours.trainable_params(), *grads):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(b).max())), p.name

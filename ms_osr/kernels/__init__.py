@@ -218,27 +218,45 @@ MAX_PARTS = 6
 
 
 def _with_arity(parts: int, grads):
-    """A bprop of ``parts`` tensor inputs then ``w, b`` (MindSpore needs the exact parameter list; no ``*args``)
-    that calls ``grads(xs, w, b, out, dout)``."""
+    """A bprop of ``parts`` tensor inputs then ``w, b`` (MindSpore needs the exact parameter list: no ``*args``)
+    made of ``grads = (mask, to_input, to_filter, to_bias)``.  Each arity spells its calls out: a bprop shared by
+    ops of different arity (one function unpacking a tuple of parts) compiled once for the first arity it met."""
+    mask, to_input, to_filter, to_bias = grads
+
     def bprop1(x0, w, b, out, dout):
-        return grads((x0,), w, b, out, dout)
+        d = mask(dout, out)
+        return to_input(d, w), to_filter(x0, d), to_bias(d)
 
     def bprop2(x0, x1, w, b, out, dout):
-        return grads((x0, x1), w, b, out, dout)
+        d = mask(dout, out)
+        dx = to_input(d, w, x0, x1)
+        return dx[0], dx[1], to_filter(x0, x1, d), to_bias(d)
 
     def bprop3(x0, x1, x2, w, b, out, dout):
-        return grads((x0, x1, x2), w, b, out, dout)
+        d = mask(dout, out)
+        dx = to_input(d, w, x0, x1, x2)
+        return dx[0], dx[1], dx[2], to_filter(x0, x1, x2, d), to_bias(d)
 
     def bprop4(x0, x1, x2, x3, w, b, out, dout):
-        return grads((x0, x1, x2, x3), w, b, out, dout)
+        d = mask(dout, out)
+        dx = to_input(d, w, x0, x1, x2, x3)
+        return dx[0], dx[1], dx[2], dx[3], to_filter(x0, x1, x2, x3, d), to_bias(d)
 
     def bprop5(x0, x1, x2, x3, x4, w, b, out, dout):
-        return grads((x0, x1, x2, x3, x4), w, b, out, dout)
+        d = mask(dout, out)
+        dx = to_input(d, w, x0, x1, x2, x3, x4)
+        return dx[0], dx[1], dx[2], dx[3], dx[4], to_filter(x0, x1, x2, x3, x4, d), to_bias(d)
 
     def bprop6(x0, x1, x2, x3, x4, x5, w, b, out, dout):
-        return grads((x0, x1, x2, x3, x4, x5), w, b, out, dout)
+        d = mask(dout, out)
+        dx = to_input(d, w, x0, x1, x2, x3, x4, x5)
+        return dx[0], dx[1], dx[2], dx[3], dx[4], dx[5], to_filter(x0, x1, x2, x3, x4, x5, d), to_bias(d)
 
     return (bprop1, bprop2, bprop3, bprop4, bprop5, bprop6)[parts - 1]
+
+
+def _pass_through(dout, out):
+    return dout
 
 
 def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
@@ -251,24 +269,16 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
     k = len(parts) if parts else 1
     if not 1 <= k <= MAX_PARTS:
         raise ValueError(f"a fused dense conv takes 1 to {MAX_PARTS} input parts, not {k}")
+    suffix = f"X{k}" if k > 1 else ""  # one entry name per arity (dense3x3.cc, MS_OSR_PARTS_ENTRIES)
     if k == 1:
         to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [dy[0], w[1], dy[2], dy[3]])
     else:
-        to_input = _custom("MsOsrConv3x3Input", lambda dy, w: [[dy[0], c, dy[2], dy[3]] for c in parts],
-                           outputs=k)
-    to_filter = _custom("MsOsrConv3x3Filter", lambda *s: [s[k][1], sum(t[1] for t in s[:k]), 3, 3])
-    to_bias = _grad_ops.BiasAddGrad()
-    relu_grad = _grad_ops.ReluGrad()
-
-    def grads(xs, w, b, out, dout):
-        if relu:
-            dout = relu_grad(dout, out)
-        dxs = to_input(dout, w)
-        if k == 1:
-            dxs = (dxs,)
-        return tuple(dxs) + (to_filter(*xs, dout), to_bias(dout))
-
-    name = "MsOsrConv3x3BiasRelu" if relu else "MsOsrConv3x3Bias"
+        # the parts ride along as inputs for their shapes: MindSpore infers every op of one name with the
+        # first one's shape function, so a closure over this op's channel counts would be ignored
+        to_input = _custom("MsOsrConv3x3Input" + suffix, lambda dy, w, *xs: list(xs), outputs=k)
+    to_filter = _custom("MsOsrConv3x3Filter" + suffix, lambda *s: [s[k][1], sum(t[1] for t in s[:k]), 3, 3])
+    grads = (_grad_ops.ReluGrad() if relu else _pass_through, to_input, to_filter, _grad_ops.BiasAddGrad())
+    name = ("MsOsrConv3x3BiasRelu" if relu else "MsOsrConv3x3Bias") + suffix
     return _custom(name, lambda *s: [s[0][0], s[k][0], s[0][2], s[0][3]], bprop=_with_arity(k, grads))
 
 

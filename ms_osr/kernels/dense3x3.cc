@@ -10,7 +10,7 @@
 //   MsOsrConv3x3Bias   (x1..xk, w, b (Co))            -> y + b           the bias added in the output pass
 //   MsOsrConv3x3BiasRelu (x1..xk, w, b (Co))          -> max(y + b, 0)   and the ReLU too (a BiasAdd and a
 //                                                                         ReLU pass less: ~10% of GDN's forward)
-//   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)) -> dx1..dxk       grad wrt x: the same kernel with
+//   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)[, x1..xk]) -> dx1..dxk  grad wrt x: the same kernel with
 //                                                                         w transposed and flipped
 //   MsOsrConv3x3Filter (x1..xk, dy (N,Co,H,W))        -> dw (Co,Ci,3,3)  grad wrt w, summed over N
 // x1..xk (N,Ci_j,H,W), k >= 1, are read as their concatenation along channels (Ci = sum Ci_j) and dx1..dxk
@@ -240,12 +240,15 @@ int MsOsrConv3x3BiasRelu(int nparam, void** params, int* ndims, int64_t** shapes
 
 int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                       void* stream, void* extra) {
+  // (dy, w) -> dx, or for k >= 2 parts (dy, w, x1..xk) -> dx1..dxk: the parts are inputs for their shapes only
   if (nparam < 3 || !ms_osr::float32_4d_args(2, ndims, dtypes, 2)) return 1;
+  const int k = nparam == 3 ? 1 : (nparam - 2) / 2;
+  if (k > 1 && nparam != 2 + 2 * k) return 1;
   Planes dx;
-  if (!gather(params, ndims, shapes, dtypes, 2, nparam - 2, dx)) return 1;
+  if (!gather(params, ndims, shapes, dtypes, nparam - k, k, dx)) return 1;
   const int64_t N = shapes[0][0], Co = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Ci = shapes[1][1];
   if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3 || dx.channels() != Ci) return 1;
-  if (shapes[2][0] != N || shapes[2][2] != H || shapes[2][3] != W) return 1;
+  if (shapes[nparam - k][0] != N || shapes[nparam - k][2] != H || shapes[nparam - k][3] != W) return 1;
   // dx = correlation of dy with w transposed (Ci outputs from Co inputs) and rotated by 180 degrees.
   conv(one_tensor(params[0], Co, H * W), pack_filters(static_cast<const float*>(params[1]), Co, Ci, true).data(),
        N, Ci, H, W, dx);
@@ -321,5 +324,28 @@ int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, 
   for (size_t i = 0; i < total.size(); ++i) dw[i] = static_cast<float>(total[i]);
   return 0;
 }
+
+// The same entry points under one name per number of input parts k = 2..6 (MsOsrConv3x3BiasX3, ...): MindSpore
+// keys an aot op's compiled graph by its function name, so ops with k = 1 and k = 2 inputs under one name clash
+// ("the parameters number of the function is 3, but ... 4").  Each entry reads k from its parameter count.
+#define MS_OSR_PARTS_ENTRIES(K)                                                                                    \
+  int MsOsrConv3x3BiasX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {         \
+    return MsOsrConv3x3Bias(n, p, nd, s, t, st, e);                                                            \
+  }                                                                                                            \
+  int MsOsrConv3x3BiasReluX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {     \
+    return MsOsrConv3x3BiasRelu(n, p, nd, s, t, st, e);                                                        \
+  }                                                                                                            \
+  int MsOsrConv3x3InputX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {        \
+    return MsOsrConv3x3Input(n, p, nd, s, t, st, e);                                                           \
+  }                                                                                                            \
+  int MsOsrConv3x3FilterX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {       \
+    return MsOsrConv3x3Filter(n, p, nd, s, t, st, e);                                                          \
+  }
+MS_OSR_PARTS_ENTRIES(2)
+MS_OSR_PARTS_ENTRIES(3)
+MS_OSR_PARTS_ENTRIES(4)
+MS_OSR_PARTS_ENTRIES(5)
+MS_OSR_PARTS_ENTRIES(6)
+#undef MS_OSR_PARTS_ENTRIES
 
 }  // extern "C"
