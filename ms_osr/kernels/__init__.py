@@ -8,7 +8,9 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
 * the dense 3x3 convolution of the small CNNs (GridDehazeNet, the OSR network): oneDNN's im2col +
   AVX2 GEMM.  ``dense3x3.cc`` keeps 4 output channels x 24 pixels in registers and streams shifted rows
   of a padded copy past them, forward and both gradients (:class:`Conv3x3`); the models use it only
-  for the channel counts where it was measured faster (``layers.dense3x3_faster``);
+  for the channel counts where it was measured faster (``layers.dense3x3_faster``).  :class:`Conv3x3Bias`
+  adds the bias (and a ReLU) in the output pass and can read its input as several tensors taken as their
+  channel concatenation, which GridDehazeNet's dense blocks then never build;
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
   ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
 
