@@ -24,7 +24,8 @@ _DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int
 # Graph plumbing: handled by the framework itself on every device, no kernel is selected for them.
 STRUCTURAL = frozenset({
     "Load", "UpdateState", "MakeTuple", "TupleGetItem", "Depend", "Return", "Partial", "Switch", "SwitchLayer",
-    "make_tuple", "tuple_getitem", "MakeList", "ListGetItem", "StopGradient", "identity", "J", "env_getitem",
+    "make_tuple", "tuple_getitem", "MakeList", "ListGetItem", "make_list", "list_getitem", "StopGradient",
+    "identity", "J", "env_getitem",
     "EnvironGet", "EnvironSet", "EnvironCreate", "ZerosLike", "RealMakeTuple", "TupleToTensor", "TensorToTuple",
 })
 
