@@ -21,6 +21,7 @@ import re
 import sys
 import tempfile
 import time
+from typing import Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -64,15 +65,16 @@ def layer_key(full_name: str) -> str:
     return re.sub(r"\d+", "#", key)
 
 
-def summarise(frame_dir: str, top: int) -> tuple[list, list]:
-    """(op-type rows, layer rows, total kernel ms) from the profiler's CPU csv files."""
+def summarise(frame_dir: str, top: int, layer_types: Optional[list] = None) -> tuple[list, list]:
+    """(op-type rows, layer rows, total kernel ms) from the profiler's CPU csv files; the layer rows break
+    down ``layer_types`` (default: the four heaviest op types)."""
     types = []
     with open(os.path.join(frame_dir, "cpu_op_type_info_0.csv")) as fh:
         for r in csv.DictReader(fh):
             types.append((r["op_type"], int(r["type_occurrences"]), float(r["total_compute_time"])))
     types.sort(key=lambda t: -t[2])
     total_ms = sum(t[2] for t in types)
-    heavy = {t[0] for t in types[:4]}
+    heavy = set(layer_types) if layer_types else {t[0] for t in types[:4]}
     layers = collections.defaultdict(lambda: [0, 0.0])
     with open(os.path.join(frame_dir, "cpu_op_detail_info_0.csv")) as fh:
         for r in csv.DictReader(fh):
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     p.add_argument("--phase", choices=("infer", "train"), default="infer")
     p.add_argument("--recompute", action="store_true", help="train phase with train.recompute")
     p.add_argument("--top", type=int, default=12)
+    p.add_argument("--layer-types", help="comma list of op types whose layers are listed (default: the 4 heaviest)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="also write the tables to this markdown file")
     args = p.parse_args(argv)
@@ -133,7 +136,8 @@ def main(argv=None) -> int:
         if not found:
             print(f"error: the profiler wrote no CPU op table under {tmp}", file=sys.stderr)
             return 1
-        types, layers, total = summarise(os.path.dirname(found[0]), args.top)
+        types, layers, total = summarise(os.path.dirname(found[0]), args.top,
+                                          args.layer_types.split(",") if args.layer_types else None)
     text = render(args, wall, types, layers, total)
     print(text)
     if args.out:
