@@ -309,3 +309,31 @@ def test_wrapper_matches_documented_formulas():
         rep = parity_report(out, expected)
         assert np.abs(out - net.restorer(ms.Tensor(x)).asnumpy()).max() > 1e-2  # really reprogrammed
         assert rep["max_abs"] <= 1e-4 and rep["mean_abs"] <= 1e-6, rep
+
+
+def test_harm_gate_weighs_the_restoration_and_learns_to_leave_clean_input_alone():
+    """harm_gate=True: output = x + g (y - x) with one g in (0, 1) per image; trained on clean pairs
+    (target = input) its g falls, and the gradient reaches the gate but not through the judged change."""
+    net = create_model("osr_small", harm_gate=True)
+    net.set_train(True)
+    rng = np.random.default_rng(9)
+    x = ms.Tensor(rng.random((3, 3, 24, 24), dtype=np.float32))
+    y = net.reprogrammed(x)
+    g = net.harm_gate.weight(x, y).asnumpy()
+    assert g.shape == (3, 1, 1, 1) and np.allclose(g, 1 / (1 + np.exp(-3.0)), atol=1e-6)  # zero fc2 weight
+    expected = x.asnumpy() + g * (y.asnumpy() - x.asnumpy())
+    assert np.abs(net(x).asnumpy() - expected).max() <= 1e-6
+    opt = nn.Adam([p for p in net.trainable_params() if p.name.startswith("harm_gate.")], learning_rate=5e-2)
+    grad_fn = ms.value_and_grad(_Loss(net), None, opt.parameters)
+
+    @ms.jit
+    def step(inp, target):
+        loss, grads = grad_fn(inp, target)
+        opt(grads)
+        return loss
+
+    losses = [float(step(x, x).asnumpy()) for _ in range(20)]  # clean pairs: leaving x alone is right
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert net.harm_gate.weight(x, net.reprogrammed(x)).asnumpy().max() < 0.5
+    assert create_model("osr_small").trainable_params()[0].name == "input_transform.proj_real.weight"
+    assert not any(p.name.startswith("harm_gate.") for p in create_model("osr_small").get_parameters())

@@ -26,6 +26,12 @@ first order, where the per-pixel wave's phase is removed again before the output
 that matters: docs/osr.md §6).  A third, ``transform="channels"``, feeds the restorer both
 real terms of the per-pixel wave as input channels (``Re + M Im``, see ChannelsInputTransform).
 ``use_phase`` / ``use_amplitude`` / ``use_fusion`` switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
+
+``harm_gate=True`` (our addition, docs/osr.md §8) weighs the whole restoration per image,
+``y = x + g (y - x)`` with ``g`` in (0, 1) read from the input and the change the wrapper makes:
+trained with clean pairs beside the known degradation, it learns to leave content alone
+that does not carry that degradation, which is what "first do no harm" on unseen
+degradations asks of a restorer that cannot know them.
 """
 from __future__ import annotations
 
@@ -286,6 +292,32 @@ class ImageOutputTransform(FusionHead):
         return restored + self.fuse(restored, x)
 
 
+class HarmGate(nn.Cell):
+    """Per-image weight ``g`` in (0, 1) of a restoration: ``x + g (y - x)``.
+
+    Reads the input ``x`` and the change ``y - x`` (gradient stopped: the gate judges the change, it does
+    not shape it) through two 3x3 convs, pools their features over the image (mean and max: rain streaks
+    are sparse), and maps them to one logit.  The logit's bias starts at 3 (g = 0.95), so training starts
+    close to the ungated wrapper."""
+
+    def __init__(self, channels: int = 16, in_channels: int = 3, start_logit: float = 3.0) -> None:
+        super().__init__()
+        self.conv1 = conv2d(2 * in_channels, channels, 3)
+        self.conv2 = conv2d(channels, channels, 3, stride=2)
+        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
+        self.fc2 = _zero_init(conv2d(channels, 1, 1, padding=0))
+        self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
+
+    def weight(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        """``g`` of shape (B, 1, 1, 1)."""
+        h = ops.relu(self.conv2(ops.relu(self.conv1(ops.cat((x, ops.stop_gradient(y - x)), 1)))))
+        pooled = ops.cat((h.mean(axis=(2, 3), keep_dims=True), ops.amax(h, (2, 3), True)), 1)
+        return ops.sigmoid(self.fc2(ops.relu(self.fc1(pooled))))
+
+    def construct(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        return x + self.weight(x, y) * (y - x)
+
+
 TRANSFORMS = ("wave", "fourier", "channels")
 
 
@@ -302,7 +334,8 @@ class OSR(nn.Cell):
     def __init__(self, restorer: str | nn.Cell = "osr_resnet", restorer_kwargs: Mapping | None = None,
                  freeze_restorer: bool = True, adapter_channels: int = 32,
                  fusion_channels: int = 32, angle_eps: float = 1e-3, transform: str = "wave",
-                 use_phase: bool = True, use_amplitude: bool = True, use_fusion: bool = True) -> None:
+                 use_phase: bool = True, use_amplitude: bool = True, use_fusion: bool = True,
+                 harm_gate: bool = False, gate_channels: int = 16) -> None:
         super().__init__()
         if transform not in TRANSFORMS:
             raise ValueError(f"OSR transform '{transform}' unknown: choose {', '.join(TRANSFORMS)}")
@@ -328,8 +361,16 @@ class OSR(nn.Cell):
             inputs = FourierInputTransform if transform == "fourier" else ChannelsInputTransform
             self.input_transform = inputs(adapter_channels, angle_eps=angle_eps, **paths)
             self.output_transform = ImageOutputTransform(fusion_channels, use_fusion=use_fusion)
+        self.use_gate = harm_gate
+        if harm_gate:
+            self.harm_gate = HarmGate(gate_channels)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
+        y = self.reprogrammed(x)
+        return self.harm_gate(x, y) if self.use_gate else y
+
+    def reprogrammed(self, x: ms.Tensor) -> ms.Tensor:
+        """The wrapper's restoration before the harm gate."""
         if self.transform != "wave":  # the restorer takes one re-formed image
             return self.output_transform(self.restorer(self.input_transform(x)), x)
         real, imag, phase = self.input_transform(x)
