@@ -64,6 +64,16 @@ def ptg_joint_loss(base_out, refined, target, base_loss: str = "l1", lambda1: fl
     raise ValueError("ptg_joint base_loss must be 'l1', 'charbonnier' or 'psnr'")
 
 
+def gate_supervision_loss(logit, onehot, clean_index: int):
+    """Binary cross-entropy of a per-image gate logit (B, 1, 1, 1) against "degraded" (1) or clean (0), from
+    the batch's one-hot degradation labels (B, C) whose column ``clean_index`` is the ``identity`` class.
+    Our option for OSR's harm gate (``loss: {gate_supervision: w}``, docs/osr.md §8): the reconstruction loss
+    alone barely moves the gate, since the wrapper changes the clean training crops little."""
+    z = logit.reshape(-1)
+    target = 1.0 - onehot[:, clean_index]
+    return ops.mean(ops.softplus(z) - target * z)  # -log sigmoid(z) for 1, -log(1 - sigmoid(z)) for 0
+
+
 def giv_separation_loss(giv, onehot, eps: float = 1e-6):
     """Fisher criterion of a batch of image-level vectors ``giv`` (B, D) against degradation labels ``onehot``
     (B, C): within-class sum of squares over total sum of squares, i.e. 1 - R² (0: the vectors of one

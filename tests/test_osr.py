@@ -337,3 +337,30 @@ def test_harm_gate_weighs_the_restoration_and_learns_to_leave_clean_input_alone(
     assert net.harm_gate.weight(x, net.reprogrammed(x)).asnumpy().max() < 0.5
     assert create_model("osr_small").trainable_params()[0].name == "input_transform.proj_real.weight"
     assert not any(p.name.startswith("harm_gate.") for p in create_model("osr_small").get_parameters())
+
+
+def test_gate_supervision_loss_value_gradients_and_refusals():
+    """train.loss.gate_supervision: L1 of the gated output + w x BCE(gate, degraded?) from the one-hot labels."""
+    from ms_osr.training.step import LossNet
+
+    net = create_model("osr_small", harm_gate=True, gate_start_logit=0.5)
+    net.set_train(True)
+    rng = np.random.default_rng(10)
+    x, y = (ms.Tensor(rng.random((3, 3, 24, 24), dtype=np.float32)) for _ in range(2))
+    classes = ["haze", "identity", "rain"]
+    onehot = np.eye(3, dtype=np.float32)[[2, 1, 0]]  # rain, clean, haze
+    loss_net = LossNet(net, {"type": "l1", "gate_supervision": 0.5}, classes)
+    out, z = net.restore_with_gate(x)
+    z = z.asnumpy().ravel()
+    target = np.array([1.0, 0.0, 1.0])
+    bce = np.mean(-target * np.log(1 / (1 + np.exp(-z))) - (1 - target) * np.log(1 - 1 / (1 + np.exp(-z))))
+    expected = np.abs(out.asnumpy() - y.asnumpy()).mean() + 0.5 * bce
+    assert abs(float(loss_net(x, y, ms.Tensor(onehot)).asnumpy()) - expected) < 1e-5
+    grads = ms.grad(loss_net, None, net.trainable_params())(x, y, ms.Tensor(onehot))
+    named = dict(zip([p.name for p in net.trainable_params()], grads))
+    # the label term reaches the gate (its convs once fc2, zero at the start, has moved)
+    assert np.abs(named["harm_gate.fc2.weight"].asnumpy()).max() > 0
+    with pytest.raises(ValueError, match="harm_gate: true"):
+        LossNet(create_model("osr_small"), {"type": "l1", "gate_supervision": 0.5}, classes)
+    with pytest.raises(ValueError, match="needs clean pairs"):
+        LossNet(net, {"type": "l1", "gate_supervision": 0.5}, ["haze", "rain"])

@@ -297,8 +297,8 @@ class HarmGate(nn.Cell):
 
     Reads the input ``x`` and the change ``y - x`` (gradient stopped: the gate judges the change, it does
     not shape it) through two 3x3 convs, pools their features over the image (mean and max: rain streaks
-    are sparse), and maps them to one logit.  The logit's bias starts at 3 (g = 0.95), so training starts
-    close to the ungated wrapper."""
+    are sparse), and maps them to one logit, whose bias starts at ``start_logit`` (3: g = 0.95, close to the
+    ungated wrapper; 0: g = 0.5, half way, where the sigmoid learns fastest in both directions)."""
 
     def __init__(self, channels: int = 16, in_channels: int = 3, start_logit: float = 3.0) -> None:
         super().__init__()
@@ -308,14 +308,23 @@ class HarmGate(nn.Cell):
         self.fc2 = _zero_init(conv2d(channels, 1, 1, padding=0))
         self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
 
-    def weight(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
-        """``g`` of shape (B, 1, 1, 1)."""
+    def logit(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        """The logit of ``g``, shape (B, 1, 1, 1)."""
         h = ops.relu(self.conv2(ops.relu(self.conv1(ops.cat((x, ops.stop_gradient(y - x)), 1)))))
         pooled = ops.cat((h.mean(axis=(2, 3), keep_dims=True), ops.amax(h, (2, 3), True)), 1)
-        return ops.sigmoid(self.fc2(ops.relu(self.fc1(pooled))))
+        return self.fc2(ops.relu(self.fc1(pooled)))
+
+    def weight(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        """``g`` of shape (B, 1, 1, 1)."""
+        return ops.sigmoid(self.logit(x, y))
 
     def construct(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
         return x + self.weight(x, y) * (y - x)
+
+    def gated_with_logit(self, x: ms.Tensor, y: ms.Tensor):
+        """``(x + g (y - x), logit of g)``."""
+        z = self.logit(x, y)
+        return x + ops.sigmoid(z) * (y - x), z
 
 
 TRANSFORMS = ("wave", "fourier", "channels")
@@ -335,7 +344,7 @@ class OSR(nn.Cell):
                  freeze_restorer: bool = True, adapter_channels: int = 32,
                  fusion_channels: int = 32, angle_eps: float = 1e-3, transform: str = "wave",
                  use_phase: bool = True, use_amplitude: bool = True, use_fusion: bool = True,
-                 harm_gate: bool = False, gate_channels: int = 16) -> None:
+                 harm_gate: bool = False, gate_channels: int = 16, gate_start_logit: float = 3.0) -> None:
         super().__init__()
         if transform not in TRANSFORMS:
             raise ValueError(f"OSR transform '{transform}' unknown: choose {', '.join(TRANSFORMS)}")
@@ -363,11 +372,15 @@ class OSR(nn.Cell):
             self.output_transform = ImageOutputTransform(fusion_channels, use_fusion=use_fusion)
         self.use_gate = harm_gate
         if harm_gate:
-            self.harm_gate = HarmGate(gate_channels)
+            self.harm_gate = HarmGate(gate_channels, start_logit=gate_start_logit)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         y = self.reprogrammed(x)
         return self.harm_gate(x, y) if self.use_gate else y
+
+    def restore_with_gate(self, x: ms.Tensor):
+        """``(output, gate logit)``: for the gate's label loss (``train.loss.gate_supervision``)."""
+        return self.harm_gate.gated_with_logit(x, self.reprogrammed(x))
 
     def reprogrammed(self, x: ms.Tensor) -> ms.Tensor:
         """The wrapper's restoration before the harm gate."""

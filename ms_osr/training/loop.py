@@ -110,11 +110,12 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise TrainError(f"data.train has {len(src)} samples, fewer than one global batch ({gb})")
         self.total_steps = int(tr["total_steps"] or int(tr["epochs"]) * self.steps_per_epoch)
-        # a loss on degradation labels (Res-HAIR's giv_separation): the train set's degradation types, sorted
-        self.classes = (sorted({src.degradation(i) for i in range(len(src))})
-                        if (tr.get("loss") or {}).get("giv_separation") else None)
+        # a loss on degradation labels (Res-HAIR's giv_separation, OSR's gate_supervision): the train set's
+        # degradation types, sorted
+        label_losses = [k for k in ("giv_separation", "gate_supervision") if (tr.get("loss") or {}).get(k)]
+        self.classes = sorted({src.degradation(i) for i in range(len(src))}) if label_losses else None
         if self.classes is not None and len(self.classes) < 2:
-            raise TrainError(f"train.loss.giv_separation needs at least two degradation types in data.train; "
+            raise TrainError(f"train.loss.{label_losses[0]} needs at least two degradation types in data.train; "
                              f"it has {self.classes}")
 
 
@@ -166,8 +167,11 @@ class Trainer:
         if ema_cfg and self.host_update:
             raise TrainError("train.ema is not supported with train.update: host")
         self.ema = EMA(params, float(ema_cfg["decay"])) if ema_cfg else None
-        self.step_cell, self.scaler = make_step_cell(self.net, tr, self.optimizer, self.ema, self.world, self.amp,
-                                                     self.host_update)
+        try:
+            self.step_cell, self.scaler = make_step_cell(self.net, tr, self.optimizer, self.ema, self.world,
+                                                         self.amp, self.host_update, self.classes)
+        except ValueError as exc:
+            raise TrainError(f"config: {exc}") from None
         self.skipped_steps = 0
         from ..audit.compiles import watch_recompiles
 

@@ -2,7 +2,7 @@
 AdamW update and EMA, all in one graph (``nn.Cell`` run in GRAPH_MODE)."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import mindspore as ms
@@ -47,16 +47,26 @@ class LossNet(nn.Cell):
     ``giv_separation: w`` (Res-HAIR, our option) adds ``w *`` :func:`~ms_osr.losses.giv_separation_loss` of
     the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``."""
 
-    def __init__(self, net: nn.Cell, loss_cfg: Dict):
+    def __init__(self, net: nn.Cell, loss_cfg: Dict, classes: Optional[Sequence[str]] = None):
         super().__init__(auto_prefix=False)
         self.net = net
         loss_cfg = dict(loss_cfg)
         self.separation = float(loss_cfg.pop("giv_separation", None) or 0.0)
         self.separate = self.separation > 0
+        self.gate_weight = float(loss_cfg.pop("gate_supervision", None) or 0.0)
+        self.gated = self.gate_weight > 0
         kind = loss_cfg.get("type", "l1")
         if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
             raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "
                              f"loss; got {type(net).__name__} with loss '{kind}'")
+        if self.gated:
+            if kind == "ptg_joint" or self.separate or not getattr(net, "use_gate", False):
+                raise ValueError(f"loss option gate_supervision needs an OSR model with harm_gate: true and a pixel "
+                                 f"loss; got {type(net).__name__} with loss '{kind}'")
+            if not classes or "identity" not in classes:
+                raise ValueError(f"loss option gate_supervision needs clean pairs (identity) among "
+                                 f"data.train.degradations; the degradation types are {list(classes or [])}")
+            self.clean_index = list(classes).index("identity")
         self.kind = kind
         self.joint = kind == "ptg_joint"
         if self.joint:
@@ -81,6 +91,11 @@ class LossNet(nn.Cell):
         if self.joint:
             base, refined = self.net.forward_train(x)
             return self.loss_fn(ops.cast(base, ms.float32), ops.cast(refined, ms.float32), y, *self.extra)
+        if self.gated:
+            out, logit = self.net.restore_with_gate(x)
+            pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
+            return pixel + self.gate_weight * L.gate_supervision_loss(ops.cast(logit, ms.float32), labels[0],
+                                                                      self.clean_index)
         if self.separate:
             out, giv = self.net.restore_with_giv(x)
             pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
@@ -186,20 +201,22 @@ class GradStep(nn.Cell):
 
 
 def make_step_cell(net: nn.Cell, train_cfg: Dict, optimizer, ema: Optional[EMA] = None, world: int = 1,
-                   amp: str = "O0", host_update: bool = False):
+                   amp: str = "O0", host_update: bool = False, classes: Optional[Sequence[str]] = None):
     """The compiled step for ``net`` as ``train.py`` runs it: AMP level applied, loss scaler for O1-O3,
-    :class:`GradStep` (host update) or :class:`TrainStep`.  Returns ``(step_cell, scaler or None)``."""
+    :class:`GradStep` (host update) or :class:`TrainStep`; ``classes``: the degradation types of the
+    one-hot labels a label loss reads.  Returns ``(step_cell, scaler or None)``."""
     from .amp import apply_amp, build_loss_scaler
 
     scaler = None
     loss_cfg = train_cfg.get("loss") or {"type": "l1"}
     if amp != "O0":
         amp_net = apply_amp(net, amp)  # O2/O3 cast the cells in place and wrap the output cast
-        # forward_train (ptg_joint) and restore_with_giv (giv_separation) are methods of the network itself,
-        # not of the wrapper; LossNet casts their outputs to float32
-        net = net if loss_cfg.get("type") == "ptg_joint" or loss_cfg.get("giv_separation") else amp_net
+        # forward_train (ptg_joint), restore_with_giv (giv_separation) and restore_with_gate (gate_supervision)
+        # are methods of the network itself, not of the wrapper; LossNet casts their outputs to float32
+        own_method = loss_cfg.get("giv_separation") or loss_cfg.get("gate_supervision")
+        net = net if loss_cfg.get("type") == "ptg_joint" or own_method else amp_net
         scaler = build_loss_scaler(train_cfg.get("loss_scale"))
-    loss_net = LossNet(net, loss_cfg)
+    loss_net = LossNet(net, loss_cfg, classes)
     clip = train_cfg.get("clip_grad_norm")
     if host_update:
         step = GradStep(loss_net, optimizer.params, clip, world, scaler)
