@@ -25,7 +25,8 @@ feeds the restorer the re-formed image: the phase shift reaches the restorer's i
 first order, where the per-pixel wave's phase is removed again before the output (why
 that matters: docs/osr.md §6).  A third, ``transform="channels"``, feeds the restorer both
 real terms of the per-pixel wave as input channels (``Re + M Im``, see ChannelsInputTransform).
-``use_phase`` / ``use_amplitude`` / ``use_fusion`` switch a path off for ablations (its weights stay, so one checkpoint serves every switch).
+``use_phase`` / ``use_amplitude`` / ``use_fusion`` switch a path off for ablations (its weights
+stay, so one checkpoint serves every switch).
 
 ``harm_gate=True`` (our addition, docs/osr.md §8) weighs the whole restoration per image,
 ``y = x + g (y - x)`` with ``g`` in (0, 1) read from the input and the change the wrapper makes:

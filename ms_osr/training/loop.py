@@ -328,7 +328,8 @@ class Trainer:
                     if self.step % log_every == 0 or self.step == self.total_steps:
                         dt = max(time.time() - t_int, 1e-9)
                         ips = n_int * self.global_batch / dt
-                        row = {"step": self.step, "epoch": epoch, "loss": loss_acc / n_int if n_int else float("nan"), "lr": lr,
+                        mean_loss = loss_acc / n_int if n_int else float("nan")
+                        row = {"step": self.step, "epoch": epoch, "loss": mean_loss, "lr": lr,
                                "images_per_s": round(ips, 3), "elapsed_s": round(time.time() - t_start, 2)}
                         self.tlog.log_train(row)
                         bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
