@@ -313,7 +313,7 @@ def test_wrapper_matches_documented_formulas():
 
 def test_harm_gate_weighs_the_restoration_and_learns_to_leave_clean_input_alone():
     """harm_gate=True: output = x + g (y - x) with one g in (0, 1) per image; trained on clean pairs
-    (target = input) its g falls, and the gradient reaches the gate but not through the judged change."""
+    (target = input) its g falls; without the option the wrapper has no gate parameters."""
     net = create_model("osr_small", harm_gate=True)
     net.set_train(True)
     rng = np.random.default_rng(9)

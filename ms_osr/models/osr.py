@@ -320,7 +320,7 @@ class HarmGate(nn.Cell):
         return ops.sigmoid(self.logit(x, y))
 
     def construct(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
-        return x + self.weight(x, y) * (y - x)
+        return self.gated_with_logit(x, y)[0]
 
     def gated_with_logit(self, x: ms.Tensor, y: ms.Tensor):
         """``(x + g (y - x), logit of g)``."""

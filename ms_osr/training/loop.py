@@ -112,7 +112,9 @@ class Trainer:
         self.total_steps = int(tr["total_steps"] or int(tr["epochs"]) * self.steps_per_epoch)
         # a loss on degradation labels (Res-HAIR's giv_separation, OSR's gate_supervision): the train set's
         # degradation types, sorted
-        label_losses = [k for k in ("giv_separation", "gate_supervision") if (tr.get("loss") or {}).get(k)]
+        from .step import LABEL_LOSSES
+
+        label_losses = [k for k in LABEL_LOSSES if (tr.get("loss") or {}).get(k)]
         self.classes = sorted({src.degradation(i) for i in range(len(src))}) if label_losses else None
         if self.classes is not None and len(self.classes) < 2:
             raise TrainError(f"train.loss.{label_losses[0]} needs at least two degradation types in data.train; "

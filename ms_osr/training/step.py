@@ -12,6 +12,8 @@ from .. import losses as L
 from .amp import LossScaler
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
+# loss options that read the batch's one-hot degradation labels through a method of the network itself
+LABEL_LOSSES = ("giv_separation", "gate_supervision")
 
 
 @_ema_update.register("Tensor", "Tensor", "Tensor")
@@ -213,7 +215,7 @@ def make_step_cell(net: nn.Cell, train_cfg: Dict, optimizer, ema: Optional[EMA] 
         amp_net = apply_amp(net, amp)  # O2/O3 cast the cells in place and wrap the output cast
         # forward_train (ptg_joint), restore_with_giv (giv_separation) and restore_with_gate (gate_supervision)
         # are methods of the network itself, not of the wrapper; LossNet casts their outputs to float32
-        own_method = loss_cfg.get("giv_separation") or loss_cfg.get("gate_supervision")
+        own_method = any(loss_cfg.get(k) for k in LABEL_LOSSES)
         net = net if loss_cfg.get("type") == "ptg_joint" or own_method else amp_net
         scaler = build_loss_scaler(train_cfg.get("loss_scale"))
     loss_net = LossNet(net, loss_cfg, classes)
