@@ -385,6 +385,10 @@ register_config("res_hair_small", "res_hair",
                 "Res-HAIR for CPU training: dim 16, blocks [1,2,2,2], heads [1,2,4,8], 1 refinement block; "
                 "DAC width 24, GIV 32, weight boxes K = 5,4,5,5,5",
                 dim=16, num_blocks=(1, 2, 2, 2), heads=(1, 2, 4, 8), num_refinement_blocks=1)
+register_config("res_hair_medium", "res_hair",
+                "Res-HAIR for CPU training with more capacity: dim 24, blocks [1,2,2,2], heads [1,2,4,8], "
+                "1 refinement block; DAC width 36, GIV 48, weight boxes K = 5,4,5,5,5",
+                dim=24, num_blocks=(1, 2, 2, 2), heads=(1, 2, 4, 8), num_refinement_blocks=1)
 register_config("res_hair_tiny", "res_hair",
                 "Res-HAIR for unit tests: dim 8, blocks [1,1,1,1], heads [1,2,2,4], 1 refinement block",
                 dim=8, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), num_refinement_blocks=1)
