@@ -116,11 +116,16 @@ class BiasedConv(nn.Cell):
         return ops.relu(y) if self.relu else y
 
 
+@pytest.mark.parametrize("winograd", ["1", "0"], ids=["winograd", "direct"])
 @pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias_relu"])
-@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (2, 16, 32, 48, 64)])
-def test_dense_bias_relu_forward_and_gradients_match_conv(case, relu):
+@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (2, 16, 32, 48, 64),
+                                  (1, 9, 12, 17, 51), (2, 12, 9, 2, 3)])
+def test_dense_bias_relu_forward_and_gradients_match_conv(case, relu, winograd, monkeypatch):
     """Bias (and ReLU) in the kernel's output pass: output and the gradients of x, w and b as MindSpore's conv,
-    BiasAdd and ReLU give them, for channel counts off the 4-channel block and widths off the 24-pixel tile."""
+    BiasAdd and ReLU give them, for channel counts off the 4-channel block, widths off the 24-pixel tile and
+    (Winograd: 8 or more outputs, forward or input gradient) odd sizes that cut a 2x2 tile, with the
+    Winograd path and with the direct kernel alone."""
+    monkeypatch.setenv(kernels.ENV_WINOGRAD, winograd)
     n, ci, co, h, w = case
     x, wt, g = _dense_case(n, ci, co, h, w)
     b = Tensor(np.random.default_rng(3).standard_normal(co).astype(np.float32))

@@ -10,7 +10,9 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
   of a padded copy past them, forward and both gradients (:class:`Conv3x3`); the models use it only
   for the channel counts where it was measured faster (``layers.dense3x3_faster``).  :class:`Conv3x3Bias`
   adds the bias (and a ReLU) in the output pass and can read its input as several tensors taken as their
-  channel concatenation, which GridDehazeNet's dense blocks then never build;
+  channel concatenation, which GridDehazeNet's dense blocks then never build.  For 8 or more output
+  channels the forward and the input gradient use Winograd F(2x2, 3x3) (16 multiplications per 2x2 outputs
+  and input channel instead of 36); ``MS_OSR_WINOGRAD=0`` (read at every call) keeps the direct kernel;
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
   ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
 
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 SOURCE_DIR = Path(__file__).parent
 ENV_SWITCH = "MS_OSR_CPU_KERNELS"
 ENV_CACHE = "MS_OSR_KERNEL_CACHE"
+ENV_WINOGRAD = "MS_OSR_WINOGRAD"  # read by dense3x3.cc
 CXX_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread"]
 
 _library: Optional[Path] = None

@@ -19,6 +19,7 @@
 // Built with the other kernels into one library by ms_osr/kernels/__init__.py.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -184,6 +185,204 @@ std::vector<float> pack_filters(const float* w, int64_t Co, int64_t Ci, bool adj
   return wk;
 }
 
+// ------------------------------------------------------------------------------- Winograd F(2x2, 3x3)
+// The same convolution with 16 multiplications per 2x2 output tile and input channel instead of 36 (Lavin &
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): Y = A^T [sum_c (G g G^T) . (B^T d B)] A.
+// Why: the direct kernel above already runs near the FMA limit of a core, and GridDehazeNet spends two
+// thirds of its forward in it. Filters are transformed once per call, input tiles once per (channel, tile)
+// and reused by every output channel, so the transforms cost little once Co >= 8. Float32 rounding differs
+// from the direct sum by a few ulps of the largest term (the tests compare with 2e-5 absolute).
+constexpr int kTiles = 8 * kV;  // output tiles (2x2 pixels) per register tile: 3 vectors of 8
+
+// U (16, ceil(Co/4), Ci, 4): the transformed filters G g G^T, position-major, in register-tile blocks of 4
+// output channels; with ``adjoint`` for the input gradient (transposed and rotated, as pack_filters).
+std::vector<float> pack_winograd(const float* w, int64_t Co, int64_t Ci, bool adjoint) {
+  const int64_t outs = adjoint ? Ci : Co, ins = adjoint ? Co : Ci, OB = (outs + kOB - 1) / kOB;
+  std::vector<float> u(16 * OB * ins * kOB, 0.0f);
+  for (int64_t o = 0; o < Co; ++o)
+    for (int64_t c = 0; c < Ci; ++c) {
+      const int64_t a = adjoint ? c : o, b = adjoint ? o : c;
+      float g[3][3], gg[4][3];
+      for (int t = 0; t < 9; ++t) g[t / 3][t % 3] = w[(o * Ci + c) * 9 + (adjoint ? 8 - t : t)];
+      for (int x = 0; x < 3; ++x) {  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
+        gg[0][x] = g[0][x];
+        gg[1][x] = 0.5f * (g[0][x] + g[1][x] + g[2][x]);
+        gg[2][x] = 0.5f * (g[0][x] - g[1][x] + g[2][x]);
+        gg[3][x] = g[2][x];
+      }
+      for (int y = 0; y < 4; ++y) {  // (G g) G^T: the same on the columns
+        const float r[4] = {gg[y][0], 0.5f * (gg[y][0] + gg[y][1] + gg[y][2]),
+                            0.5f * (gg[y][0] - gg[y][1] + gg[y][2]), gg[y][2]};
+        for (int x = 0; x < 4; ++x) u[(((y * 4 + x) * OB + a / kOB) * ins + b) * kOB + a % kOB] = r[x];
+      }
+    }
+  return u;
+}
+
+// B^T d (or d B): the input transform of four rows (or columns) of a tile, elementwise over 8 tiles.
+inline void input_transform(const v8 (&d)[4], v8 (&t)[4]) {
+  t[0] = d[0] - d[2];
+  t[1] = d[1] + d[2];
+  t[2] = d[2] - d[1];
+  t[3] = d[1] - d[3];
+}
+
+// Rows [h0 - 1, h0 + rows + 1) of the C planes of image n, split by column parity into eo (C, rows + 2, 2, Q):
+// the "even" half holds image columns 2k - 1 and the "odd" half columns 2k (k < Q), zero outside the image.
+// Then the 4x4 input tile of output tile t reads columns t and t + 1 of both halves: plain vector loads, where
+// the interleaved rows would need two shuffles per vector (and this split is done once per row, not per tile).
+void split_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, int64_t rows, int64_t Q, float* eo) {
+  typedef int i8 __attribute__((vector_size(32)));
+  const int64_t C = x.channels();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* src = x.plane(n, c);
+    for (int64_t r = 0; r < rows + 2; ++r) {
+      float* even = eo + (c * (rows + 2) + r) * 2 * Q;
+      float* odd = even + Q;
+      const int64_t h = h0 - 1 + r;
+      if (h < 0 || h >= H) {
+        std::memset(even, 0, sizeof(float) * 2 * Q);
+        continue;
+      }
+      const float* row = src + h * W;
+      const auto one = [&](int64_t k) {
+        even[k] = 2 * k - 1 < W ? (k > 0 ? row[2 * k - 1] : 0.0f) : 0.0f;
+        odd[k] = 2 * k < W ? row[2 * k] : 0.0f;
+      };
+      one(0);
+      int64_t k = 1;
+      for (; k + 8 <= Q && 2 * k + 14 < W; k += 8) {  // x[2k - 1 .. 2k + 14] lies inside the row
+        const v8 a = load(row + 2 * k - 1), b = load(row + 2 * k + 7);
+        store(even + k, __builtin_shuffle(a, b, i8{0, 2, 4, 6, 8, 10, 12, 14}));
+        store(odd + k, __builtin_shuffle(a, b, i8{1, 3, 5, 7, 9, 11, 13, 15}));
+      }
+      for (; k < Q && 2 * k - 1 < W; ++k) one(k);
+      std::memset(even + k, 0, sizeof(float) * (Q - k));
+      std::memset(odd + k, 0, sizeof(float) * (Q - k));
+    }
+  }
+}
+
+// y = conv(x, w) + bias (and a ReLU) as conv() computes it, through Winograd F(2x2, 3x3) with filters u from
+// pack_winograd. One task is kRows / 2 rows of tiles (kRows output rows) of one image: the input rows are copied
+// once per task, 1.25 times in all (one row of tiles per task copied each row twice, a quarter of the time).
+void conv_winograd(const Planes& x, const float* u, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
+                   const float* bias, bool relu) {
+  typedef int i8 __attribute__((vector_size(32)));
+  const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB;
+  const int64_t TY = (H + 1) / 2, TX = (W + 1) / 2, groups = (TX + kTiles - 1) / kTiles;
+  const int64_t Q = groups * kTiles + 8;  // columns of each half row: every group's 24 + 1 tiles
+  std::vector<float> b(OB * kOB, 0.0f);
+  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const int64_t blocks = (TY + kRows / 2 - 1) / (kRows / 2);
+  ms_osr::parallel_for(N * blocks, kRows * W * Co, [&](int64_t begin, int64_t end) {
+    std::vector<float> eo(Ci * (kRows + 2) * 2 * Q);
+    // Transformed input tiles of one group: (16, Ci, 24), each position padded by a cache line: at a stride of
+    // Ci * 96 bytes (a multiple of 2 KB for Ci = 64) the 16 stores of a tile fell into 2 sets of the L1 cache.
+    const int64_t vs = Ci * kTiles + 16;
+    std::vector<float> v(16 * vs);
+    std::vector<float> m(16 * kOB * kTiles);  // products of one output block: (16, 4, 24)
+    float out_rows[2][2 * kTiles];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks, hb = task % blocks * kRows, rows = std::min(kRows, round_up(H - hb, 2));
+      split_rows(x, n, H, W, hb, rows, Q, eo.data());  // image rows hb - 1 .. hb + rows
+      const int64_t c_stride = (rows + 2) * 2 * Q;
+      for (int64_t group = 0; group < rows / 2 * groups; ++group) {  // (row of tiles, group of 24 tiles)
+        const int64_t tr = group / groups, h0 = hb + 2 * tr, t0 = group % groups * kTiles;
+        for (int64_t c = 0; c < Ci; ++c) {
+          for (int vv = 0; vv < kV; ++vv) {
+            // d[r][k]: row r, column k (image column 2t - 1 + k) of the 4x4 input tiles of 8 tiles t.
+            v8 d[4][4];
+            for (int r = 0; r < 4; ++r) {
+              const float* even = eo.data() + c * c_stride + (2 * tr + r) * 2 * Q + t0 + 8 * vv;
+              d[r][0] = load(even);
+              d[r][1] = load(even + Q);
+              d[r][2] = load(even + 1);
+              d[r][3] = load(even + Q + 1);
+            }
+            v8 rt[4][4];
+            for (int r = 0; r < 4; ++r) input_transform(d[r], rt[r]);  // along each row: d B
+            for (int k = 0; k < 4; ++k) {                                // along each column: B^T (d B)
+              const v8 col[4] = {rt[0][k], rt[1][k], rt[2][k], rt[3][k]};
+              v8 t[4];
+              input_transform(col, t);
+              for (int r = 0; r < 4; ++r) store(v.data() + (r * 4 + k) * vs + c * kTiles + 8 * vv, t[r]);
+            }
+          }
+        }
+        const int64_t width = std::min<int64_t>(2 * kTiles, W - 2 * t0);  // output columns of this group
+        for (int64_t ob = 0; ob < OB; ++ob) {
+          for (int pos = 0; pos < 16; ++pos) {
+            v8 acc[kOB][kV];
+            for (int j = 0; j < kOB; ++j)
+              for (int vv = 0; vv < kV; ++vv) acc[j][vv] = v8{};
+            const float* vp = v.data() + pos * vs;
+            const float* up = u + (pos * OB + ob) * Ci * kOB;
+            for (int64_t c = 0; c < Ci; ++c) {
+              v8 in[kV];
+              for (int vv = 0; vv < kV; ++vv) {
+                in[vv] = load(vp + c * kTiles + 8 * vv);
+                asm("" : "+x"(in[vv]));
+              }
+              for (int j = 0; j < kOB; ++j) {
+                const v8 s = splat(up[c * kOB + j]);
+                for (int vv = 0; vv < kV; ++vv) acc[j][vv] += s * in[vv];
+              }
+            }
+            for (int j = 0; j < kOB; ++j)
+              for (int vv = 0; vv < kV; ++vv) store(m.data() + (pos * kOB + j) * kTiles + 8 * vv, acc[j][vv]);
+          }
+          const int nj = static_cast<int>(std::min<int64_t>(kOB, Co - ob * kOB));
+          for (int j = 0; j < nj; ++j) {
+            const v8 bj = splat(b[ob * kOB + j]);
+            for (int vv = 0; vv < kV; ++vv) {
+              v8 s[2][4];  // A^T M: output row 0 = M0 + M1 + M2, row 1 = M1 - M2 - M3 (per column k)
+              for (int k = 0; k < 4; ++k) {
+                const float* mk = m.data() + (k * kOB + j) * kTiles + 8 * vv;
+                const v8 m0 = load(mk), m1 = load(mk + 4 * kOB * kTiles),
+                         m2 = load(mk + 8 * kOB * kTiles), m3 = load(mk + 12 * kOB * kTiles);
+                s[0][k] = m0 + m1 + m2;
+                s[1][k] = m1 - m2 - m3;
+              }
+              for (int r = 0; r < 2; ++r) {  // (A^T M) A: output column 0 and 1 of each tile, interleaved
+                v8 y0 = s[r][0] + s[r][1] + s[r][2] + bj, y1 = s[r][1] - s[r][2] - s[r][3] + bj;
+                if (relu) {
+                  y0 = y0 > v8{} ? y0 : v8{};
+                  y1 = y1 > v8{} ? y1 : v8{};
+                }
+                store(out_rows[r] + 16 * vv, __builtin_shuffle(y0, y1, i8{0, 8, 1, 9, 2, 10, 3, 11}));
+                store(out_rows[r] + 16 * vv + 8, __builtin_shuffle(y0, y1, i8{4, 12, 5, 13, 6, 14, 7, 15}));
+              }
+            }
+            float* out = y.plane(n, ob * kOB + j);
+            for (int r = 0; r < 2 && h0 + r < H; ++r)
+              std::memcpy(out + (h0 + r) * W + 2 * t0, out_rows[r], sizeof(float) * width);
+          }
+        }
+      }
+    }
+  });
+}
+
+// Winograd unless MS_OSR_WINOGRAD=0 (read per call, so a process can compare both), or for fewer than 8 output
+// channels (the input transform is then not shared by enough outputs to pay for itself).
+bool use_winograd(int64_t Co) {
+  const char* e = std::getenv("MS_OSR_WINOGRAD");
+  return Co >= 8 && (e == nullptr || std::strcmp(e, "0") != 0);
+}
+
+// y = 3x3 correlation of x with w (Co, Ci, 3, 3) (``adjoint``: of x with w transposed and rotated, Ci outputs),
+// plus bias and ReLU: through Winograd or the direct kernel.
+void conv_any(const Planes& x, const float* w, int64_t Co, int64_t Ci, bool adjoint, int64_t N, int64_t H,
+              int64_t W, const Planes& y, const float* bias = nullptr, bool relu = false) {
+  const int64_t outs = adjoint ? Ci : Co;
+  if (use_winograd(outs)) {
+    conv_winograd(x, pack_winograd(w, Co, Ci, adjoint).data(), N, outs, H, W, y, bias, relu);
+  } else {
+    conv(x, pack_filters(w, Co, Ci, adjoint).data(), N, outs, H, W, y, bias, relu);
+  }
+}
+
 // Parameters [first, first + k) as one channel concatenation: each float32 NCHW with the N, H, W of the first.
 bool gather(void** params, const int* ndims, int64_t** shapes, const char** dtypes, int first, int k, Planes& out) {
   if (k < 1) return false;
@@ -209,8 +408,8 @@ int conv_bias(int nparam, void** params, int* ndims, int64_t** shapes, const cha
   if (!is_float32(dtypes[k]) || !is_float32(dtypes[k + 1]) || !is_float32(dtypes[k + 2])) return 1;
   const int64_t N = shapes[0][0], Ci = x.channels(), H = shapes[0][2], W = shapes[0][3], Co = ws[0];
   if (ws[1] != Ci || ws[2] != 3 || ws[3] != 3 || shapes[k + 1][0] != Co) return 1;
-  conv(x, pack_filters(static_cast<const float*>(params[k]), Co, Ci, false).data(), N, Co, H, W,
-       one_tensor(params[k + 2], Co, H * W), static_cast<const float*>(params[k + 1]), relu);
+  conv_any(x, static_cast<const float*>(params[k]), Co, Ci, false, N, H, W, one_tensor(params[k + 2], Co, H * W),
+           static_cast<const float*>(params[k + 1]), relu);
   return 0;
 }
 
@@ -223,8 +422,8 @@ int MsOsrConv3x3(int nparam, void** params, int* ndims, int64_t** shapes, const 
   if (!ms_osr::float32_4d_args(nparam, ndims, dtypes, 3)) return 1;
   const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][0];
   if (shapes[1][1] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3) return 1;
-  conv(one_tensor(params[0], Ci, H * W), pack_filters(static_cast<const float*>(params[1]), Co, Ci, false).data(),
-       N, Co, H, W, one_tensor(params[2], Co, H * W));
+  conv_any(one_tensor(params[0], Ci, H * W), static_cast<const float*>(params[1]), Co, Ci, false, N, H, W,
+           one_tensor(params[2], Co, H * W));
   return 0;
 }
 
@@ -250,8 +449,7 @@ int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, c
   if (shapes[1][0] != Co || shapes[1][2] != 3 || shapes[1][3] != 3 || dx.channels() != Ci) return 1;
   if (shapes[nparam - k][0] != N || shapes[nparam - k][2] != H || shapes[nparam - k][3] != W) return 1;
   // dx = correlation of dy with w transposed (Ci outputs from Co inputs) and rotated by 180 degrees.
-  conv(one_tensor(params[0], Co, H * W), pack_filters(static_cast<const float*>(params[1]), Co, Ci, true).data(),
-       N, Ci, H, W, dx);
+  conv_any(one_tensor(params[0], Co, H * W), static_cast<const float*>(params[1]), Co, Ci, true, N, H, W, dx);
   return 0;
 }
 
