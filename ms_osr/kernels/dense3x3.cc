@@ -264,8 +264,8 @@ void split_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, in
 }
 
 // y = conv(x, w) + bias (and a ReLU) as conv() computes it, through Winograd F(2x2, 3x3) with filters u from
-// pack_winograd. One task is kRows / 2 rows of tiles (kRows output rows) of one image: the input rows are copied
-// once per task, 1.25 times in all (one row of tiles per task copied each row twice, a quarter of the time).
+// pack_winograd. One task is kRows / 2 rows of tiles (kRows output rows) of one image, so every input row is
+// split 1.25 times (twice with one row of tiles per task, where the copies took a quarter of the time).
 void conv_winograd(const Planes& x, const float* u, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
                    const float* bias, bool relu) {
   typedef int i8 __attribute__((vector_size(32)));
