@@ -224,38 +224,40 @@ MAX_PARTS = 6
 
 def _with_arity(parts: int, grads):
     """A bprop of ``parts`` tensor inputs then ``w, b`` (MindSpore needs the exact parameter list: no ``*args``)
-    made of ``grads = (mask, to_input, to_filter, to_bias)``.  Each arity spells its calls out: a bprop shared by
-    ops of different arity (one function unpacking a tuple of parts) compiled once for the first arity it met."""
-    mask, to_input, to_filter, to_bias = grads
+    made of ``grads = (mask, to_input, to_filter)``; ``to_filter`` returns the filter and the bias gradient.  Each
+    arity spells its calls out: a bprop shared by ops of different arity (one function unpacking a tuple of parts)
+    compiled once for the first arity it met."""
+    mask, to_input, to_filter = grads
 
     def bprop1(x0, w, b, out, dout):
         d = mask(dout, out)
-        return to_input(d, w), to_filter(x0, d), to_bias(d)
+        dw = to_filter(x0, d)
+        return to_input(d, w), dw[0], dw[1]
 
     def bprop2(x0, x1, w, b, out, dout):
         d = mask(dout, out)
-        dx = to_input(d, w, x0, x1)
-        return dx[0], dx[1], to_filter(x0, x1, d), to_bias(d)
+        dx, dw = to_input(d, w, x0, x1), to_filter(x0, x1, d)
+        return dx[0], dx[1], dw[0], dw[1]
 
     def bprop3(x0, x1, x2, w, b, out, dout):
         d = mask(dout, out)
-        dx = to_input(d, w, x0, x1, x2)
-        return dx[0], dx[1], dx[2], to_filter(x0, x1, x2, d), to_bias(d)
+        dx, dw = to_input(d, w, x0, x1, x2), to_filter(x0, x1, x2, d)
+        return dx[0], dx[1], dx[2], dw[0], dw[1]
 
     def bprop4(x0, x1, x2, x3, w, b, out, dout):
         d = mask(dout, out)
-        dx = to_input(d, w, x0, x1, x2, x3)
-        return dx[0], dx[1], dx[2], dx[3], to_filter(x0, x1, x2, x3, d), to_bias(d)
+        dx, dw = to_input(d, w, x0, x1, x2, x3), to_filter(x0, x1, x2, x3, d)
+        return dx[0], dx[1], dx[2], dx[3], dw[0], dw[1]
 
     def bprop5(x0, x1, x2, x3, x4, w, b, out, dout):
         d = mask(dout, out)
-        dx = to_input(d, w, x0, x1, x2, x3, x4)
-        return dx[0], dx[1], dx[2], dx[3], dx[4], to_filter(x0, x1, x2, x3, x4, d), to_bias(d)
+        dx, dw = to_input(d, w, x0, x1, x2, x3, x4), to_filter(x0, x1, x2, x3, x4, d)
+        return dx[0], dx[1], dx[2], dx[3], dx[4], dw[0], dw[1]
 
     def bprop6(x0, x1, x2, x3, x4, x5, w, b, out, dout):
         d = mask(dout, out)
-        dx = to_input(d, w, x0, x1, x2, x3, x4, x5)
-        return dx[0], dx[1], dx[2], dx[3], dx[4], dx[5], to_filter(x0, x1, x2, x3, x4, x5, d), to_bias(d)
+        dx, dw = to_input(d, w, x0, x1, x2, x3, x4, x5), to_filter(x0, x1, x2, x3, x4, x5, d)
+        return dx[0], dx[1], dx[2], dx[3], dx[4], dx[5], dw[0], dw[1]
 
     return (bprop1, bprop2, bprop3, bprop4, bprop5, bprop6)[parts - 1]
 
@@ -268,7 +270,7 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
     """``conv(cat(x1..xk), w) + b`` (then ReLU when ``relu``) as one op for inputs of ``parts`` channels (one
     entry: a single input of any channel count): the bias and the ReLU ride on the kernel's output pass, and the
     parts are read (and their gradients written) in place, without the concatenation.  Gradients: through the
-    ReLU's mask (from the output), then the two gradient kernels and the bias' sum over batch and pixels."""
+    ReLU's mask (from the output), then the two gradient kernels, the filter one also summing the bias gradient."""
     from mindspore.ops.operations import _grad_ops
 
     k = len(parts) if parts else 1
@@ -281,8 +283,9 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
         # the parts ride along as inputs for their shapes: MindSpore infers every op of one name with the
         # first one's shape function, so a closure over this op's channel counts would be ignored
         to_input = _custom("MsOsrConv3x3Input" + suffix, lambda dy, w, *xs: list(xs), outputs=k)
-    to_filter = _custom("MsOsrConv3x3Filter" + suffix, lambda *s: [s[k][1], sum(t[1] for t in s[:k]), 3, 3])
-    grads = (_grad_ops.ReluGrad() if relu else _pass_through, to_input, to_filter, _grad_ops.BiasAddGrad())
+    to_filter = _custom("MsOsrConv3x3FilterBias" + suffix,
+                        lambda *s: [[s[k][1], sum(t[1] for t in s[:k]), 3, 3], [s[k][1]]], outputs=2)
+    grads = (_grad_ops.ReluGrad() if relu else _pass_through, to_input, to_filter)
     name = ("MsOsrConv3x3BiasRelu" if relu else "MsOsrConv3x3Bias") + suffix
     return _custom(name, lambda *s: [s[0][0], s[k][0], s[0][2], s[0][3]], bprop=_with_arity(k, grads))
 

@@ -13,6 +13,7 @@
 //   MsOsrConv3x3Input  (dy (N,Co,H,W), w (Co,Ci,3,3)[, x1..xk]) -> dx1..dxk  grad wrt x: the same kernel with
 //                                                                         w transposed and flipped
 //   MsOsrConv3x3Filter (x1..xk, dy (N,Co,H,W))        -> dw (Co,Ci,3,3)  grad wrt w, summed over N
+//   MsOsrConv3x3FilterBias (x1..xk, dy)               -> dw, db (Co)     and the bias gradient in the same pass
 // x1..xk (N,Ci_j,H,W), k >= 1, are read as their concatenation along channels (Ci = sum Ci_j) and dx1..dxk
 // are written as its parts: a dense block (GridDehazeNet's RDB) feeds every layer all earlier outputs without
 // building the growing concatenation once per layer (Concat was 14% of GridDehazeNet's forward at 256^2).
@@ -453,16 +454,23 @@ int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, c
   return 0;
 }
 
-int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
-                       void* stream, void* extra) {
-  const int k = nparam - 2;
+}  // extern "C"
+
+namespace {
+
+// x1..xk (N,Ci_j,H,W), dy (N,Co,H,W) -> dw (Co,Ci,3,3) and, with ``with_bias``, db (Co) = dy summed over batch
+// and pixels, taken in the pass that copies dy anyway (a BiasAddGrad pass less per fused conv in training).
+int filter_grad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, bool with_bias) {
+  const int k = nparam - (with_bias ? 3 : 2);
   Planes x;
   if (!gather(params, ndims, shapes, dtypes, 0, k, x)) return 1;
   if (ndims[k] != 4 || ndims[k + 1] != 4 || !is_float32(dtypes[k]) || !is_float32(dtypes[k + 1])) return 1;
+  if (with_bias && (ndims[k + 2] != 1 || !is_float32(dtypes[k + 2]))) return 1;
   const float* dy = static_cast<const float*>(params[k]);
   float* dw = static_cast<float*>(params[k + 1]);
   const int64_t N = shapes[0][0], Ci = x.channels(), H = shapes[0][2], W = shapes[0][3], Co = shapes[k][1];
   if (shapes[k][0] != N || shapes[k][2] != H || shapes[k][3] != W) return 1;
+  if (with_bias && shapes[k + 2][0] != Co) return 1;
   const int64_t Wr = round_up(W, 8), P = Wr + 2, OB = (Co + kOB - 1) / kOB;
   // Row blocks of at least kFilterPixels pixels: each (output block, input channel, ky) sums its tiles
   // horizontally once per block, which on narrow images (8 rows x 32 px) cost as much as the FMAs.
@@ -470,20 +478,29 @@ int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, 
   const int64_t blocks = (H + rows_per - 1) / rows_per;
   // Each task (image, block of rows) adds its 4 x 3 tiles (output channels x horizontal taps) into a
   // per-thread total in double; the threads' totals are summed at the end.
-  std::vector<double> total(Co * Ci * 9, 0.0);
+  std::vector<double> total(Co * Ci * 9, 0.0), total_db(Co, 0.0);
   std::mutex lock;
   ms_osr::parallel_for(N * blocks, rows_per * W * Co, [&](int64_t begin, int64_t end) {
     std::vector<float> xb(Ci * (rows_per + 2) * P);
     std::vector<float> gb(OB * kOB * rows_per * Wr);
-    std::vector<double> part(Co * Ci * 9, 0.0);
+    std::vector<double> part(Co * Ci * 9, 0.0), part_db(Co, 0.0);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, h0 = task % blocks * rows_per, rows = std::min(rows_per, H - h0);
       pad_rows(x, n, H, W, h0, rows, P, xb.data());
       std::fill(gb.begin(), gb.end(), 0.0f);  // zero past W and past Co, so tails add nothing
       for (int64_t o = 0; o < Co; ++o)
-        for (int64_t r = 0; r < rows; ++r)
-          std::memcpy(gb.data() + (o * rows_per + r) * Wr, dy + ((n * Co + o) * H + h0 + r) * W,
-                      sizeof(float) * W);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* src = dy + ((n * Co + o) * H + h0 + r) * W;
+          std::memcpy(gb.data() + (o * rows_per + r) * Wr, src, sizeof(float) * W);
+          if (with_bias) {
+            v8 acc{};
+            int64_t s = 0;
+            for (; s + 8 <= W; s += 8) acc += load(src + s);
+            double row = hsum(acc);
+            for (; s < W; ++s) row += src[s];
+            part_db[o] += row;
+          }
+        }
       const int64_t c_stride = (rows + 2) * P;
       for (int64_t ob = 0; ob < OB; ++ob) {
         const float* g = gb.data() + ob * kOB * rows_per * Wr;
@@ -518,9 +535,28 @@ int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, 
     }
     std::lock_guard<std::mutex> guard(lock);
     for (size_t i = 0; i < total.size(); ++i) total[i] += part[i];
+    for (int64_t o = 0; o < Co; ++o) total_db[o] += part_db[o];
   });
   for (size_t i = 0; i < total.size(); ++i) dw[i] = static_cast<float>(total[i]);
+  if (with_bias) {
+    float* db = static_cast<float*>(params[k + 2]);
+    for (int64_t o = 0; o < Co; ++o) db[o] = static_cast<float>(total_db[o]);
+  }
   return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                       void* stream, void* extra) {
+  return filter_grad(nparam, params, ndims, shapes, dtypes, false);
+}
+
+int MsOsrConv3x3FilterBias(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                           void* stream, void* extra) {
+  return filter_grad(nparam, params, ndims, shapes, dtypes, true);
 }
 
 // The same entry points under one name per number of input parts k = 2..6 (MsOsrConv3x3BiasX3, ...): MindSpore
@@ -538,6 +574,9 @@ int MsOsrConv3x3Filter(int nparam, void** params, int* ndims, int64_t** shapes, 
   }                                                                                                            \
   int MsOsrConv3x3FilterX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {       \
     return MsOsrConv3x3Filter(n, p, nd, s, t, st, e);                                                          \
+  }                                                                                                            \
+  int MsOsrConv3x3FilterBiasX##K(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {   \
+    return MsOsrConv3x3FilterBias(n, p, nd, s, t, st, e);                                                      \
   }
 MS_OSR_PARTS_ENTRIES(2)
 MS_OSR_PARTS_ENTRIES(3)
