@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
 
 from ms_osr import kernels
 from ms_osr.checkpoint import load_arrays_into_net, load_checkpoint
@@ -125,3 +127,22 @@ def test_cli_rejects_wrong_size(tmp_path):
 def test_invalid_grid_rejected():
     with pytest.raises(ValueError, match="height >= 2 and width >= 4"):
         create_model("griddehazenet", width=2)
+
+
+def test_channel_weighted_sum_gradients_match_autodiff():
+    """The fusion's own bprop (batched dot products instead of ReduceSum) gives autodiff's gradients."""
+    from ms_osr.models.griddehazenet import ChannelWeightedSum
+
+    class Formula(nn.Cell):
+        def construct(self, wa, a, wb, b):
+            return wa * a + wb * b
+
+    rng = np.random.default_rng(5)
+    wa, wb = (ms.Tensor(rng.standard_normal((1, 6, 1, 1)).astype(np.float32)) for _ in range(2))
+    a, b, g = (ms.Tensor(rng.standard_normal((3, 6, 9, 13)).astype(np.float32)) for _ in range(3))
+    grad = ops.GradOperation(get_all=True, sens_param=True)
+    ours, ref = grad(ChannelWeightedSum())(wa, a, wb, b, g), grad(Formula())(wa, a, wb, b, g)
+    np.testing.assert_allclose(ChannelWeightedSum()(wa, a, wb, b).asnumpy(), Formula()(wa, a, wb, b).asnumpy())
+    for name, x, y in zip(("wa", "a", "wb", "b"), ours, ref):
+        assert x.shape == y.shape, name
+        np.testing.assert_allclose(x.asnumpy(), y.asnumpy(), rtol=1e-5, atol=1e-4, err_msg=name)

@@ -94,6 +94,26 @@ class UpSample(nn.Cell):
         return self.conv(ops.relu(out))
 
 
+class ChannelWeightedSum(nn.Cell):
+    """``wa * a + wb * b`` for per-channel weights ``wa``, ``wb`` (1, C, 1, 1) and maps ``a``, ``b`` (N, C, H, W).
+
+    Its own bprop because autodiff takes each weight's gradient as a ReduceSum of ``dout * a`` over axes
+    (0, 2, 3), which MindSpore 2.10's CPU kernel does at a third of the speed of one batched dot product per
+    channel plane (4% of GridDehazeNet's training step at 20 calls)."""
+
+    def construct(self, wa: ms.Tensor, a: ms.Tensor, wb: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
+        return wa * a + wb * b
+
+    @staticmethod
+    def _channel_dot(g: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
+        n, c, h, w = x.shape
+        dots = ops.BatchMatMul()(g.reshape(n * c, 1, h * w), x.reshape(n * c, h * w, 1))
+        return dots.reshape(n, c).sum(axis=0).reshape(1, c, 1, 1)
+
+    def bprop(self, wa, a, wb, b, out, dout):
+        return self._channel_dot(dout, a), dout * wa, self._channel_dot(dout, b), dout * wb
+
+
 class GridDehazeNet(nn.Cell):
     """Official GridDehazeNet (class ``GateHazeNet`` upstream); see module docstring."""
 
@@ -116,6 +136,7 @@ class GridDehazeNet(nn.Cell):
         max_channels = depth_rate * stride ** (height - 1)
         self.coefficient = ms.Parameter(ops.ones((height, width, 2, max_channels), ms.float32),
                                         name="coefficient", requires_grad=attention)
+        self.weighted_sum = ChannelWeightedSum()
         self.conv_in = conv2d(in_channels, depth_rate, kernel_size)
         self.conv_out = conv2d_relu(depth_rate, in_channels, kernel_size)
         self.rdb_in = RDB(depth_rate, num_dense_layer, growth_rate)
@@ -140,7 +161,7 @@ class GridDehazeNet(nn.Cell):
         ch = self.depth_rate * self.stride ** i
         w_along = self.coefficient[i, j, 0, :ch].reshape(1, ch, 1, 1)
         w_across = self.coefficient[i, j, 1, :ch].reshape(1, ch, 1, 1)
-        return w_along * along + w_across * across
+        return self.weighted_sum(w_along, along, w_across, across)
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         if self.input_norm:
