@@ -21,6 +21,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from ..precision import cast_like, to_float32
 from ..registry import register_config, register_model
 from .layers import conv2d, conv2d_relu, crop
 
@@ -107,11 +108,14 @@ class ChannelWeightedSum(nn.Cell):
     @staticmethod
     def _channel_dot(g: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
         n, c, h, w = x.shape
-        dots = ops.BatchMatMul()(g.reshape(n * c, 1, h * w), x.reshape(n * c, h * w, 1))
+        # in float32: a float16 sum over a whole plane overflows
+        dots = ops.BatchMatMul()(to_float32(g).reshape(n * c, 1, h * w), to_float32(x).reshape(n * c, h * w, 1))
         return dots.reshape(n, c).sum(axis=0).reshape(1, c, 1, 1)
 
     def bprop(self, wa, a, wb, b, out, dout):
-        return self._channel_dot(dout, a), dout * wa, self._channel_dot(dout, b), dout * wb
+        # The weights are slices of a float32 parameter: their gradients go back in float32 (from _channel_dot) even
+        # when AMP hands this cell float16 copies (a custom bprop answers for the inputs before that cast).
+        return self._channel_dot(dout, a), cast_like(dout * wa, a), self._channel_dot(dout, b), cast_like(dout * wb, b)
 
 
 class GridDehazeNet(nn.Cell):
