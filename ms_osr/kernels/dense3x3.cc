@@ -30,6 +30,7 @@
 namespace {
 
 typedef float v8 __attribute__((vector_size(32)));
+typedef int i8 __attribute__((vector_size(32)));  // lane indices for __builtin_shuffle
 
 constexpr int kOB = 4;         // output channels per register tile
 constexpr int kV = 3;          // vectors of 8 pixels per register tile
@@ -195,6 +196,14 @@ std::vector<float> pack_filters(const float* w, int64_t Co, int64_t Ci, bool adj
 // from the direct sum by a few ulps of the largest term (the tests compare with 2e-5 absolute).
 constexpr int kTiles = 8 * kV;  // output tiles (2x2 pixels) per register tile: 3 vectors of 8
 
+// G applied to three taps g0, g1, g2 along one axis: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2.
+inline void filter_transform(float g0, float g1, float g2, float (&t)[4]) {
+  t[0] = g0;
+  t[1] = 0.5f * (g0 + g1 + g2);
+  t[2] = 0.5f * (g0 - g1 + g2);
+  t[3] = g2;
+}
+
 // U (16, ceil(Co/4), Ci, 4): the transformed filters G g G^T, position-major, in register-tile blocks of 4
 // output channels; with ``adjoint`` for the input gradient (transposed and rotated, as pack_filters).
 std::vector<float> pack_winograd(const float* w, int64_t Co, int64_t Ci, bool adjoint) {
@@ -203,17 +212,14 @@ std::vector<float> pack_winograd(const float* w, int64_t Co, int64_t Ci, bool ad
   for (int64_t o = 0; o < Co; ++o)
     for (int64_t c = 0; c < Ci; ++c) {
       const int64_t a = adjoint ? c : o, b = adjoint ? o : c;
-      float g[3][3], gg[4][3];
+      float g[3][3], gg[4][3], r[4];
       for (int t = 0; t < 9; ++t) g[t / 3][t % 3] = w[(o * Ci + c) * 9 + (adjoint ? 8 - t : t)];
-      for (int x = 0; x < 3; ++x) {  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
-        gg[0][x] = g[0][x];
-        gg[1][x] = 0.5f * (g[0][x] + g[1][x] + g[2][x]);
-        gg[2][x] = 0.5f * (g[0][x] - g[1][x] + g[2][x]);
-        gg[3][x] = g[2][x];
+      for (int x = 0; x < 3; ++x) {  // G g, column by column
+        filter_transform(g[0][x], g[1][x], g[2][x], r);
+        for (int y = 0; y < 4; ++y) gg[y][x] = r[y];
       }
-      for (int y = 0; y < 4; ++y) {  // (G g) G^T: the same on the columns
-        const float r[4] = {gg[y][0], 0.5f * (gg[y][0] + gg[y][1] + gg[y][2]),
-                            0.5f * (gg[y][0] - gg[y][1] + gg[y][2]), gg[y][2]};
+      for (int y = 0; y < 4; ++y) {  // (G g) G^T, row by row
+        filter_transform(gg[y][0], gg[y][1], gg[y][2], r);
         for (int x = 0; x < 4; ++x) u[(((y * 4 + x) * OB + a / kOB) * ins + b) * kOB + a % kOB] = r[x];
       }
     }
@@ -233,7 +239,6 @@ inline void input_transform(const v8 (&d)[4], v8 (&t)[4]) {
 // Then the 4x4 input tile of output tile t reads columns t and t + 1 of both halves: plain vector loads, where
 // the interleaved rows would need two shuffles per vector (and this split is done once per row, not per tile).
 void split_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, int64_t rows, int64_t Q, float* eo) {
-  typedef int i8 __attribute__((vector_size(32)));
   const int64_t C = x.channels();
   for (int64_t c = 0; c < C; ++c) {
     const float* src = x.plane(n, c);
@@ -247,7 +252,7 @@ void split_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, in
       }
       const float* row = src + h * W;
       const auto one = [&](int64_t k) {
-        even[k] = 2 * k - 1 < W ? (k > 0 ? row[2 * k - 1] : 0.0f) : 0.0f;
+        even[k] = k > 0 && 2 * k - 1 < W ? row[2 * k - 1] : 0.0f;
         odd[k] = 2 * k < W ? row[2 * k] : 0.0f;
       };
       one(0);
@@ -269,7 +274,6 @@ void split_rows(const Planes& x, int64_t n, int64_t H, int64_t W, int64_t h0, in
 // split 1.25 times (twice with one row of tiles per task, where the copies took a quarter of the time).
 void conv_winograd(const Planes& x, const float* u, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
                    const float* bias, bool relu) {
-  typedef int i8 __attribute__((vector_size(32)));
   const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB;
   const int64_t TY = (H + 1) / 2, TX = (W + 1) / 2, groups = (TX + kTiles - 1) / kTiles;
   const int64_t Q = groups * kTiles + 8;  // columns of each half row: every group's 24 + 1 tiles
