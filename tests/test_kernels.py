@@ -1,4 +1,4 @@
-"""The C++ depthwise 3x3 kernel (ms_osr.kernels) against MindSpore's grouped convolution."""
+"""The C++ kernels (ms_osr.kernels) against MindSpore's own operators."""
 import logging
 
 import numpy as np
@@ -135,6 +135,50 @@ def test_dense_bias_relu_forward_and_gradients_match_conv(case, relu, winograd, 
     ref = BiasedWithGrads(BiasedConv(relu))(x, wt, b, g)
     if relu:
         assert 0.2 < float((out[0].asnumpy() == 0).mean()) < 0.8  # the ReLU clipped part of the output
+    for a, r, name in zip(out, ref, ("y", "dx", "dw", "db")):
+        a, r = a.asnumpy(), r.asnumpy()
+        assert a.shape == r.shape, name
+        scale = max(1.0, float(np.abs(r).max()))
+        assert np.abs(a - r).max() <= 2e-6 * scale, f"{name}: {np.abs(a - r).max()} (scale {scale})"
+
+
+def _conv_transpose_reference(x, w, b, relu):
+    """PyTorch's conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1) (then ReLU) in NumPy."""
+    n, _, h, wd = x.shape
+    full = np.zeros((n, w.shape[1], 2 * h + 1, 2 * wd + 1))
+    for ky in range(3):
+        for kx in range(3):
+            full[:, :, ky:ky + 2 * h:2, kx:kx + 2 * wd:2] += np.einsum("nchw,co->nohw", x, w[:, :, ky, kx])
+    y = full[:, :, 1:, 1:] + b.reshape(1, -1, 1, 1)
+    return np.maximum(y, 0) if relu else y
+
+
+# (N, Ci, Co, H, W): channel counts off the 4-channel block, widths below, at and past a 24-pixel tile, single
+# pixels, odd sizes; the last is split across threads.
+@pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias_relu"])
+@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (1, 9, 7, 5, 24),
+                                  (2, 32, 32, 40, 52)])
+def test_conv_transpose_forward_and_gradients_match_mindspore(case, relu, monkeypatch):
+    """The stride-2 transposed conv kernel: its output equals PyTorch's formula (NumPy) and MindSpore's transposed
+    conv (the cell without the kernel), and its gradients of x, w and b equal MindSpore's autodiff of that path."""
+    n, ci, co, h, w = case
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n, ci, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((ci, co, 3, 3)) / np.sqrt(ci)).astype(np.float32)
+    b = rng.standard_normal(co).astype(np.float32)
+    g = rng.standard_normal((n, co, 2 * h, 2 * w)).astype(np.float32)
+    ours = BiasedWithGrads(kernels.ConvTranspose3x3S2(ci, relu))
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+    stock = BiasedWithGrads(kernels.ConvTranspose3x3S2(ci, relu))
+    assert ours.net.use_kernel and not stock.net.use_kernel
+    args = (Tensor(x), Tensor(wt), Tensor(b), Tensor(g))
+    out, ref = ours(*args), stock(*args)
+    expected = _conv_transpose_reference(x, wt, b, relu)
+    if relu:
+        assert 0.2 < float((expected == 0).mean()) < 0.8  # the ReLU clipped part of the output
+    for y in (out[0], ref[0]):
+        assert y.shape == expected.shape
+        assert np.abs(y.asnumpy() - expected).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))
     for a, r, name in zip(out, ref, ("y", "dx", "dw", "db")):
         a, r = a.asnumpy(), r.asnumpy()
         assert a.shape == r.shape, name

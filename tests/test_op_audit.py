@@ -10,7 +10,7 @@ from mindspore import Tensor, nn, ops
 from ms_osr import kernels, registry
 from ms_osr.audit import cases, graph_ops, report
 from ms_osr.audit.support import declaration
-from ms_osr.models.layers import DepthwiseConv3x3
+from ms_osr.models.layers import ConvTranspose3x3S2, DepthwiseConv3x3
 from ms_osr.models.restormer import GatedGELU
 
 
@@ -85,16 +85,21 @@ def test_check_flags_undeclared_op_and_cpu_kernel_in_device_graph():
     assert ("GPU", "Custom") in {(p.target, p.op) for p in report.check([audit])}
 
 
-@pytest.mark.parametrize("cell_type", [DepthwiseConv3x3, GatedGELU])
-def test_kernels_step_aside_off_cpu(cell_type):
+# the cells, each built for a target; the first two hold their kernel cell as ``op``
+_KERNEL_CELLS = {"depthwise": lambda: DepthwiseConv3x3(8), "transposed": lambda: ConvTranspose3x3S2(8, 8, relu=True),
+                 "gated_gelu": GatedGELU}
+
+
+@pytest.mark.parametrize("name", sorted(_KERNEL_CELLS))
+def test_kernels_step_aside_off_cpu(name):
     """The cells that run the C++ kernels on CPU build MindSpore's own operators for GPU/Ascend."""
     def build(target):
         with kernels.build_for(target):
-            return cell_type(8) if cell_type is DepthwiseConv3x3 else cell_type()
+            return _KERNEL_CELLS[name]()
 
     x = Tensor(np.random.default_rng(0).random((1, 8, 8, 8), np.float32))
     cpu = build("CPU")
-    if not cpu.op.use_kernel if cell_type is DepthwiseConv3x3 else not cpu.use_kernel:
+    if not getattr(cpu, "op", cpu).use_kernel:
         pytest.skip("no C++ compiler: the kernels are off")
     assert "Custom" in graph_ops.compiled_primitives(cpu, x)
     for target in ("GPU", "Ascend"):

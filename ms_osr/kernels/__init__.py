@@ -12,7 +12,9 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
   adds the bias (and a ReLU) in the output pass and can read its input as several tensors taken as their
   channel concatenation, which GridDehazeNet's dense blocks then never build.  For 8 or more output
   channels the forward and the input gradient use Winograd F(2x2, 3x3) (16 multiplications per 2x2 outputs
-  and input channel instead of 36); ``MS_OSR_WINOGRAD=0`` (read at every call) keeps the direct kernel;
+  and input channel instead of 36); ``MS_OSR_WINOGRAD=0`` (read at every call) keeps the direct kernel.
+  The same register tile runs GridDehazeNet's stride-2 transposed 3x3 conv as four phase convs
+  (:class:`ConvTranspose3x3S2`, forward; its gradients are MindSpore's convs);
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
   ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
 
@@ -290,6 +292,28 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
     return _custom(name, lambda *s: [s[0][0], s[k][0], s[0][2], s[0][3]], bprop=_with_arity(k, grads))
 
 
+def _conv_transpose_ops(relu: bool) -> ops.Custom:
+    """``conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)`` (then ReLU when ``relu``) as one op:
+    x (N, Ci, H, W), w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W).  Gradients with MindSpore's own convolutions, as its
+    autodiff of a transposed conv computes them: the output gradient placed in the uncropped (2H+1, 2W+1) result
+    (PyTorch's padding=1 drops the first row and column), a stride-2 conv of it for the input gradient, and the
+    filter gradient of that conv for ``w``."""
+    from mindspore.ops.operations import _grad_ops
+
+    mask = _grad_ops.ReluGrad() if relu else _pass_through
+    bias_grad = _grad_ops.BiasAddGrad()
+
+    def bprop(x, w, b, out, dout):
+        d = mask(dout, out)
+        g = ops.pad(d, (1, 0, 1, 0))
+        ci, co = w.shape[0], w.shape[1]
+        to_filter = _grad_ops.Conv2DBackpropFilter(ci, 3, pad_mode="valid", stride=2)
+        return ops.conv2d(g, w, stride=2), to_filter(x, g, (ci, co, 3, 3)), bias_grad(d)
+
+    name = "MsOsrConvTranspose3x3S2BiasRelu" if relu else "MsOsrConvTranspose3x3S2Bias"
+    return _custom(name, lambda x, w, b: [x[0], w[1], 2 * x[2], 2 * x[3]], bprop=bprop)
+
+
 def gated_gelu_op() -> ops.Custom:
     """u (N, 2C, H, W) -> GELU(u[:, :C]) * u[:, C:] (exact GELU to 1e-7), with its fused gradient."""
     grad = _custom("MsOsrGatedGeluGrad", lambda u, dy: u)
@@ -358,4 +382,28 @@ class Conv3x3Bias(KernelCell):
             return self.kernel(*xs, w, b)
         x = ops.cat(xs, 1) if len(xs) > 1 else xs[0]
         y = ops.bias_add(ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1), cast_like(b, x))
+        return ops.relu(y) if self.relu else y
+
+
+
+class ConvTranspose3x3S2(KernelCell):
+    """``conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)`` for x (N, Ci, H, W), w (Ci, Co, 3, 3):
+    the (N, Co, 2H, 2W) up-sampling of GridDehazeNet (PyTorch's ``output_size`` of twice the input), followed by a
+    ReLU when ``relu``.  The C++ kernel on CPU (bias and ReLU in its output pass); otherwise MindSpore's transposed
+    convolution into the full (2H+1, 2W+1) result, whose first row and column are dropped."""
+
+    def __init__(self, in_channels: int, relu: bool = False):
+        super().__init__(lambda: _conv_transpose_ops(relu))
+        self.relu = relu
+        # MindSpore's transposed conv is the input gradient of a conv: its out_channel is that conv's, our input's
+        self.full = ops.Conv2DTranspose(in_channels, 3, pad_mode="pad", pad=0, stride=2)
+
+    def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
+        if self.use_kernel and x.dtype == ms.float32:
+            return self.kernel(x, w, b)
+        n, _, h, wd = x.shape
+        full = self.full(x, cast_like(w, x), (n, w.shape[1], 2 * h + 1, 2 * wd + 1))
+        # Split, not a slice: MindSpore's CPU StridedSlice of a window is several times slower (layers.crop)
+        y = ops.split(ops.split(full, [1, 2 * h], axis=2)[1], [1, 2 * wd], axis=3)[1]
+        y = ops.bias_add(y, cast_like(b, y))
         return ops.relu(y) if self.relu else y

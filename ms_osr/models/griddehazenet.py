@@ -23,7 +23,7 @@ import mindspore.ops as ops
 
 from ..precision import cast_like, to_float32
 from ..registry import register_config, register_model
-from .layers import conv2d, conv2d_relu, crop
+from .layers import ConvTranspose3x3S2, conv2d, conv2d_relu, crop
 
 
 class MakeDense(nn.Cell):
@@ -75,24 +75,20 @@ class DownSample(nn.Cell):
 class UpSample(nn.Cell):
     """Transposed 3x3 conv, stride 2, to an explicit output size + ReLU, then 3x3 conv halving channels + ReLU.
 
-    PyTorch's ``ConvTranspose2d(k=3, s=2, p=1)(x, output_size=(h, w))`` picks an output
-    padding of 0 or 1 so the result has exactly the skip connection's size; the extra
-    bottom row/right column it keeps is a real output row (it receives contributions
-    from the last input row), not zeros.  MindSpore has no ``output_size``, so we compute
-    the unpadded ("full", 2*h'+1 rows) transposed convolution and cut rows/columns
-    ``1 .. h`` out of it, which is exactly PyTorch's result for either output padding.
+    PyTorch's ``ConvTranspose2d(k=3, s=2, p=1)(x, output_size=(h, w))`` picks an output padding of 0 or 1 so the
+    result has exactly the skip connection's size; the extra bottom row/right column it keeps is a real output
+    row (it receives contributions from the last input row), not zeros.  MindSpore has no ``output_size``:
+    :class:`~.layers.ConvTranspose3x3S2` computes the output padding 1 result (twice the input size) and the
+    first ``h`` rows and ``w`` columns of it are PyTorch's result for either output padding.
     """
 
-    def __init__(self, in_channels: int, kernel_size: int = 3, stride: int = 2) -> None:
+    def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.deconv = nn.Conv2dTranspose(in_channels, in_channels, kernel_size, stride=stride, pad_mode="pad",
-                                         padding=0, has_bias=True)
-        self.conv = conv2d_relu(in_channels, in_channels // stride, kernel_size)
+        self.deconv = ConvTranspose3x3S2(in_channels, in_channels, relu=True)
+        self.conv = conv2d_relu(in_channels, in_channels // 2, 3)
 
     def construct(self, x: ms.Tensor, out_h: int, out_w: int) -> ms.Tensor:
-        full = self.deconv(x)
-        out = crop(full, 1, 1, out_h, out_w)  # torch padding=1 removes the first row/col
-        return self.conv(ops.relu(out))
+        return self.conv(crop(self.deconv(x), 0, 0, out_h, out_w))
 
 
 class ChannelWeightedSum(nn.Cell):
