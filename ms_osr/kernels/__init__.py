@@ -16,7 +16,9 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
   The same register tile runs GridDehazeNet's stride-2 transposed 3x3 conv as four phase convs
   (:class:`ConvTranspose3x3S2`, forward; its gradients are MindSpore's convs);
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
-  ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`).
+  ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`);
+* GridDehazeNet's attention fusion wa * a + wb * b: two Mul and an Add; ``weighted_sum.cc`` does it in one
+  pass (:func:`channel_weighted_sum_op`).
 
 The C++ sources are compiled on first use with the system's ``g++`` (``$CXX`` overrides) into a
 per-user cache (``$MS_OSR_KERNEL_CACHE``, default ``~/.cache/ms_osr/kernels``), keyed by the source,
@@ -312,6 +314,12 @@ def _conv_transpose_ops(relu: bool) -> ops.Custom:
 
     name = "MsOsrConvTranspose3x3S2BiasRelu" if relu else "MsOsrConvTranspose3x3S2Bias"
     return _custom(name, lambda x, w, b: [x[0], w[1], 2 * x[2], 2 * x[3]], bprop=bprop)
+
+
+def channel_weighted_sum_op() -> ops.Custom:
+    """(wa (1, C, 1, 1), a (N, C, H, W), wb, b) -> wa * a + wb * b in one pass; no bprop of its own (the cell
+    that runs it, GridDehazeNet's ``ChannelWeightedSum``, has one)."""
+    return _custom("MsOsrChannelWeightedSum", lambda wa, a, wb, b: a)
 
 
 def gated_gelu_op() -> ops.Custom:
