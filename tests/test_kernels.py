@@ -186,6 +186,40 @@ def test_conv_transpose_forward_and_gradients_match_mindspore(case, relu, monkey
         assert np.abs(a - r).max() <= 2e-6 * scale, f"{name}: {np.abs(a - r).max()} (scale {scale})"
 
 
+class StridedConv(nn.Cell):
+    def __init__(self, relu):
+        super().__init__()
+        self.relu = relu
+
+    def construct(self, x, w, b):
+        y = ops.bias_add(ops.conv2d(x, w, stride=2, pad_mode="pad", padding=1), b)
+        return ops.relu(y) if self.relu else y
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias_relu"])
+@pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (1, 9, 7, 6, 49),
+                                  (2, 32, 32, 80, 96)])
+def test_strided_conv_forward_and_gradients_match_conv(case, relu):
+    """The stride-2 conv kernel (padding 1), whose input gradient is the transposed conv kernel cut to odd sizes:
+    output and the gradients of x, w and b as MindSpore's strided conv, BiasAdd and ReLU give them."""
+    n, ci, co, h, w = case
+    rng = np.random.default_rng(8)
+    x = Tensor(rng.standard_normal((n, ci, h, w)).astype(np.float32))
+    wt = Tensor((rng.standard_normal((co, ci, 3, 3)) / np.sqrt(ci)).astype(np.float32))
+    b = Tensor(rng.standard_normal(co).astype(np.float32))
+    g = Tensor(rng.standard_normal((n, co, (h + 1) // 2, (w + 1) // 2)).astype(np.float32))
+    ours = BiasedWithGrads(kernels.Conv3x3S2Bias(relu))
+    assert ours.net.use_kernel
+    out, ref = ours(x, wt, b, g), BiasedWithGrads(StridedConv(relu))(x, wt, b, g)
+    if relu and out[0].size > 50:
+        assert 0.2 < float((out[0].asnumpy() == 0).mean()) < 0.8  # the ReLU clipped part of the output
+    for a, r, name in zip(out, ref, ("y", "dx", "dw", "db")):
+        a, r = a.asnumpy(), r.asnumpy()
+        assert a.shape == r.shape, name
+        scale = max(1.0, float(np.abs(r).max()))
+        assert np.abs(a - r).max() <= 2e-6 * scale, f"{name}: {np.abs(a - r).max()} (scale {scale})"
+
+
 class PartsWithGrads(nn.Cell):
     """(y, dx1, dx2, dx3, dw, db) of a cell on three input parts, for the upstream gradient g."""
 

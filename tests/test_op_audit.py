@@ -10,7 +10,7 @@ from mindspore import Tensor, nn, ops
 from ms_osr import kernels, registry
 from ms_osr.audit import cases, graph_ops, report
 from ms_osr.audit.support import declaration
-from ms_osr.models.layers import ConvTranspose3x3S2, DepthwiseConv3x3
+from ms_osr.models.layers import ConvTranspose3x3S2, DepthwiseConv3x3, StridedConv3x3
 from ms_osr.models.restormer import GatedGELU
 
 
@@ -85,9 +85,9 @@ def test_check_flags_undeclared_op_and_cpu_kernel_in_device_graph():
     assert ("GPU", "Custom") in {(p.target, p.op) for p in report.check([audit])}
 
 
-# the cells, each built for a target; the first two hold their kernel cell as ``op``
+# the cells, each built for a target; the convolutions hold their kernel cell as ``op``
 _KERNEL_CELLS = {"depthwise": lambda: DepthwiseConv3x3(8), "transposed": lambda: ConvTranspose3x3S2(8, 8, relu=True),
-                 "gated_gelu": GatedGELU}
+                 "strided": lambda: StridedConv3x3(8, 8, relu=True), "gated_gelu": GatedGELU}
 
 
 @pytest.mark.parametrize("name", sorted(_KERNEL_CELLS))

@@ -13,8 +13,9 @@ Two operations of Restormer-style blocks are slow in MindSpore 2.10 on CPU:
   channel concatenation, which GridDehazeNet's dense blocks then never build.  For 8 or more output
   channels the forward and the input gradient use Winograd F(2x2, 3x3) (16 multiplications per 2x2 outputs
   and input channel instead of 36); ``MS_OSR_WINOGRAD=0`` (read at every call) keeps the direct kernel.
-  The same register tile runs GridDehazeNet's stride-2 transposed 3x3 conv as four phase convs
-  (:class:`ConvTranspose3x3S2`, forward; its gradients are MindSpore's convs);
+  The same register tile runs GridDehazeNet's stride-2 3x3 conv (:class:`Conv3x3S2Bias`, on input rows split by
+  column parity) and its transposed conv as four phase convs (:class:`ConvTranspose3x3S2`); each is the other's
+  input gradient, and the filter gradients are MindSpore's;
 * the GDFN gate GELU(a) * g: a channel split and ~16 element-wise passes forward and backward.
   ``gated_gelu.cc`` does each direction in one pass (:func:`gated_gelu_op`);
 * GridDehazeNet's attention fusion wa * a + wb * b: two Mul and an Add; ``weighted_sum.cc`` does it in one
@@ -305,15 +306,53 @@ def _conv_transpose_ops(relu: bool) -> ops.Custom:
     mask = _grad_ops.ReluGrad() if relu else _pass_through
     bias_grad = _grad_ops.BiasAddGrad()
 
+    to_input = _custom("MsOsrConv3x3S2", _strided_shape)
+
     def bprop(x, w, b, out, dout):
         d = mask(dout, out)
         g = ops.pad(d, (1, 0, 1, 0))
         ci, co = w.shape[0], w.shape[1]
         to_filter = _grad_ops.Conv2DBackpropFilter(ci, 3, pad_mode="valid", stride=2)
-        return ops.conv2d(g, w, stride=2), to_filter(x, g, (ci, co, 3, 3)), bias_grad(d)
+        return to_input(d, w), to_filter(x, g, (ci, co, 3, 3)), bias_grad(d)
 
     name = "MsOsrConvTranspose3x3S2BiasRelu" if relu else "MsOsrConvTranspose3x3S2Bias"
-    return _custom(name, lambda x, w, b: [x[0], w[1], 2 * x[2], 2 * x[3]], bprop=bprop)
+    return _custom(name, _transposed_shape, bprop=bprop)
+
+
+def _strided_shape(x, w, *b):
+    """Output shape of the stride-2 conv: x (N, Ci, H, W), w (Co, Ci, 3, 3) -> (N, Co, ceil(H/2), ceil(W/2))."""
+    return [x[0], w[0], (x[2] + 1) // 2, (x[3] + 1) // 2]
+
+
+def _transposed_shape(x, w, *b):
+    """Output shape of the stride-2 transposed conv: x (N, Ci, H, W), w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W)."""
+    return [x[0], w[1], 2 * x[2], 2 * x[3]]
+
+
+def _strided_conv_ops(relu: bool) -> ops.Custom:
+    """``conv2d(x, w, b, stride=2, padding=1)`` (then ReLU when ``relu``) as one op: x (N, Ci, H, W), w (Co, Ci, 3,
+    3) -> (N, Co, ceil(H/2), ceil(W/2)).  Input gradient: the transposed conv kernel (the adjoint), cut to H x W;
+    filter gradient: MindSpore's."""
+    from mindspore.ops.operations import _grad_ops
+
+    mask = _grad_ops.ReluGrad() if relu else _pass_through
+    bias_grad = _grad_ops.BiasAddGrad()
+    to_input = _custom("MsOsrConvTranspose3x3S2", _transposed_shape)
+
+    def bprop(x, w, b, out, dout):
+        d = mask(dout, out)
+        co, ci = w.shape[0], w.shape[1]
+        h, wd = x.shape[2], x.shape[3]
+        dx = to_input(d, w)  # (N, Ci, 2 ceil(H/2), 2 ceil(W/2)): one row / column more than x where H / W is odd
+        if dx.shape[2] > h:
+            dx = ops.split(dx, [h, 1], axis=2)[0]
+        if dx.shape[3] > wd:
+            dx = ops.split(dx, [wd, 1], axis=3)[0]
+        to_filter = _grad_ops.Conv2DBackpropFilter(co, 3, pad_mode="pad", pad=1, pad_list=(1, 1, 1, 1), stride=2)
+        return dx, to_filter(d, x, (co, ci, 3, 3)), bias_grad(d)
+
+    name = "MsOsrConv3x3S2BiasRelu" if relu else "MsOsrConv3x3S2Bias"
+    return _custom(name, _strided_shape, bprop=bprop)
 
 
 def channel_weighted_sum_op() -> ops.Custom:
@@ -414,4 +453,19 @@ class ConvTranspose3x3S2(KernelCell):
         # Split, not a slice: MindSpore's CPU StridedSlice of a window is several times slower (layers.crop)
         y = ops.split(ops.split(full, [1, 2 * h], axis=2)[1], [1, 2 * wd], axis=3)[1]
         y = ops.bias_add(y, cast_like(b, y))
+        return ops.relu(y) if self.relu else y
+
+
+class Conv3x3S2Bias(KernelCell):
+    """``conv2d(x, w, b, stride=2, padding=1)``, then a ReLU when ``relu``: the C++ kernel on CPU (bias and ReLU in
+    its output pass), MindSpore's convolution, BiasAdd and ReLU otherwise."""
+
+    def __init__(self, relu: bool = False):
+        super().__init__(lambda: _strided_conv_ops(relu))
+        self.relu = relu
+
+    def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
+        if self.use_kernel and x.dtype == ms.float32:
+            return self.kernel(x, w, b)
+        y = ops.bias_add(ops.conv2d(x, cast_like(w, x), stride=2, pad_mode="pad", padding=1), cast_like(b, x))
         return ops.relu(y) if self.relu else y

@@ -14,9 +14,12 @@
 //                                                                         w transposed and flipped
 //   MsOsrConv3x3Filter (x1..xk, dy (N,Co,H,W))        -> dw (Co,Ci,3,3)  grad wrt w, summed over N
 //   MsOsrConv3x3FilterBias (x1..xk, dy)               -> dw, db (Co)     and the bias gradient in the same pass
-//   MsOsrConvTranspose3x3S2Bias[Relu] (x (N,Ci,H,W), w (Ci,Co,3,3), b (Co)) -> y (N,Co,2H,2W)  the stride-2
+//   MsOsrConvTranspose3x3S2[Bias[Relu]] (x (N,Ci,H,W), w (Ci,Co,3,3)[, b (Co)]) -> y (N,Co,2H,2W)  the stride-2
 //                                                                         transposed conv (torch padding 1, output
-//                                                                         padding 1) + b [then ReLU]; forward only
+//                                                                         padding 1) [+ b [then ReLU]]
+//   MsOsrConv3x3S2[Bias[Relu]] (x (N,Ci,H,W), w (Co,Ci,3,3)[, b (Co)]) -> y (N,Co,ceil(H/2),ceil(W/2))  the stride-2
+//                                                                         conv (padding 1); each is the other's input
+//                                                                         gradient (filter gradients: MindSpore's)
 // x1..xk (N,Ci_j,H,W), k >= 1, are read as their concatenation along channels (Ci = sum Ci_j) and dx1..dxk
 // are written as its parts: a dense block (GridDehazeNet's RDB) feeds every layer all earlier outputs without
 // building the growing concatenation once per layer (Concat was 14% of GridDehazeNet's forward at 256^2).
@@ -114,6 +117,15 @@ inline void tile_taps(const float* xp, int64_t c_stride, const int64_t (&off)[T]
       }
     }
   }
+}
+
+// tile_taps for nv = 1..3 vectors (the last, partial tile of a row).
+template <int T>
+inline void tile_taps_any(int nv, const float* xp, int64_t c_stride, const int64_t (&off)[T], const float* wk,
+                          int64_t C, v8 (&acc)[kOB][kV]) {
+  if (nv == 1) tile_taps<1, T>(xp, c_stride, off, wk, C, acc);
+  else if (nv == 2) tile_taps<2, T>(xp, c_stride, off, wk, C, acc);
+  else tile_taps<3, T>(xp, c_stride, off, wk, C, acc);
 }
 
 // The 3x3 conv's tile: taps at rows ky and columns kx of a padded block with rows of P floats.
@@ -425,20 +437,12 @@ std::vector<float> pack_phase(const float* w, int64_t Ci, int64_t Co, const Phas
 }
 
 // The tile of one phase at input row r, columns s.. of a pad_rows block (row stride P, origin at (-1, -1)).
-template <int V, int T>
-inline void phase_tile(const float* buf, int64_t c_stride, int64_t P, int64_t r, int64_t s, const PhaseTap (&taps)[T],
-                       const float* wk, int64_t C, v8 (&acc)[kOB][kV]) {
-  int64_t off[T];
-  for (int t = 0; t < T; ++t) off[t] = (r + 1 + taps[t].dy) * P + s + 1 + taps[t].dx;
-  tile_taps<V, T>(buf, c_stride, off, wk, C, acc);
-}
-
 template <int T>
 inline void phase_tile_any(int nv, const float* buf, int64_t c_stride, int64_t P, int64_t r, int64_t s,
                            const PhaseTap (&taps)[T], const float* wk, int64_t C, v8 (&acc)[kOB][kV]) {
-  if (nv == 1) phase_tile<1, T>(buf, c_stride, P, r, s, taps, wk, C, acc);
-  else if (nv == 2) phase_tile<2, T>(buf, c_stride, P, r, s, taps, wk, C, acc);
-  else phase_tile<3, T>(buf, c_stride, P, r, s, taps, wk, C, acc);
+  int64_t off[T];
+  for (int t = 0; t < T; ++t) off[t] = (r + 1 + taps[t].dy) * P + s + 1 + taps[t].dx;
+  tile_taps_any<T>(nv, buf, c_stride, off, wk, C, acc);
 }
 
 // y (N, Co, 2H, 2W) = the transposed conv of x (N, Ci, H, W) with w (Ci, Co, 3, 3), plus bias, then a ReLU when
@@ -497,6 +501,54 @@ void conv_transpose_s2(const Planes& x, const float* w, int64_t N, int64_t Co, i
   });
 }
 
+// ------------------------------------------------------------------------------ 3x3 conv, stride 2
+// y (N, Co, ceil(H/2), ceil(W/2)) = the stride-2 3x3 correlation of x (N, Ci, H, W) (zero padding 1, as torch's
+// Conv2d(k=3, s=2, p=1)) with packed filters wk (pack_filters), plus bias and a ReLU when asked. Input rows are
+// split by column parity once per task (split_rows), so the taps of 8 neighbouring outputs are plain vector
+// loads: image columns 2b - 1 and 2b + 1 from the "even" half (b, b + 1), column 2b from the "odd" half (b).
+// GridDehazeNet's down-sampling, and the input gradient of the transposed conv above.
+void conv_s2(const Planes& x, const float* wk, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
+             const float* bias, bool relu) {
+  const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB, Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+  const int64_t Q = round_up(Wo, 8) + 8;
+  std::vector<float> b(OB * kOB, 0.0f);
+  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const int64_t blocks = (Ho + kRows - 1) / kRows;
+  ms_osr::parallel_for(N * blocks, kRows * Wo * Co * 4, [&](int64_t begin, int64_t end) {
+    std::vector<float> eo(Ci * (2 * kRows + 2) * 2 * Q);
+    v8 acc[kOB][kV];
+    float tail[kOB][8 * kV];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks, a0 = task % blocks * kRows, rows = std::min(kRows, Ho - a0);
+      split_rows(x, n, H, W, 2 * a0, 2 * rows, Q, eo.data());  // image rows 2 a0 - 1 .. 2 (a0 + rows)
+      const int64_t c_stride = (2 * rows + 2) * 2 * Q;
+      for (int64_t ob = 0; ob < OB; ++ob) {
+        const float* k = wk + ob * Ci * 9 * kOB;
+        const int nj = static_cast<int>(std::min<int64_t>(kOB, Co - ob * kOB));
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t s = 0; s < Wo; s += 8 * kV) {
+            const int64_t width = std::min<int64_t>(8 * kV, Wo - s);
+            const int nv = static_cast<int>((width + 7) / 8);
+            int64_t off[9];
+            for (int ky = 0; ky < 3; ++ky) {
+              const int64_t row = (2 * r + ky) * 2 * Q + s;
+              off[ky * 3] = row;
+              off[ky * 3 + 1] = row + Q;
+              off[ky * 3 + 2] = row + 1;
+            }
+            tile_taps_any<9>(nv, eo.data(), c_stride, off, k, Ci, acc);
+            finish<kV>(acc, b.data() + ob * kOB, nj, relu);
+            for (int j = 0; j < nj; ++j) {
+              for (int v = 0; v < nv; ++v) store(tail[j] + 8 * v, acc[j][v]);
+              std::memcpy(y.plane(n, ob * kOB + j) + (a0 + r) * Wo + s, tail[j], sizeof(float) * width);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 // Parameters [first, first + k) as one channel concatenation: each float32 NCHW with the N, H, W of the first.
 bool gather(void** params, const int* ndims, int64_t** shapes, const char** dtypes, int first, int k, Planes& out) {
   if (k < 1) return false;
@@ -527,16 +579,26 @@ int conv_bias(int nparam, void** params, int* ndims, int64_t** shapes, const cha
   return 0;
 }
 
-// x (N,Ci,H,W), w (Ci,Co,3,3), b (Co) -> y (N,Co,2H,2W): the stride-2 transposed conv (conv_transpose_s2).
-int conv_transpose_entry(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, bool relu) {
-  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 4) return 1;
-  for (int i = 0; i < 4; ++i)
-    if (!is_float32(dtypes[i])) return 1;
-  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3], Co = shapes[1][1];
-  if (shapes[1][0] != Ci || shapes[1][2] != 3 || shapes[1][3] != 3 || shapes[2][0] != Co) return 1;
-  if (shapes[3][0] != N || shapes[3][1] != Co || shapes[3][2] != 2 * H || shapes[3][3] != 2 * W) return 1;
-  conv_transpose_s2(one_tensor(params[0], Ci, H * W), static_cast<const float*>(params[1]), N, Co, H, W,
-                    one_tensor(params[3], Co, 4 * H * W), static_cast<const float*>(params[2]), relu);
+// The stride-2 convs' entries: x (N,Ci,H,W), w, [b (Co),] y. ``transposed``: w (Ci,Co,3,3), y (N,Co,2H,2W)
+// (conv_transpose_s2); otherwise w (Co,Ci,3,3), y (N,Co,ceil(H/2),ceil(W/2)) (conv_s2). Without b: no bias.
+int strided_entry(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, bool transposed,
+                  bool relu) {
+  const bool has_bias = nparam == 4;
+  if (nparam != 3 && nparam != 4) return 1;
+  for (int i = 0; i < nparam; ++i)
+    if (!is_float32(dtypes[i]) || ndims[i] != (has_bias && i == 2 ? 1 : 4)) return 1;
+  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t* ws = shapes[1];
+  const int64_t Co = transposed ? ws[1] : ws[0];
+  if ((transposed ? ws[0] : ws[1]) != Ci || ws[2] != 3 || ws[3] != 3 || (has_bias && shapes[2][0] != Co)) return 1;
+  const int64_t* ys = shapes[nparam - 1];
+  const int64_t Ho = transposed ? 2 * H : (H + 1) / 2, Wo = transposed ? 2 * W : (W + 1) / 2;
+  if (ys[0] != N || ys[1] != Co || ys[2] != Ho || ys[3] != Wo) return 1;
+  const Planes x = one_tensor(params[0], Ci, H * W), y = one_tensor(params[nparam - 1], Co, Ho * Wo);
+  const float* w = static_cast<const float*>(params[1]);
+  const float* b = has_bias ? static_cast<const float*>(params[2]) : nullptr;
+  if (transposed) conv_transpose_s2(x, w, N, Co, H, W, y, b, relu);
+  else conv_s2(x, pack_filters(w, Co, Ci, false).data(), N, Co, H, W, y, b, relu);
   return 0;
 }
 
@@ -564,15 +626,18 @@ int MsOsrConv3x3BiasRelu(int nparam, void** params, int* ndims, int64_t** shapes
   return conv_bias(nparam, params, ndims, shapes, dtypes, true);
 }
 
-int MsOsrConvTranspose3x3S2Bias(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
-                                 void* stream, void* extra) {
-  return conv_transpose_entry(nparam, params, ndims, shapes, dtypes, false);
-}
-
-int MsOsrConvTranspose3x3S2BiasRelu(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
-                                     void* stream, void* extra) {
-  return conv_transpose_entry(nparam, params, ndims, shapes, dtypes, true);
-}
+// One name per (op, arity): MindSpore keys an aot op's compiled graph by its function name (see the end).
+#define MS_OSR_STRIDED_ENTRY(NAME, TRANSPOSED, RELU)                                                               \
+  int NAME(int n, void** p, int* nd, int64_t** s, const char** t, void* st, void* e) {                          \
+    return strided_entry(n, p, nd, s, t, TRANSPOSED, RELU);                                                      \
+  }
+MS_OSR_STRIDED_ENTRY(MsOsrConvTranspose3x3S2, true, false)
+MS_OSR_STRIDED_ENTRY(MsOsrConvTranspose3x3S2Bias, true, false)
+MS_OSR_STRIDED_ENTRY(MsOsrConvTranspose3x3S2BiasRelu, true, true)
+MS_OSR_STRIDED_ENTRY(MsOsrConv3x3S2, false, false)
+MS_OSR_STRIDED_ENTRY(MsOsrConv3x3S2Bias, false, false)
+MS_OSR_STRIDED_ENTRY(MsOsrConv3x3S2BiasRelu, false, true)
+#undef MS_OSR_STRIDED_ENTRY
 
 int MsOsrConv3x3Input(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                       void* stream, void* extra) {
