@@ -297,10 +297,8 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
 
 def _conv_transpose_ops(relu: bool) -> ops.Custom:
     """``conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)`` (then ReLU when ``relu``) as one op:
-    x (N, Ci, H, W), w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W).  Gradients with MindSpore's own convolutions, as its
-    autodiff of a transposed conv computes them: the output gradient placed in the uncropped (2H+1, 2W+1) result
-    (PyTorch's padding=1 drops the first row and column), a stride-2 conv of it for the input gradient, and the
-    filter gradient of that conv for ``w``."""
+    x (N, Ci, H, W), w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W).  Input gradient: the stride-2 conv kernel of the output
+    gradient (the adjoint); filter gradient: MindSpore's, as the filter gradient of that strided conv."""
     from mindspore.ops.operations import _grad_ops
 
     mask = _grad_ops.ReluGrad() if relu else _pass_through
@@ -310,10 +308,10 @@ def _conv_transpose_ops(relu: bool) -> ops.Custom:
 
     def bprop(x, w, b, out, dout):
         d = mask(dout, out)
-        g = ops.pad(d, (1, 0, 1, 0))
         ci, co = w.shape[0], w.shape[1]
-        to_filter = _grad_ops.Conv2DBackpropFilter(ci, 3, pad_mode="valid", stride=2)
-        return to_input(d, w), to_filter(x, g, (ci, co, 3, 3)), bias_grad(d)
+        # w's gradient is that of the stride-2 conv d -> x (padding 1; the bottom/right pad is never reached)
+        to_filter = _grad_ops.Conv2DBackpropFilter(ci, 3, pad_mode="pad", pad=1, pad_list=(1, 1, 1, 1), stride=2)
+        return to_input(d, w), to_filter(x, d, (ci, co, 3, 3)), bias_grad(d)
 
     name = "MsOsrConvTranspose3x3S2BiasRelu" if relu else "MsOsrConvTranspose3x3S2Bias"
     return _custom(name, _transposed_shape, bprop=bprop)
