@@ -295,28 +295,6 @@ def _dense_bias_ops(relu: bool, parts: Optional[Tuple[int, ...]]) -> ops.Custom:
     return _custom(name, lambda *s: [s[0][0], s[k][0], s[0][2], s[0][3]], bprop=_with_arity(k, grads))
 
 
-def _conv_transpose_ops(relu: bool) -> ops.Custom:
-    """``conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)`` (then ReLU when ``relu``) as one op:
-    x (N, Ci, H, W), w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W).  Input gradient: the stride-2 conv kernel of the output
-    gradient (the adjoint); filter gradient: MindSpore's, as the filter gradient of that strided conv."""
-    from mindspore.ops.operations import _grad_ops
-
-    mask = _grad_ops.ReluGrad() if relu else _pass_through
-    bias_grad = _grad_ops.BiasAddGrad()
-
-    to_input = _custom("MsOsrConv3x3S2", _strided_shape)
-
-    def bprop(x, w, b, out, dout):
-        d = mask(dout, out)
-        ci, co = w.shape[0], w.shape[1]
-        # w's gradient is that of the stride-2 conv d -> x (padding 1; the bottom/right pad is never reached)
-        to_filter = _grad_ops.Conv2DBackpropFilter(ci, 3, pad_mode="pad", pad=1, pad_list=(1, 1, 1, 1), stride=2)
-        return to_input(d, w), to_filter(x, d, (ci, co, 3, 3)), bias_grad(d)
-
-    name = "MsOsrConvTranspose3x3S2BiasRelu" if relu else "MsOsrConvTranspose3x3S2Bias"
-    return _custom(name, _transposed_shape, bprop=bprop)
-
-
 def _strided_shape(x, w, *b):
     """Output shape of the stride-2 conv: x (N, Ci, H, W), w (Co, Ci, 3, 3) -> (N, Co, ceil(H/2), ceil(W/2))."""
     return [x[0], w[0], (x[2] + 1) // 2, (x[3] + 1) // 2]
@@ -327,30 +305,39 @@ def _transposed_shape(x, w, *b):
     return [x[0], w[1], 2 * x[2], 2 * x[3]]
 
 
-def _strided_conv_ops(relu: bool) -> ops.Custom:
-    """``conv2d(x, w, b, stride=2, padding=1)`` (then ReLU when ``relu``) as one op: x (N, Ci, H, W), w (Co, Ci, 3,
-    3) -> (N, Co, ceil(H/2), ceil(W/2)).  Input gradient: the transposed conv kernel (the adjoint), cut to H x W;
-    filter gradient: MindSpore's."""
+def _stride2_ops(transposed: bool, relu: bool) -> ops.Custom:
+    """The stride-2 3x3 convs as one op each, bias added (then a ReLU when ``relu``) in the output pass:
+
+    * ``conv2d(x, w, b, stride=2, padding=1)``: x (N, Ci, H, W), w (Co, Ci, 3, 3) -> (N, Co, ceil(H/2), ceil(W/2));
+    * ``transposed``: ``conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)``: x (N, Ci, H, W),
+      w (Ci, Co, 3, 3) -> (N, Co, 2H, 2W).
+
+    Each kernel is the other's input gradient (the adjoint; the strided conv's is cut to odd H, W).  The filter
+    gradient is MindSpore's, of the stride-2 conv (padding 1) that links the two sides: x -> y for the strided
+    conv, y -> x for the transposed one (whose bottom and right padding no tap then reaches)."""
     from mindspore.ops.operations import _grad_ops
 
     mask = _grad_ops.ReluGrad() if relu else _pass_through
     bias_grad = _grad_ops.BiasAddGrad()
-    to_input = _custom("MsOsrConvTranspose3x3S2", _transposed_shape)
+    if transposed:
+        to_input = _custom("MsOsrConv3x3S2", _strided_shape)
+    else:
+        to_input = _custom("MsOsrConvTranspose3x3S2", _transposed_shape)
 
     def bprop(x, w, b, out, dout):
         d = mask(dout, out)
-        co, ci = w.shape[0], w.shape[1]
-        h, wd = x.shape[2], x.shape[3]
-        dx = to_input(d, w)  # (N, Ci, 2 ceil(H/2), 2 ceil(W/2)): one row / column more than x where H / W is odd
-        if dx.shape[2] > h:
-            dx = ops.split(dx, [h, 1], axis=2)[0]
-        if dx.shape[3] > wd:
-            dx = ops.split(dx, [wd, 1], axis=3)[0]
-        to_filter = _grad_ops.Conv2DBackpropFilter(co, 3, pad_mode="pad", pad=1, pad_list=(1, 1, 1, 1), stride=2)
-        return dx, to_filter(d, x, (co, ci, 3, 3)), bias_grad(d)
+        dx = to_input(d, w)
+        if dx.shape[2] > x.shape[2]:
+            dx = ops.split(dx, [x.shape[2], 1], axis=2)[0]
+        if dx.shape[3] > x.shape[3]:
+            dx = ops.split(dx, [x.shape[3], 1], axis=3)[0]
+        to_filter = _grad_ops.Conv2DBackpropFilter(w.shape[0], 3, pad_mode="pad", pad=1, pad_list=(1, 1, 1, 1),
+                                                   stride=2)
+        dw = to_filter(x, d, w.shape) if transposed else to_filter(d, x, w.shape)
+        return dx, dw, bias_grad(d)
 
-    name = "MsOsrConv3x3S2BiasRelu" if relu else "MsOsrConv3x3S2Bias"
-    return _custom(name, _strided_shape, bprop=bprop)
+    name = ("MsOsrConvTranspose3x3S2" if transposed else "MsOsrConv3x3S2") + ("BiasRelu" if relu else "Bias")
+    return _custom(name, _transposed_shape if transposed else _strided_shape, bprop=bprop)
 
 
 def channel_weighted_sum_op() -> ops.Custom:
@@ -438,7 +425,7 @@ class ConvTranspose3x3S2(KernelCell):
     convolution into the full (2H+1, 2W+1) result, whose first row and column are dropped."""
 
     def __init__(self, in_channels: int, relu: bool = False):
-        super().__init__(lambda: _conv_transpose_ops(relu))
+        super().__init__(lambda: _stride2_ops(True, relu))
         self.relu = relu
         # MindSpore's transposed conv is the input gradient of a conv: its out_channel is that conv's, our input's
         self.full = ops.Conv2DTranspose(in_channels, 3, pad_mode="pad", pad=0, stride=2)
@@ -459,7 +446,7 @@ class Conv3x3S2Bias(KernelCell):
     its output pass), MindSpore's convolution, BiasAdd and ReLU otherwise."""
 
     def __init__(self, relu: bool = False):
-        super().__init__(lambda: _strided_conv_ops(relu))
+        super().__init__(lambda: _stride2_ops(False, relu))
         self.relu = relu
 
     def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
