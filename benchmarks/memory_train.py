@@ -21,7 +21,8 @@ phases, so every column is the peak *within* that phase:
 Peak RSS does not depend on the machine's load, so figures from different runs can be compared; times printed
 beside them are only indicative. Variants: ``default``, ``recompute`` (train.recompute), ``batch1`` /
 ``recompute_batch1`` (activations per sample = (batch 4 - batch 1) / 3), ``kernels_off`` (MS_OSR_CPU_KERNELS=0),
-``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``pynative`` (no graph compilation),
+``memory_O1`` (``ms.runtime.set_memory(optimize_level="O1")``), ``recompute_jit_O0`` / ``recompute_jit_O1``
+(recomputation at MindSpore's compilation level O0 / O1), ``pynative`` (no graph compilation),
 ``malloc_trim`` / ``recompute_malloc_trim`` (glibc: 2 arenas, trim freed memory at once), and
 ``torch`` / ``torch_recompute``: the PyTorch reference of ``bench_models.py`` (``torch.utils.checkpoint`` on the
 same blocks), phases alike ("compile" = nothing), for the MindSpore/PyTorch ratio.
@@ -40,13 +41,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]  # bench_models (the training steps of both frameworks) and ms_osr
 SIZE, BATCH = 128, 4
-VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level)
+VARIANTS = {  # name -> (batch, recompute, mode, extra environment, memory level[, jit level])
     "default": (BATCH, False, "graph", {}, None),
     "recompute": (BATCH, True, "graph", {}, None),
     "batch1": (1, False, "graph", {}, None),
     "recompute_batch1": (1, True, "graph", {}, None),
     "kernels_off": (BATCH, False, "graph", {"MS_OSR_CPU_KERNELS": "0"}, None),
     "memory_O1": (BATCH, False, "graph", {}, "O1"),
+    # MindSpore's compilation level (setup_runtime(jit_level=...)): O1 adds graph-kernel fusion to O0's op by op
+    "recompute_jit_O0": (BATCH, True, "graph", {}, None, "O0"),
+    "recompute_jit_O1": (BATCH, True, "graph", {}, None, "O1"),
     "pynative": (BATCH, False, "pynative", {}, None),
     # glibc keeps freed heap in per-thread arenas; two arenas and immediate trimming return it to the system
     "malloc_trim": (BATCH, False, "graph", {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "0"}, None),
@@ -111,11 +115,11 @@ def torch_child(model: str, variant: str, threads: int, size: int, config: dict)
 
 def child(model: str, variant: str, threads: int, size: int = SIZE) -> dict:
     """One MindSpore variant in this (fresh) process; returns the per-phase peaks in MiB and times in seconds."""
-    batch, recompute, mode, _, memory_level = VARIANTS[variant]
+    batch, recompute, mode, _, memory_level, *jit_level = VARIANTS[variant]
     import ms_osr  # noqa: F401  (oneDNN ISA cap before mindspore)
     from ms_osr.runtime import setup_runtime
 
-    setup_runtime(device="cpu", mode=mode, seed=0, threads=threads)
+    setup_runtime(device="cpu", mode=mode, seed=0, threads=threads, jit_level=jit_level[0] if jit_level else None)
     import mindspore as ms
     import numpy as np
 
