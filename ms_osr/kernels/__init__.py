@@ -356,6 +356,12 @@ def gated_gelu_op() -> ops.Custom:
     return _custom("MsOsrGatedGelu", lambda u: [u[0], u[1] // 2, u[2], u[3]], bprop=bprop)
 
 
+def _bias_relu(y: ms.Tensor, b: ms.Tensor, relu: bool) -> ms.Tensor:
+    """``y + b`` per channel (NCHW), then a ReLU when ``relu``: the fallbacks' version of the kernels' output pass."""
+    y = ops.bias_add(y, cast_like(b, y))
+    return ops.relu(y) if relu else y
+
+
 class KernelCell(nn.Cell):
     """Base of every cell that can run a kernel of this module.  ``use_kernel`` is decided when the cell is
     built (:func:`enabled`) and switched off by :func:`stock_ops`; ``kernel`` is the Custom op (None when
@@ -413,9 +419,7 @@ class Conv3x3Bias(KernelCell):
         if self.use_kernel and xs[0].dtype == ms.float32:
             return self.kernel(*xs, w, b)
         x = ops.cat(xs, 1) if len(xs) > 1 else xs[0]
-        y = ops.bias_add(ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1), cast_like(b, x))
-        return ops.relu(y) if self.relu else y
-
+        return _bias_relu(ops.conv2d(x, cast_like(w, x), pad_mode="pad", padding=1), b, self.relu)
 
 
 class ConvTranspose3x3S2(KernelCell):
@@ -436,9 +440,7 @@ class ConvTranspose3x3S2(KernelCell):
         n, _, h, wd = x.shape
         full = self.full(x, cast_like(w, x), (n, w.shape[1], 2 * h + 1, 2 * wd + 1))
         # Split, not a slice: MindSpore's CPU StridedSlice of a window is several times slower (layers.crop)
-        y = ops.split(ops.split(full, [1, 2 * h], axis=2)[1], [1, 2 * wd], axis=3)[1]
-        y = ops.bias_add(y, cast_like(b, y))
-        return ops.relu(y) if self.relu else y
+        return _bias_relu(ops.split(ops.split(full, [1, 2 * h], axis=2)[1], [1, 2 * wd], axis=3)[1], b, self.relu)
 
 
 class Conv3x3S2Bias(KernelCell):
@@ -452,5 +454,4 @@ class Conv3x3S2Bias(KernelCell):
     def construct(self, x: ms.Tensor, w: ms.Tensor, b: ms.Tensor) -> ms.Tensor:
         if self.use_kernel and x.dtype == ms.float32:
             return self.kernel(x, w, b)
-        y = ops.bias_add(ops.conv2d(x, cast_like(w, x), stride=2, pad_mode="pad", padding=1), cast_like(b, x))
-        return ops.relu(y) if self.relu else y
+        return _bias_relu(ops.conv2d(x, cast_like(w, x), stride=2, pad_mode="pad", padding=1), b, self.relu)

@@ -55,6 +55,13 @@ inline float hsum(v8 v) {
 }
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
+// The bias (Co; null: none) padded with zeros to whole 4-channel register-tile blocks, for finish().
+std::vector<float> padded_bias(const float* bias, int64_t Co) {
+  std::vector<float> b(round_up(Co, kOB), 0.0f);
+  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  return b;
+}
+
 // Channels of one or several NCHW tensors (N, H, W equal) taken as their concatenation along channels:
 // plane(n, c) is the H x W plane of channel c of image n.
 struct Planes {
@@ -152,8 +159,7 @@ inline void finish(v8 (&acc)[kOB][kV], const float* bias, int nj, bool relu) {
 void conv(const Planes& x, const float* wk, int64_t N, int64_t Co, int64_t H, int64_t W, const Planes& y,
           const float* bias = nullptr, bool relu = false) {
   const int64_t Ci = x.channels();
-  std::vector<float> b(round_up(Co, kOB), 0.0f);
-  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const std::vector<float> b = padded_bias(bias, Co);
   const int64_t blocks = (H + kRows - 1) / kRows, P = round_up(W, 8) + 2, OB = (Co + kOB - 1) / kOB;
   ms_osr::parallel_for(N * blocks, kRows * W * Co, [&](int64_t begin, int64_t end) {
     std::vector<float> buf(Ci * (kRows + 2) * P);
@@ -299,8 +305,7 @@ void conv_winograd(const Planes& x, const float* u, int64_t N, int64_t Co, int64
   const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB;
   const int64_t TY = (H + 1) / 2, TX = (W + 1) / 2, groups = (TX + kTiles - 1) / kTiles;
   const int64_t Q = groups * kTiles + 8;  // columns of each half row: every group's 24 + 1 tiles
-  std::vector<float> b(OB * kOB, 0.0f);
-  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const std::vector<float> b = padded_bias(bias, Co);
   const int64_t blocks = (TY + kRows / 2 - 1) / (kRows / 2);
   ms_osr::parallel_for(N * blocks, kRows * W * Co, [&](int64_t begin, int64_t end) {
     std::vector<float> eo(Ci * (kRows + 2) * 2 * Q);
@@ -453,8 +458,7 @@ void conv_transpose_s2(const Planes& x, const float* w, int64_t N, int64_t Co, i
   const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB, W2 = 2 * W;
   const std::vector<float> w00 = pack_phase(w, Ci, Co, kPhase00), w01 = pack_phase(w, Ci, Co, kPhase01),
                            w10 = pack_phase(w, Ci, Co, kPhase10), w11 = pack_phase(w, Ci, Co, kPhase11);
-  std::vector<float> b(OB * kOB, 0.0f);
-  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const std::vector<float> b = padded_bias(bias, Co);
   const int64_t blocks = (H + kRows - 1) / kRows, P = round_up(W, 8) + 2;
   ms_osr::parallel_for(N * blocks, kRows * 4 * W * Co, [&](int64_t begin, int64_t end) {
     std::vector<float> buf(Ci * (kRows + 2) * P);
@@ -511,8 +515,7 @@ void conv_s2(const Planes& x, const float* wk, int64_t N, int64_t Co, int64_t H,
              const float* bias, bool relu) {
   const int64_t Ci = x.channels(), OB = (Co + kOB - 1) / kOB, Ho = (H + 1) / 2, Wo = (W + 1) / 2;
   const int64_t Q = round_up(Wo, 8) + 8;
-  std::vector<float> b(OB * kOB, 0.0f);
-  if (bias != nullptr) std::copy(bias, bias + Co, b.begin());
+  const std::vector<float> b = padded_bias(bias, Co);
   const int64_t blocks = (Ho + kRows - 1) / kRows;
   ms_osr::parallel_for(N * blocks, kRows * Wo * Co * 4, [&](int64_t begin, int64_t end) {
     std::vector<float> eo(Ci * (2 * kRows + 2) * 2 * Q);
