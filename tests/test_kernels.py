@@ -108,12 +108,15 @@ class BiasedWithGrads(nn.Cell):
 
 
 class BiasedConv(nn.Cell):
-    def __init__(self, relu):
+    """MindSpore's 3x3 conv (padding 1, ``stride``), BiasAdd and, with ``relu``, ReLU."""
+
+    def __init__(self, relu, stride=1):
         super().__init__()
         self.relu = relu
+        self.stride = stride
 
     def construct(self, x, w, b):
-        y = ops.bias_add(ops.conv2d(x, w, pad_mode="pad", padding=1), b)
+        y = ops.bias_add(ops.conv2d(x, w, stride=self.stride, pad_mode="pad", padding=1), b)
         return ops.relu(y) if self.relu else y
 
 
@@ -179,16 +182,6 @@ def test_conv_transpose_forward_and_gradients_match_mindspore(case, relu, monkey
     _assert_close(out, ref, 2e-6)
 
 
-class StridedConv(nn.Cell):
-    def __init__(self, relu):
-        super().__init__()
-        self.relu = relu
-
-    def construct(self, x, w, b):
-        y = ops.bias_add(ops.conv2d(x, w, stride=2, pad_mode="pad", padding=1), b)
-        return ops.relu(y) if self.relu else y
-
-
 @pytest.mark.parametrize("relu", [False, True], ids=["bias", "bias_relu"])
 @pytest.mark.parametrize("case", [(2, 5, 6, 7, 9), (1, 3, 2, 1, 1), (3, 4, 5, 16, 33), (1, 9, 7, 6, 49),
                                   (2, 32, 32, 80, 96)])
@@ -203,7 +196,7 @@ def test_strided_conv_forward_and_gradients_match_conv(case, relu):
     g = Tensor(rng.standard_normal((n, co, (h + 1) // 2, (w + 1) // 2)).astype(np.float32))
     ours = BiasedWithGrads(kernels.Conv3x3S2Bias(relu))
     assert ours.net.use_kernel
-    out, ref = ours(x, wt, b, g), BiasedWithGrads(StridedConv(relu))(x, wt, b, g)
+    out, ref = ours(x, wt, b, g), BiasedWithGrads(BiasedConv(relu, stride=2))(x, wt, b, g)
     if relu and out[0].size > 50:
         assert 0.2 < float((out[0].asnumpy() == 0).mean()) < 0.8  # the ReLU clipped part of the output
     _assert_close(out, ref, 2e-6)
