@@ -9,7 +9,7 @@ loads through :func:`load_arrays_into_net`, which demands the exact set of names
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
@@ -61,9 +61,11 @@ def describe_mismatch(path: str, missing: list, unexpected: list, bad_shapes: li
     return "\n".join(lines)
 
 
-def match_arrays(path: str, net_shapes: Dict[str, tuple], arrays: Dict[str, np.ndarray]) -> None:
-    """Raise CheckpointError unless ``arrays`` has exactly the names and shapes of ``net_shapes``."""
-    missing = sorted(set(net_shapes) - set(arrays))
+def match_arrays(path: str, net_shapes: Dict[str, tuple], arrays: Dict[str, np.ndarray],
+                 optional: Tuple[str, ...] = ()) -> None:
+    """Raise CheckpointError unless ``arrays`` has exactly the names and shapes of ``net_shapes`` (names under
+    an ``optional`` prefix may be missing)."""
+    missing = sorted(n for n in set(net_shapes) - set(arrays) if not n.startswith(optional))
     unexpected = sorted(set(arrays) - set(net_shapes))
     bad = sorted((n, tuple(arrays[n].shape), tuple(net_shapes[n]))
                  for n in set(arrays) & set(net_shapes) if tuple(arrays[n].shape) != tuple(net_shapes[n]))
@@ -100,13 +102,23 @@ def net_param_shapes(net) -> Dict[str, tuple]:
     return {name: tuple(p.shape) for name, p in net.parameters_dict().items()}
 
 
+def identity_prefixes(net) -> Tuple[str, ...]:
+    """Parameter-name prefixes of the cells of ``net`` that start as the identity (``identity_at_init``, e.g.
+    :class:`ms_osr.models.layers.AffineSkip`): a checkpoint saved before such a cell was added still restores
+    the same function, so their parameters may be missing from it and keep their initial values."""
+    return tuple(f"{name}." for name, cell in net.cells_and_names() if name and getattr(cell, "identity_at_init", False))
+
+
 def load_arrays_into_net(net, arrays: Dict[str, np.ndarray], source: str = "<arrays>") -> None:
-    """Strictly load ``{name: ndarray}`` into ``net`` (exact names and shapes, dtype cast)."""
+    """Strictly load ``{name: ndarray}`` into ``net`` (exact names and shapes, dtype cast; only the parameters
+    of identity-initialised cells may be missing)."""
     import mindspore as ms
 
     params = net.parameters_dict()
-    match_arrays(source, {n: tuple(p.shape) for n, p in params.items()}, arrays)
+    match_arrays(source, {n: tuple(p.shape) for n, p in params.items()}, arrays, identity_prefixes(net))
     for name, param in params.items():
+        if name not in arrays:
+            continue
         param.set_data(ms.Tensor(np.ascontiguousarray(arrays[name]), dtype=param.dtype))
 
 

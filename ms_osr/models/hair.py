@@ -29,7 +29,7 @@ from mindspore import Parameter, Tensor
 from ..kernels import Depthwise3x3
 from ..precision import cast_like
 from ..registry import register_config, register_model
-from .layers import conv2d, crop, gelu
+from .layers import AffineSkip, conv2d, crop, gelu
 from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, GatedGELU, pad_input
 
 GN_EPS = 1e-6  # GroupNorm epsilon of the LDM encoder
@@ -305,6 +305,9 @@ class ResHAIR(RestormerUNet):
 
     Passing a precomputed ``giv`` (shape (B, giv_dim) or (1, giv_dim), broadcast over the
     batch) skips the DAC, e.g. to share one image-level vector across the tiles of a large image.
+    ``affine_skip=True`` (ours, not in the official model) makes the global residual start from a smooth
+    per-pixel colour transform of the input (:class:`~ms_osr.models.layers.AffineSkip`, predicted from the
+    latent; identity at initialisation, so official or older weights load and restore as before).
     """
 
     min_size = MIN_SIZE  # smaller inputs are padded to it inside construct
@@ -314,7 +317,8 @@ class ResHAIR(RestormerUNet):
                  heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
                  LayerNorm_type: str = "WithBias", num_boxes: Optional[Sequence[int]] = None,
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
-                 hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0):
+                 hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0,
+                 affine_skip: bool = False):
         super().__init__()
         self.check_levels(num_blocks, heads, inp_channels, out_channels)
         # Official sizes: DAC width 72 = 1.5*dim with 24 GroupNorm groups, GIV 96 = 2*dim.
@@ -349,6 +353,9 @@ class ResHAIR(RestormerUNet):
         self.decoder_level1 = hy(dim * 2, heads[0], num_blocks[0], num_boxes[3], seeds[3])
         self.refinement = hy(dim * 2, heads[0], num_refinement_blocks, num_boxes[4], seeds[4])
         self.output = conv2d(dim * 2, out_channels, 3, bias=bias)
+        # Not in the official model: the global residual adds the output to a smooth per-pixel colour transform of
+        # the input predicted from the latent (layers.AffineSkip) instead of the input itself.
+        self.affine_skip = AffineSkip(dim * 4) if affine_skip else None
 
     def _giv(self, bottleneck: Tensor) -> Tensor:
         return self.feature(bottleneck).mean(axis=(2, 3))
@@ -368,7 +375,8 @@ class ResHAIR(RestormerUNet):
         else:
             giv = ops.broadcast_to(giv, (x.shape[0], self.giv_dim))
         lat = self.reduce_latent(self.latent(bottleneck, giv))
-        return crop(self.decode(lat, enc1, enc2, enc3, x, giv), 0, 0, h, w), giv
+        skip = x if self.affine_skip is None else self.affine_skip(lat, x)
+        return crop(self.decode(lat, enc1, enc2, enc3, skip, giv), 0, 0, h, w), giv
 
     def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:
         return self.restore_with_giv(inp_img, giv)[0]

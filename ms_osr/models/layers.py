@@ -143,6 +143,31 @@ class ConvTranspose3x3S2(nn.Conv2dTranspose):
         return self.op(x, self.weight, self.bias)
 
 
+class AffineSkip(nn.Cell):
+    """A per-pixel colour transform of the image, ``out = M(p) @ rgb(p) + b(p)``, whose 3x3 matrix and offset
+    are predicted by a 3x3 conv from coarse features (e.g. a U-Net's 1/8-resolution latent) and upsampled
+    bilinearly to the image: a smooth field of affine maps.
+
+    Why: haze is ``I = J t + A (1 - t)`` with a transmission ``t`` and airlight ``A`` that vary slowly, so its
+    inverse ``J = I / t - A (1 - t) / t`` is exactly such a field; a residual network has to synthesise that
+    large, image-wide correction pixel by pixel.  Used as the input of a global residual (``output + skip``)
+    it starts as the identity (zero weights, identity bias): a checkpoint without it restores the same
+    image, so its parameters may be absent from one (``identity_at_init``, :mod:`ms_osr.checkpoint`)."""
+
+    identity_at_init = True
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.coef = nn.Conv2d(channels, 12, 3, pad_mode="pad", padding=1, has_bias=True, weight_init="zeros",
+                              bias_init=ms.Tensor([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], ms.float32))
+
+    def construct(self, feat: ms.Tensor, img: ms.Tensor) -> ms.Tensor:
+        n, h, w = img.shape[0], img.shape[2], img.shape[3]
+        coef = ops.interpolate(self.coef(feat), size=(h, w), mode="bilinear", align_corners=False)
+        m = coef[:, :9].reshape(n, 3, 3, h, w)
+        return (m * img.reshape(n, 1, 3, h, w)).sum(axis=2) + coef[:, 9:]
+
+
 def layer_norm(dim: int, eps: float = 1e-5) -> nn.LayerNorm:
     """``torch.nn.LayerNorm(dim)`` over the last axis (MindSpore's default epsilon is 1e-7)."""
     return nn.LayerNorm((dim,), epsilon=eps)
