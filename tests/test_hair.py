@@ -200,3 +200,40 @@ def test_full_size_parity_64():
     rep = parity_report(out, ref)
     print("res_hair full 1x3x64x64", rep)
     assert rep["max_abs"] <= MAX_TOL and rep["mean_abs"] <= MEAN_TOL
+
+
+def test_affine_skip_starts_as_identity_and_learns_a_colour_map(tiny, images, tmp_path):
+    """``affine_skip=True``: weights without the transform load and restore exactly as before; the transform is
+    ``M @ rgb + b`` per pixel, and the loss gradient reaches its parameters (the output is linear in them)."""
+    from ms_osr.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    _, net = tiny
+    path = str(tmp_path / "plain.ckpt")
+    save_checkpoint(net, path)
+    ext = create_model("res_hair_tiny", affine_skip=True)
+    ext.set_train(False)
+    load_checkpoint(ext, path)  # the transform's two parameters are absent from the file
+    x = ms.Tensor(images)
+    np.testing.assert_array_equal(ext(x).asnumpy(), net(x).asnumpy())
+    with pytest.raises(CheckpointError, match="plain.ckpt: checkpoint does not match"):
+        load_checkpoint(create_model("res_hair_tiny", dim=12), path)  # other missing names still fail
+
+    # zero features -> the coefficient map is the bias: a 3x3 matrix and an offset everywhere
+    rng = np.random.default_rng(5)
+    coef = rng.standard_normal(12).astype(np.float32)
+    ext.affine_skip.coef.bias.set_data(ms.Tensor(coef))
+    img = rng.random((2, 3, 16, 24), dtype=np.float32)
+    out = ext.affine_skip(ms.Tensor(np.zeros((2, 32, 2, 3), np.float32)), ms.Tensor(img)).asnumpy()
+    want = np.einsum("ck,nkhw->nchw", coef[:9].reshape(3, 3), img) + coef[9:].reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+    # d(sum(out * wt)) / d(offset c) = sum of wt over channel c (exactly: the output is linear in the offset)
+    ext.affine_skip.coef.bias.set_data(ms.Tensor(np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], np.float32)))
+    wt = rng.standard_normal(images.shape).astype(np.float32)
+    weights = [ext.affine_skip.coef.bias, ext.affine_skip.coef.weight]
+    _, (g_bias, g_weight) = nn.ForwardValueAndGrad(_Loss(ext), weights=weights, get_by_list=True)(x, ms.Tensor(wt))
+    np.testing.assert_allclose(g_bias.asnumpy()[9:], wt.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-3)
+    # d/d M[c, k] = sum of wt[c] * x[k]
+    np.testing.assert_allclose(g_bias.asnumpy()[:9].reshape(3, 3), np.einsum("nchw,nkhw->ck", wt, images),
+                               rtol=1e-4, atol=1e-3)
+    assert np.isfinite(g_weight.asnumpy()).all() and np.abs(g_weight.asnumpy()).max() > 0

@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""How far can haze removal go on the photo benchmark's hazed inputs?  Reference points without a network.
+
+    python tools/haze_bounds.py                       # the headline inputs: 16 test photos x seeds 0-2, 512 px
+    python tools/haze_bounds.py --seeds 0 --crop 256
+
+For each hazed input of ``test.py --benchmark photos --degradations haze`` (the same photos, crops, seeds and
+random haze parameters) it prints the PSNR (aio convention, seeds averaged per photo, 95% bootstrap CI over
+photos) of:
+
+* ``input``: the hazed image itself;
+* ``colour map``: the best single 3x4 colour map per image (a 3x3 matrix and an offset, least squares against
+  the ground truth): an oracle that shows how much of haze is one image-wide affine correction;
+* ``dark channel``: the dark channel prior (He, Sun and Tang, CVPR 2009) with a guided-filter-refined
+  transmission: a classical method, no ground truth, no training;
+* ``true t, A``: inverting the scattering model with the transmission and airlight the input was made with
+  (a check that the synthesis is invertible; the inputs are stored as float, not quantised).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, List
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import ms_osr  # noqa: E402,F401
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    return cv2.blur(x, (2 * r + 1, 2 * r + 1))
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int = 40, eps: float = 1e-3) -> np.ndarray:
+    """He et al.'s guided filter (grey guide), with box means."""
+    mg, ms_ = _box(guide, radius), _box(src, radius)
+    a = (_box(guide * src, radius) - mg * ms_) / (_box(guide * guide, radius) - mg * mg + eps)
+    return _box(a, radius) * guide + _box(ms_ - a * mg, radius)
+
+
+def dark_channel_dehaze(img: np.ndarray, patch: int = 15, omega: float = 0.95, t_min: float = 0.1) -> np.ndarray:
+    """Dark channel prior dehazing of an HxWx3 float image in [0, 1]: airlight from the brightest 0.1% of the
+    dark channel, transmission 1 - omega * dark(I / A) refined by the guided filter, J = (I - A) / t + A."""
+    x = img.astype(np.float64)
+    kernel = np.ones((patch, patch), np.uint8)
+    dark = cv2.erode(x.min(axis=2), kernel)
+    top = np.argsort(dark.ravel())[-max(1, dark.size // 1000):]
+    airlight = x.reshape(-1, 3)[top].mean(axis=0)
+    t = 1.0 - omega * cv2.erode((x / airlight).min(axis=2), kernel)
+    t = np.maximum(guided_filter(x.mean(axis=2), t), t_min)[..., None]
+    return np.clip((x - airlight) / t + airlight, 0.0, 1.0)
+
+
+def colour_map_fit(img: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The least-squares 3x4 colour map from ``img`` to ``ref`` applied to ``img`` (an oracle)."""
+    x = np.concatenate([img.reshape(-1, 3), np.ones((img.shape[0] * img.shape[1], 1))], axis=1).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(x, ref.reshape(-1, 3).astype(np.float64), rcond=None)
+    return np.clip(x @ coef, 0.0, 1.0).reshape(img.shape)
+
+
+def true_inverse(lq: np.ndarray, clean: np.ndarray, photo: str, seed: int) -> np.ndarray:
+    """Invert I = J t + A (1 - t) with the t and A that made ``lq`` (re-drawn from the benchmark's generator
+    exactly as :func:`ms_osr.data.degradations.apply_spec` draws them)."""
+    from ms_osr.data.degradations import DEPTH_LAYOUTS, haze_model, random_params
+    from ms_osr.samples import sample_rng
+
+    rng = sample_rng(seed, "haze", photo)
+    p = random_params("haze", rng)
+    depth = DEPTH_LAYOUTS[p["layout"]](clean.shape[:2], rng).astype(np.float64)
+    t = np.exp(-p["beta"] * (p["near"] + (1.0 - p["near"]) * depth))[..., None]
+    a = np.asarray(p["airlight"], np.float64).reshape(1, 1, -1)
+    if np.abs(np.clip(haze_model(clean, t[..., 0], p["airlight"]), 0, 1) - lq).max() > 1e-4:
+        raise SystemExit(f"{photo} seed {seed}: the re-drawn haze does not reproduce the benchmark input "
+                         "(has the haze synthesis changed?)")
+    return np.clip((lq - a * (1.0 - t)) / np.maximum(t, 1e-3), 0.0, 1.0)
+
+
+def main(argv: List[str] | None = None) -> None:
+    from ms_osr.metrics import calculate_psnr
+    from ms_osr.samples import photo_samples
+    from ms_osr.statistics import cap_psnr, mean_ci, paired_difference
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default="data/photos")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--crop", type=int, default=512)
+    args = p.parse_args(argv)
+
+    methods = ("input", "colour map", "dark channel", "true t, A")
+    per_photo: Dict[str, Dict[str, List[float]]] = {}
+    for s in photo_samples(args.root, ["haze"], args.seeds, crop=args.crop):
+        lq, clean = s.load()
+        photo, seed = s.meta["photo"], s.meta["seed"]
+        outs = (lq, colour_map_fit(lq, clean), dark_channel_dehaze(lq), true_inverse(lq, clean, photo, seed))
+        scores = [float(cap_psnr([calculate_psnr(o, clean, convention="aio")])[0]) for o in outs]
+        for m, v in zip(methods, scores):
+            per_photo.setdefault(photo, {}).setdefault(m, []).append(v)
+        print(f"{photo:<14} seed {seed}: " + ", ".join(f"{m} {v:.2f}" for m, v in zip(methods, scores)), flush=True)
+    photos = sorted(per_photo)
+    means = {m: [float(np.mean(per_photo[ph][m])) for ph in photos] for m in methods}
+    print(f"\n{len(photos)} photos x {len(args.seeds)} seeds, {args.crop} px, PSNR dB (aio), 95% bootstrap CI:")
+    for m in methods:
+        gain = "" if m == "input" else f"   over the input {paired_difference(means[m], means['input']).text()}"
+        print(f"  {m:<13} {mean_ci(means[m]).text()}{gain}")
+
+
+if __name__ == "__main__":
+    main()
