@@ -43,6 +43,10 @@ def _square_loss(x):
     return ((x - 1.0) ** 2).sum()
 
 
+def _resize_loss(x):
+    return (ops.interpolate(x, size=(7, 9), mode="bilinear", align_corners=False) * 3.0).sum()
+
+
 class _Grad(nn.Cell):
     def __init__(self, fn):
         super().__init__()
@@ -53,7 +57,7 @@ class _Grad(nn.Cell):
 
 
 @pytest.mark.parametrize("fn, primitive", [(_erf_loss, "PowTensorScalar"), (_cat_loss, "SplitWithSize"),
-                                           (_square_loss, "SubScalar")])
+                                           (_square_loss, "SubScalar"), (_resize_loss, "ResizeBilinearGrad")])
 def test_gradient_primitives_come_from_the_documented_op(fn, primitive):
     """support.LOWERED_FROM credits these undocumented primitives to the op whose gradient emits them."""
     x = Tensor(np.random.default_rng(0).random((1, 4, 4, 4), np.float32) + 0.5)

@@ -43,6 +43,8 @@ LOWERED_FROM = {
     "PowTensorScalar": ("mindspore.ops.erf", "gradient of erf; its own doc lists Ascend only"),
     "SplitWithSize": ("mindspore.ops.cat", "gradient of concat"),
     "SubScalar": ("mindspore.ops.pow", "gradient of x ** 2 (exponent - 1 on the host)"),
+    "ResizeBilinearGrad": ("mindspore.ops.ResizeBilinearV2", "gradient of bilinear ops.interpolate (ResizeBilinearV2); "
+                           "its own doc declares no platform and its name leads to no forward op"),
 }
 # Primitives MindSpore's compiler inserts by itself for every device target, documented for none:
 # {primitive: why it is in our graphs}.  Accepted, and listed as such in the tables.
