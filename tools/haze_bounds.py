@@ -3,6 +3,7 @@
 
     python tools/haze_bounds.py                       # the headline inputs: 16 test photos x seeds 0-2, 512 px
     python tools/haze_bounds.py --seeds 0 --crop 256
+    python tools/haze_bounds.py --seeds 0 --skip-ckpt runs/res_hair_small_photos_affine/last.ckpt
 
 For each hazed input of ``test.py --benchmark photos --degradations haze`` (the same photos, crops, seeds and
 random haze parameters) it prints the PSNR (aio convention, seeds averaged per photo, 95% bootstrap CI over
@@ -15,6 +16,10 @@ photos) of:
   transmission: a classical method, no ground truth, no training;
 * ``true t, A``: inverting the scattering model with the transmission and airlight the input was made with
   (a check that the synthesis is invertible; the inputs are stored as float, not quantised).
+
+``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip``) prints instead, per input, how far the affine skip
+moves the image (mean over pixels and channels, grey levels), how far the whole output does, and how far the
+ground truth lies: how much of the haze correction the smooth transform carries.
 """
 from __future__ import annotations
 
@@ -79,6 +84,30 @@ def true_inverse(lq: np.ndarray, clean: np.ndarray, photo: str, seed: int) -> np
     return np.clip((lq - a * (1.0 - t)) / np.maximum(t, 1e-3), 0.0, 1.0)
 
 
+def skip_shares(ckpt: str, samples) -> None:
+    """Mean shift (grey levels) of the affine skip, of the output and of the ground truth from each input."""
+    import mindspore as ms
+    from ms_osr.build import load_model
+
+    net = load_model(ckpt).net
+    if getattr(net, "affine_skip", None) is None:
+        raise SystemExit(f"{ckpt}: the model has no affine skip (affine_skip=True)")
+    net.set_train(False)
+    shifts = []
+    for s in samples:
+        lq, clean = s.load()
+        x = ms.Tensor(np.ascontiguousarray(lq.transpose(2, 0, 1)[None]))
+        bottleneck = net.encode(x)[3]
+        lat = net.reduce_latent(net.latent(bottleneck, net._giv(bottleneck)))
+        skip = net.affine_skip(lat, x).asnumpy()[0].transpose(1, 2, 0)
+        out = net(x).asnumpy()[0].transpose(1, 2, 0)
+        shifts.append([255 * float((v - lq).mean()) for v in (skip, out, clean)])
+        print(f"{s.name:<22} skip {shifts[-1][0]:+6.1f}   output {shifts[-1][1]:+6.1f}   ground truth "
+              f"{shifts[-1][2]:+6.1f}", flush=True)
+    m = np.mean(shifts, axis=0)
+    print(f"mean over {len(shifts)} inputs: skip {m[0]:+.1f}, output {m[1]:+.1f}, ground truth {m[2]:+.1f}")
+
+
 def main(argv: List[str] | None = None) -> None:
     from ms_osr.metrics import calculate_psnr
     from ms_osr.samples import photo_samples
@@ -88,7 +117,10 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--root", default="data/photos")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--crop", type=int, default=512)
+    p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with affine_skip: how much of the shift its skip carries")
     args = p.parse_args(argv)
+    if args.skip_ckpt:
+        return skip_shares(args.skip_ckpt, photo_samples(args.root, ["haze"], args.seeds, crop=args.crop))
 
     methods = ("input", "colour map", "dark channel", "true t, A")
     per_photo: Dict[str, Dict[str, List[float]]] = {}
