@@ -106,7 +106,8 @@ def identity_prefixes(net) -> Tuple[str, ...]:
     """Parameter-name prefixes of the cells of ``net`` that start as the identity (``identity_at_init``, e.g.
     :class:`ms_osr.models.layers.AffineSkip`): a checkpoint saved before such a cell was added still restores
     the same function, so their parameters may be missing from it and keep their initial values."""
-    return tuple(f"{name}." for name, cell in net.cells_and_names() if name and getattr(cell, "identity_at_init", False))
+    return tuple(f"{name}." for name, cell in net.cells_and_names()
+                 if name and getattr(cell, "identity_at_init", False))
 
 
 def load_arrays_into_net(net, arrays: Dict[str, np.ndarray], source: str = "<arrays>") -> None:
