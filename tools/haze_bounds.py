@@ -70,13 +70,12 @@ def colour_map_fit(img: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def true_inverse(lq: np.ndarray, clean: np.ndarray, photo: str, seed: int) -> np.ndarray:
     """Invert I = J t + A (1 - t) with the t and A that made ``lq`` (re-drawn from the benchmark's generator
     exactly as :func:`ms_osr.data.degradations.apply_spec` draws them)."""
-    from ms_osr.data.degradations import DEPTH_LAYOUTS, haze_model, random_params
+    from ms_osr.data.degradations import DEPTH_LAYOUTS, haze_model, random_params, transmission
     from ms_osr.samples import sample_rng
 
     rng = sample_rng(seed, "haze", photo)
     p = random_params("haze", rng)
-    depth = DEPTH_LAYOUTS[p["layout"]](clean.shape[:2], rng).astype(np.float64)
-    t = np.exp(-p["beta"] * (p["near"] + (1.0 - p["near"]) * depth))[..., None]
+    t = transmission(DEPTH_LAYOUTS[p["layout"]](clean.shape[:2], rng), p["beta"], p["near"])[..., None]
     a = np.asarray(p["airlight"], np.float64).reshape(1, 1, -1)
     if np.abs(np.clip(haze_model(clean, t[..., 0], p["airlight"]), 0, 1) - lq).max() > 1e-4:
         raise SystemExit(f"{photo} seed {seed}: the re-drawn haze does not reproduce the benchmark input "
@@ -97,10 +96,8 @@ def skip_shares(ckpt: str, samples) -> None:
     for s in samples:
         lq, clean = s.load()
         x = ms.Tensor(np.ascontiguousarray(lq.transpose(2, 0, 1)[None]))
-        bottleneck = net.encode(x)[3]
-        lat = net.reduce_latent(net.latent(bottleneck, net._giv(bottleneck)))
-        skip = net.affine_skip(lat, x).asnumpy()[0].transpose(1, 2, 0)
-        out = net(x).asnumpy()[0].transpose(1, 2, 0)
+        out, _, skip = net.restore_parts(x)
+        out, skip = (t.asnumpy()[0].transpose(1, 2, 0) for t in (out, skip))
         shifts.append([255 * float((v - lq).mean()) for v in (skip, out, clean)])
         print(f"{s.name:<22} skip {shifts[-1][0]:+6.1f}   output {shifts[-1][1]:+6.1f}   ground truth "
               f"{shifts[-1][2]:+6.1f}", flush=True)

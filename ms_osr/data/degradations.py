@@ -303,9 +303,12 @@ def haze(img: np.ndarray, beta: float = 1.2, airlight: Union[float, Sequence[flo
     depth = np.asarray(depth, np.float32)
     if depth.shape != (h, w):
         depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR)
-    d = float(near) + (1.0 - float(near)) * depth.astype(np.float64)
-    t = np.exp(-float(beta) * d)
-    return np.clip(haze_model(x, t, airlight), 0.0, 1.0)
+    return np.clip(haze_model(x, transmission(depth, beta, near), airlight), 0.0, 1.0)
+
+
+def transmission(depth: np.ndarray, beta: float, near: float = 0.0) -> np.ndarray:
+    """``t = exp(-beta * (near + (1 - near) * depth))`` (float64, the shape of ``depth``) for :func:`haze`."""
+    return np.exp(-float(beta) * (float(near) + (1.0 - float(near)) * np.asarray(depth, np.float64)))
 
 
 def _haze_sampler(r: np.random.Generator) -> Dict:

@@ -367,6 +367,12 @@ class ResHAIR(RestormerUNet):
 
     def restore_with_giv(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """``(restored, giv)``: the output and the GIV that selected its weights (for a loss on the GIV)."""
+        restored, giv, _ = self.restore_parts(inp_img, giv)
+        return restored, giv
+
+    def restore_parts(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(restored, giv, skip)``: :meth:`restore_with_giv` plus the image the global residual adds the
+        output to (the input, or its affine transform with ``affine_skip``), cropped like the output."""
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple, MIN_SIZE)
         enc1, enc2, enc3, bottleneck = self.encode(x)
@@ -376,7 +382,7 @@ class ResHAIR(RestormerUNet):
             giv = ops.broadcast_to(giv, (x.shape[0], self.giv_dim))
         lat = self.reduce_latent(self.latent(bottleneck, giv))
         skip = x if self.affine_skip is None else self.affine_skip(lat, x)
-        return crop(self.decode(lat, enc1, enc2, enc3, skip, giv), 0, 0, h, w), giv
+        return crop(self.decode(lat, enc1, enc2, enc3, skip, giv), 0, 0, h, w), giv, crop(skip, 0, 0, h, w)
 
     def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:
         return self.restore_with_giv(inp_img, giv)[0]
