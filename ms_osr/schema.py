@@ -117,7 +117,9 @@ SCHEMA = Section({
                          # Res-HAIR: weight of the GIV separation term (ms_osr.losses.giv_separation_loss)
                          "giv_separation": Field("float", nullable=True),
                          # OSR with harm_gate: weight of the gate's label loss (ms_osr.losses.gate_supervision_loss)
-                         "gate_supervision": Field("float", nullable=True)}),
+                         "gate_supervision": Field("float", nullable=True),
+                         # Res-HAIR with affine_skip: weight of the pixel loss on the skip image itself
+                         "skip_supervision": Field("float", nullable=True)}),
         "clip_grad_norm": Field("float", None, nullable=True),
         "ema": Section({"decay": Field("float", 0.999)}, nullable=True),
         "amp": Field("str", "O0", choices=("O0", "O1", "O2", "O3")),

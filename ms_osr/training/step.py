@@ -47,7 +47,9 @@ class LossNet(nn.Cell):
     """``loss(net(x), y)``; for ``ptg_joint`` the net's ``forward_train(x) -> (base, refined)``.
 
     ``giv_separation: w`` (Res-HAIR, our option) adds ``w *`` :func:`~ms_osr.losses.giv_separation_loss` of
-    the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``."""
+    the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``.
+    ``skip_supervision: w`` (Res-HAIR with ``affine_skip``, our option) adds ``w *`` the same pixel loss between
+    the affine skip image and the target, so the smooth colour map itself must undo what it can (haze)."""
 
     def __init__(self, net: nn.Cell, loss_cfg: Dict, classes: Optional[Sequence[str]] = None):
         super().__init__(auto_prefix=False)
@@ -57,7 +59,13 @@ class LossNet(nn.Cell):
         self.separate = self.separation > 0
         self.gate_weight = float(loss_cfg.pop("gate_supervision", None) or 0.0)
         self.gated = self.gate_weight > 0
+        self.skip_weight = float(loss_cfg.pop("skip_supervision", None) or 0.0)
+        self.skip_supervised = self.skip_weight > 0
         kind = loss_cfg.get("type", "l1")
+        if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated
+                                     or getattr(net, "affine_skip", None) is None):
+            raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip: true, a pixel "
+                             f"loss and no other loss option; got {type(net).__name__} with loss '{kind}'")
         if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
             raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "
                              f"loss; got {type(net).__name__} with loss '{kind}'")
@@ -98,6 +106,10 @@ class LossNet(nn.Cell):
             pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
             return pixel + self.gate_weight * L.gate_supervision_loss(ops.cast(logit, ms.float32), labels[0],
                                                                       self.clean_index)
+        if self.skip_supervised:
+            out, _, skip = self.net.restore_parts(x)
+            pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
+            return pixel + self.skip_weight * self.loss_fn(ops.cast(skip, ms.float32), y, *self.extra)
         if self.separate:
             out, giv = self.net.restore_with_giv(x)
             pixel = self.loss_fn(ops.cast(out, ms.float32), y, *self.extra)
@@ -213,9 +225,10 @@ def make_step_cell(net: nn.Cell, train_cfg: Dict, optimizer, ema: Optional[EMA] 
     loss_cfg = train_cfg.get("loss") or {"type": "l1"}
     if amp != "O0":
         amp_net = apply_amp(net, amp)  # O2/O3 cast the cells in place and wrap the output cast
-        # forward_train (ptg_joint), restore_with_giv (giv_separation) and restore_with_gate (gate_supervision)
+        # forward_train (ptg_joint), restore_with_giv (giv_separation), restore_parts (skip_supervision) and
+        # restore_with_gate (gate_supervision)
         # are methods of the network itself, not of the wrapper; LossNet casts their outputs to float32
-        own_method = any(loss_cfg.get(k) for k in LABEL_LOSSES)
+        own_method = any(loss_cfg.get(k) for k in LABEL_LOSSES + ("skip_supervision",))
         net = net if loss_cfg.get("type") == "ptg_joint" or own_method else amp_net
         scaler = build_loss_scaler(train_cfg.get("loss_scale"))
     loss_net = LossNet(net, loss_cfg, classes)
