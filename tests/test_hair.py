@@ -239,3 +239,27 @@ def test_affine_skip_starts_as_identity_and_learns_a_colour_map(tiny, images, tm
     np.testing.assert_allclose(g_bias.asnumpy()[:9].reshape(3, 3), np.einsum("nchw,nkhw->ck", wt, images),
                                rtol=1e-4, atol=1e-3)
     assert np.isfinite(g_weight.asnumpy()).all() and np.abs(g_weight.asnumpy()).max() > 0
+
+
+def test_skip_supervision_adds_the_pixel_loss_of_the_skip_image(images):
+    """``train.loss.skip_supervision: w``: loss = L1(output, y) + w * L1(affine skip image, y), and its gradient
+    reaches the transform; a model without ``affine_skip`` is refused with one line."""
+    from ms_osr.training.step import LossNet
+
+    net = create_model("res_hair_tiny", affine_skip=True)
+    rng = np.random.default_rng(3)
+    coef = np.array([0.9, 0, 0, 0, 0.8, 0, 0, 0, 1.1, 0.05, -0.02, 0], np.float32)
+    net.affine_skip.coef.bias.set_data(ms.Tensor(coef))  # a skip image that differs from the input
+    x, y = ms.Tensor(images), ms.Tensor(rng.random(images.shape, dtype=np.float32))
+    net.set_train(False)
+    out, _, skip = (t.asnumpy() for t in net.restore_parts(x))
+    assert np.abs(skip - images).max() > 0.01
+    loss_net = LossNet(net, {"type": "l1", "skip_supervision": 0.5})
+    want = np.abs(out - y.asnumpy()).mean() + 0.5 * np.abs(skip - y.asnumpy()).mean()
+    assert abs(float(loss_net(x, y).asnumpy()) - want) < 1e-5
+    weights = [net.affine_skip.coef.bias]
+    _, (g_with,) = nn.ForwardValueAndGrad(loss_net, weights=weights, get_by_list=True)(x, y)
+    _, (g_without,) = nn.ForwardValueAndGrad(LossNet(net, {"type": "l1"}), weights=weights, get_by_list=True)(x, y)
+    assert np.abs(g_with.asnumpy() - g_without.asnumpy()).max() > 1e-3  # the term reaches the transform
+    with pytest.raises(ValueError, match="skip_supervision needs a Res-HAIR model with affine_skip"):
+        LossNet(create_model("res_hair_tiny"), {"type": "l1", "skip_supervision": 0.5})
