@@ -118,7 +118,7 @@ SCHEMA = Section({
                          "giv_separation": Field("float", nullable=True),
                          # OSR with harm_gate: weight of the gate's label loss (ms_osr.losses.gate_supervision_loss)
                          "gate_supervision": Field("float", nullable=True),
-                         # Res-HAIR with affine_skip: weight of the pixel loss on the skip image itself
+                         # Res-HAIR with affine_skip or dark_channel_skip: weight of the pixel loss on the skip image
                          "skip_supervision": Field("float", nullable=True)}),
         "clip_grad_norm": Field("float", None, nullable=True),
         "ema": Section({"decay": Field("float", 0.999)}, nullable=True),

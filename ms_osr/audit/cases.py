@@ -42,8 +42,9 @@ MODEL_CASES: Tuple[ModelCase, ...] = (
     ModelCase("osr_resnet", "osr_resnet_small"),
     ModelCase("osr", "osr_small"),
     ModelCase("restormer", "restormer_tiny"),
-    # Res-HAIR with its optional affine skip: the plain graph's primitives and the transform's
-    ModelCase("res_hair", "res_hair_tiny", {"affine_skip": True}),
+    # Res-HAIR with its optional dark-channel skip: the plain graph's primitives and the prior's (the optional
+    # affine skip's primitives are a subset of these: compiled and compared on 2026-12-07)
+    ModelCase("res_hair", "res_hair_tiny", {"dark_channel_skip": True}),
     # PTG-RM's OSF providers: frozen encoders, never trained by train.py (DistilledOSF is distilled by
     # ms_osr.training.osf_distill, whose step is not audited)
     ModelCase("clip_image_encoder", "clip_tiny", train=False),

@@ -29,6 +29,7 @@ from mindspore import Parameter, Tensor
 from ..kernels import Depthwise3x3
 from ..precision import cast_like
 from ..registry import register_config, register_model
+from .dehaze_prior import DarkChannelSkip
 from .layers import AffineSkip, conv2d, crop, gelu
 from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, GatedGELU, pad_input
 
@@ -308,6 +309,9 @@ class ResHAIR(RestormerUNet):
     ``affine_skip=True`` (ours, not in the official model) makes the global residual start from a smooth
     per-pixel colour transform of the input (:class:`~ms_osr.models.layers.AffineSkip`, predicted from the
     latent; identity at initialisation, so official or older weights load and restore as before).
+    ``dark_channel_skip=True`` (ours) makes it start instead from the input moved towards its dark-channel
+    dehazing by a per-pixel weight predicted from the latent (:class:`~ms_osr.models.dehaze_prior.DarkChannelSkip`;
+    weight 0 at initialisation, so again weights without it load and restore as before).
     """
 
     min_size = MIN_SIZE  # smaller inputs are padded to it inside construct
@@ -318,8 +322,11 @@ class ResHAIR(RestormerUNet):
                  LayerNorm_type: str = "WithBias", num_boxes: Optional[Sequence[int]] = None,
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
                  hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0,
-                 affine_skip: bool = False):
+                 affine_skip: bool = False, dark_channel_skip: bool = False):
         super().__init__()
+        if affine_skip and dark_channel_skip:
+            raise ValueError("ResHAIR: choose one of affine_skip and dark_channel_skip (each replaces the input "
+                             "in the global residual)")
         self.check_levels(num_blocks, heads, inp_channels, out_channels)
         # Official sizes: DAC width 72 = 1.5*dim with 24 GroupNorm groups, GIV 96 = 2*dim.
         dac_ch = dac_ch or int(dim * 1.5)
@@ -356,6 +363,7 @@ class ResHAIR(RestormerUNet):
         # Not in the official model: the global residual adds the output to a smooth per-pixel colour transform of
         # the input predicted from the latent (layers.AffineSkip) instead of the input itself.
         self.affine_skip = AffineSkip(dim * 4) if affine_skip else None
+        self.dark_channel_skip = DarkChannelSkip(dim * 4) if dark_channel_skip else None
 
     def _giv(self, bottleneck: Tensor) -> Tensor:
         return self.feature(bottleneck).mean(axis=(2, 3))
@@ -372,7 +380,8 @@ class ResHAIR(RestormerUNet):
 
     def restore_parts(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """``(restored, giv, skip)``: :meth:`restore_with_giv` plus the image the global residual adds the
-        output to (the input, or its affine transform with ``affine_skip``), cropped like the output."""
+        output to (the input, or its transform with ``affine_skip`` or ``dark_channel_skip``), cropped like the
+        output."""
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple, MIN_SIZE)
         enc1, enc2, enc3, bottleneck = self.encode(x)
@@ -381,7 +390,11 @@ class ResHAIR(RestormerUNet):
         else:
             giv = ops.broadcast_to(giv, (x.shape[0], self.giv_dim))
         lat = self.reduce_latent(self.latent(bottleneck, giv))
-        skip = x if self.affine_skip is None else self.affine_skip(lat, x)
+        skip = x
+        if self.affine_skip is not None:
+            skip = self.affine_skip(lat, x)
+        if self.dark_channel_skip is not None:
+            skip = self.dark_channel_skip(lat, x)
         return crop(self.decode(lat, enc1, enc2, enc3, skip, giv), 0, 0, h, w), giv, crop(skip, 0, 0, h, w)
 
     def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:

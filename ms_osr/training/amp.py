@@ -32,12 +32,17 @@ def _unscale(inv_scale, grad):
 
 def apply_amp(net: nn.Cell, level: str) -> nn.Cell:
     """``mindspore.amp.auto_mixed_precision(net, level)``; returns the network to call (O2/O3 wrap it so that
-    its output is cast back to float32).  The wrapper holds the same Parameter objects under the same names."""
+    its output is cast back to float32).  The wrapper holds the same Parameter objects under the same names.
+    Cells that declare ``keep_float32 = True`` (e.g. running sums that overflow float16) stay in float32."""
     if level not in AMP_LEVELS:
         raise ValueError(f"unknown AMP level '{level}': choose one of {', '.join(AMP_LEVELS)}")
     if level == "O0":
         return net
-    return ms.amp.auto_mixed_precision(net, level)
+    amp_net = ms.amp.auto_mixed_precision(net, level)
+    for _, cell in net.cells_and_names():
+        if getattr(cell, "keep_float32", False):
+            cell.to_float(ms.float32)
+    return amp_net
 
 
 class LossScaler(nn.Cell):

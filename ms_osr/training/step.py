@@ -48,8 +48,8 @@ class LossNet(nn.Cell):
 
     ``giv_separation: w`` (Res-HAIR, our option) adds ``w *`` :func:`~ms_osr.losses.giv_separation_loss` of
     the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``.
-    ``skip_supervision: w`` (Res-HAIR with ``affine_skip``, our option) adds ``w *`` the same pixel loss between
-    the affine skip image and the target, so the smooth colour map itself must undo what it can (haze)."""
+    ``skip_supervision: w`` (Res-HAIR with ``affine_skip`` or ``dark_channel_skip``, our option) adds ``w *`` the
+    same pixel loss between the skip image and the target, so the skip's transform itself must undo what it can."""
 
     def __init__(self, net: nn.Cell, loss_cfg: Dict, classes: Optional[Sequence[str]] = None):
         super().__init__(auto_prefix=False)
@@ -62,9 +62,10 @@ class LossNet(nn.Cell):
         self.skip_weight = float(loss_cfg.pop("skip_supervision", None) or 0.0)
         self.skip_supervised = self.skip_weight > 0
         kind = loss_cfg.get("type", "l1")
-        if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated
-                                     or getattr(net, "affine_skip", None) is None):
-            raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip: true, a pixel "
+        has_skip = any(getattr(net, a, None) is not None for a in ("affine_skip", "dark_channel_skip"))
+        if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated or not has_skip):
+            raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip or "
+                             f"dark_channel_skip: true, a pixel "
                              f"loss and no other loss option; got {type(net).__name__} with loss '{kind}'")
         if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
             raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "

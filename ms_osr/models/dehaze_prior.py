@@ -1,0 +1,95 @@
+"""The dark channel prior (He, Sun and Tang, CVPR 2009) as graph-mode MindSpore, and a skip that blends it in.
+
+Haze is ``I = J t + A (1 - t)``.  The prior says that in a haze-free outdoor patch some channel is nearly
+black, so the dark channel of ``I / A`` measures ``1 - t``; with the airlight ``A`` taken from the brightest
+0.1% of the dark channel and ``t`` refined by a guided filter (grey guide), ``J = (I - A) / t + A``.  With no
+training it removes 5.3 dB of the photo benchmark's haze where the shipped Res-HAIR removes 3.5
+(``tools/haze_bounds.py`` holds the NumPy/OpenCV reference this module is tested against).
+
+:class:`DarkChannelSkip` lets a network use it without trusting it: ``skip = I + g (J - I)`` with a per-pixel
+weight ``g`` predicted from coarse features, zero at the start.  The prior is wrong on bright regions (sky) and
+on images without haze, so ``g`` has to learn where it holds.
+"""
+from __future__ import annotations
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+from ..precision import cast_like, to_float32
+
+
+def box_mean(x: ms.Tensor, radius: int) -> ms.Tensor:
+    """Mean over a ``(2r+1)^2`` window with reflect-101 borders (OpenCV's ``cv2.blur``), by running sums.
+
+    The radius shrinks to fit images smaller than the window (reflect padding needs ``r < side``)."""
+    h, w = x.shape[-2], x.shape[-1]
+    r = min(radius, h - 1, w - 1)
+    if r < 1:
+        return x
+    k = 2 * r + 1
+    p = ops.pad(x, (r, r, r, r), mode="reflect")
+    s = ops.pad(ops.cumsum(p, axis=2), (0, 0, 1, 0))
+    s = s[:, :, k:, :] - s[:, :, :-k, :]
+    s = ops.pad(ops.cumsum(s, axis=3), (1, 0, 0, 0))
+    return (s[:, :, :, k:] - s[:, :, :, :-k]) / float(k * k)
+
+
+def guided_filter(guide: ms.Tensor, src: ms.Tensor, radius: int, eps: float) -> ms.Tensor:
+    """He et al.'s guided filter of ``src`` with a one-channel ``guide`` (both B x 1 x H x W)."""
+    mg, ms_ = box_mean(guide, radius), box_mean(src, radius)
+    a = (box_mean(guide * src, radius) - mg * ms_) / (box_mean(guide * guide, radius) - mg * mg + eps)
+    return box_mean(a, radius) * guide + box_mean(ms_ - a * mg, radius)
+
+
+class DarkChannelDehaze(nn.Cell):
+    """``J`` of a B x 3 x H x W image in [0, 1] by the dark channel prior (no parameters).
+
+    It runs in float32 even under AMP (``keep_float32``, honoured by ``ms_osr.training.amp.apply_amp``): the
+    running sums of :func:`box_mean` reach side x window (tens of thousands for a 1024 px image), beyond
+    float16's range and far beyond its precision."""
+
+    keep_float32 = True
+
+    def __init__(self, patch: int = 15, omega: float = 0.95, t_min: float = 0.1, radius: int = 40,
+                 eps: float = 1e-3):
+        super().__init__()
+        self.erode_neg = nn.MaxPool2d(kernel_size=patch, stride=1, pad_mode="same")  # min-pool = -max(-x)
+        self.omega, self.t_min, self.radius, self.eps = omega, t_min, radius, eps
+
+    def dark(self, x: ms.Tensor) -> ms.Tensor:
+        return -self.erode_neg(-x.min(axis=1, keepdims=True))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        out = self._dehaze(to_float32(x))
+        return cast_like(out, x)
+
+    def _dehaze(self, x: ms.Tensor) -> ms.Tensor:
+        n, h, w = x.shape[0], x.shape[2], x.shape[3]
+        k = max(1, (h * w) // 1000)
+        _, top = ops.topk(self.dark(x).reshape(n, h * w), k)
+        pixels = ops.gather_elements(x.reshape(n, 3, h * w), 2, ops.broadcast_to(top.reshape(n, 1, k), (n, 3, k)))
+        airlight = pixels.mean(axis=2).reshape(n, 3, 1, 1)
+        t = 1.0 - self.omega * self.dark(x / airlight)
+        t = ops.maximum(guided_filter(x.mean(axis=1, keep_dims=True), t, self.radius, self.eps), self.t_min)
+        return ops.clamp((x - airlight) / t + airlight, 0.0, 1.0)
+
+
+class DarkChannelSkip(nn.Cell):
+    """``I + g (J - I)``: the image moved towards its dark-channel dehazing by a per-pixel weight ``g``,
+    predicted by a 3x3 conv from coarse features and upsampled bilinearly; ``g = 0`` at the start (zero
+    weights), so a checkpoint without this cell restores the same image (``identity_at_init``)."""
+
+    identity_at_init = True
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gate = nn.Conv2d(channels, 1, 3, pad_mode="pad", padding=1, has_bias=True, weight_init="zeros",
+                              bias_init="zeros")
+        self.dehaze = DarkChannelDehaze()
+
+    def construct(self, feat: ms.Tensor, img: ms.Tensor) -> ms.Tensor:
+        g = ops.interpolate(self.gate(feat), size=(img.shape[2], img.shape[3]), mode="bilinear",
+                            align_corners=False)
+        prior = ops.stop_gradient(self.dehaze(img))  # a fixed function of the input: nothing to learn in it
+        return img + g * (prior - img)
