@@ -56,6 +56,16 @@ def test_dark_channel_dehaze_matches_the_reference_and_removes_haze():
     assert calculate_psnr(got, clean, convention="aio") > before + 3.0
 
 
+@pytest.mark.parametrize("colour", [(0, 0, 0), (1, 0, 0), (1, 1, 1)])
+def test_flat_images_give_a_finite_prior(colour):
+    """A black or pure-red image has a black channel where the dark channel peaks: no 0 / 0."""
+    img = np.broadcast_to(np.array(colour, np.float32), (40, 48, 3))
+    dehaze = DarkChannelDehaze()
+    assert dehaze.airlight(_nchw(img)).asnumpy().min() >= 1e-3
+    out = dehaze(_nchw(img)).asnumpy()
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
 def test_dark_channel_skip_starts_as_the_input_and_blends_towards_the_prior(tmp_path):
     from ms_osr.checkpoint import load_checkpoint, save_checkpoint
 

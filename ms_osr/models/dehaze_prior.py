@@ -64,12 +64,18 @@ class DarkChannelDehaze(nn.Cell):
         out = self._dehaze(to_float32(x))
         return cast_like(out, x)
 
-    def _dehaze(self, x: ms.Tensor) -> ms.Tensor:
+    def airlight(self, x: ms.Tensor) -> ms.Tensor:
+        """(B, 3, 1, 1): the mean colour of the pixels in the brightest 0.1% of the dark channel, at least 1e-3
+        (a black or pure-red image would divide 0 by 0 below; whether ops.maximum then swallows the NaN
+        depends on the backend)."""
         n, h, w = x.shape[0], x.shape[2], x.shape[3]
         k = max(1, (h * w) // 1000)
         _, top = ops.topk(self.dark(x).reshape(n, h * w), k)
         pixels = ops.gather_elements(x.reshape(n, 3, h * w), 2, ops.broadcast_to(top.reshape(n, 1, k), (n, 3, k)))
-        airlight = pixels.mean(axis=2).reshape(n, 3, 1, 1)
+        return ops.maximum(pixels.mean(axis=2).reshape(n, 3, 1, 1), 1e-3)
+
+    def _dehaze(self, x: ms.Tensor) -> ms.Tensor:
+        airlight = self.airlight(x)
         t = 1.0 - self.omega * self.dark(x / airlight)
         t = ops.maximum(guided_filter(x.mean(axis=1, keep_dims=True), t, self.radius, self.eps), self.t_min)
         return ops.clamp((x - airlight) / t + airlight, 0.0, 1.0)

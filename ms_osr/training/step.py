@@ -65,8 +65,8 @@ class LossNet(nn.Cell):
         has_skip = any(getattr(net, a, None) is not None for a in ("affine_skip", "dark_channel_skip"))
         if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated or not has_skip):
             raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip or "
-                             f"dark_channel_skip: true, a pixel "
-                             f"loss and no other loss option; got {type(net).__name__} with loss '{kind}'")
+                             f"dark_channel_skip: true, a pixel loss and no other loss option; got "
+                             f"{type(net).__name__} with loss '{kind}'")
         if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
             raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "
                              f"loss; got {type(net).__name__} with loss '{kind}'")
