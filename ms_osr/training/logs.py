@@ -92,7 +92,8 @@ def _panel(canvas, x0, y0, w, h, xs, ys, title, color, log_y=False):
     pts = [(float(x), float(y)) for x, y in zip(xs, ys) if y is not None and math.isfinite(float(y))
            and (not log_y or float(y) > 0)]
     if not pts:
-        cv2.putText(canvas, "no data yet", (x0 + w // 3, y0 + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (120, 120, 120), 1)
+        cv2.putText(canvas, "no data yet", (x0 + w // 3, y0 + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (120, 120, 120), 1)
         return
     px = np.array([p[0] for p in pts])
     py = np.array([p[1] for p in pts])
