@@ -17,9 +17,9 @@ photos) of:
 * ``true t, A``: inverting the scattering model with the transmission and airlight the input was made with
   (a check that the synthesis is invertible; the inputs are stored as float, not quantised).
 
-``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip``) prints instead, per input, how far the affine skip
-moves the image (mean over pixels and channels, grey levels), how far the whole output does, and how far the
-ground truth lies: how much of the haze correction the smooth transform carries.
+``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip`` or ``dark_channel_skip``) prints instead, per
+input, how far the skip moves the image (mean over pixels and channels, grey levels), how far the whole output
+does, and how far the ground truth lies: how much of the haze correction the skip's transform carries.
 """
 from __future__ import annotations
 
@@ -84,13 +84,13 @@ def true_inverse(lq: np.ndarray, clean: np.ndarray, photo: str, seed: int) -> np
 
 
 def skip_shares(ckpt: str, samples) -> None:
-    """Mean shift (grey levels) of the affine skip, of the output and of the ground truth from each input."""
+    """Mean shift (grey levels) of the skip image, of the output and of the ground truth from each input."""
     import mindspore as ms
     from ms_osr.build import load_model
 
     net = load_model(ckpt).net
-    if getattr(net, "affine_skip", None) is None:
-        raise SystemExit(f"{ckpt}: the model has no affine skip (affine_skip=True)")
+    if not getattr(net, "has_skip_transform", False):
+        raise SystemExit(f"{ckpt}: the model's skip is the input itself (needs affine_skip or dark_channel_skip)")
     net.set_train(False)
     shifts = []
     for s in samples:
@@ -114,7 +114,8 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--root", default="data/photos")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--crop", type=int, default=512)
-    p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with affine_skip: how much of the shift its skip carries")
+    p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with affine_skip or dark_channel_skip: how much "
+                                            "of the shift its skip carries")
     args = p.parse_args(argv)
     if args.skip_ckpt:
         return skip_shares(args.skip_ckpt, photo_samples(args.root, ["haze"], args.seeds, crop=args.crop))

@@ -16,8 +16,6 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from ..precision import cast_like, to_float32
-
 
 def box_mean(x: ms.Tensor, radius: int) -> ms.Tensor:
     """Mean over a ``(2r+1)^2`` window with reflect-101 borders (OpenCV's ``cv2.blur``), by running sums.
@@ -60,10 +58,6 @@ class DarkChannelDehaze(nn.Cell):
     def dark(self, x: ms.Tensor) -> ms.Tensor:
         return -self.erode_neg(-x.min(axis=1, keepdims=True))
 
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
-        out = self._dehaze(to_float32(x))
-        return cast_like(out, x)
-
     def airlight(self, x: ms.Tensor) -> ms.Tensor:
         """(B, 3, 1, 1): the mean colour of the pixels in the brightest 0.1% of the dark channel, at least 1e-3
         (a black or pure-red image would divide 0 by 0 below; whether ops.maximum then swallows the NaN
@@ -74,7 +68,7 @@ class DarkChannelDehaze(nn.Cell):
         pixels = ops.gather_elements(x.reshape(n, 3, h * w), 2, ops.broadcast_to(top.reshape(n, 1, k), (n, 3, k)))
         return ops.maximum(pixels.mean(axis=2).reshape(n, 3, 1, 1), 1e-3)
 
-    def _dehaze(self, x: ms.Tensor) -> ms.Tensor:
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
         airlight = self.airlight(x)
         t = 1.0 - self.omega * self.dark(x / airlight)
         t = ops.maximum(guided_filter(x.mean(axis=1, keep_dims=True), t, self.radius, self.eps), self.t_min)

@@ -365,6 +365,12 @@ class ResHAIR(RestormerUNet):
         self.affine_skip = AffineSkip(dim * 4) if affine_skip else None
         self.dark_channel_skip = DarkChannelSkip(dim * 4) if dark_channel_skip else None
 
+    @property
+    def has_skip_transform(self) -> bool:
+        """Whether the global residual starts from a transform of the input (``affine_skip`` or
+        ``dark_channel_skip``) rather than the input itself."""
+        return self.affine_skip is not None or self.dark_channel_skip is not None
+
     def _giv(self, bottleneck: Tensor) -> Tensor:
         return self.feature(bottleneck).mean(axis=(2, 3))
 

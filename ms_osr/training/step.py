@@ -62,7 +62,7 @@ class LossNet(nn.Cell):
         self.skip_weight = float(loss_cfg.pop("skip_supervision", None) or 0.0)
         self.skip_supervised = self.skip_weight > 0
         kind = loss_cfg.get("type", "l1")
-        has_skip = any(getattr(net, a, None) is not None for a in ("affine_skip", "dark_channel_skip"))
+        has_skip = getattr(net, "has_skip_transform", False)
         if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated or not has_skip):
             raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip or "
                              f"dark_channel_skip: true, a pixel loss and no other loss option; got "
