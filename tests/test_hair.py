@@ -241,6 +241,34 @@ def test_affine_skip_starts_as_identity_and_learns_a_colour_map(tiny, images, tm
     assert np.isfinite(g_weight.asnumpy()).all() and np.abs(g_weight.asnumpy()).max() > 0
 
 
+def test_global_affine_skip_is_one_colour_map_per_image(tiny, images, tmp_path):
+    """``affine_skip="global"``: weights without it load and restore as before; each image gets the 3x4 map
+    averaged over its own feature map, applied alike to every pixel; an unknown kind is refused in one line."""
+    from ms_osr.checkpoint import load_checkpoint, save_checkpoint
+
+    _, net = tiny
+    path = str(tmp_path / "plain.ckpt")
+    save_checkpoint(net, path)
+    ext = create_model("res_hair_tiny", affine_skip="global")
+    ext.set_train(False)
+    load_checkpoint(ext, path)
+    x = ms.Tensor(images)
+    np.testing.assert_array_equal(ext(x).asnumpy(), net(x).asnumpy())
+
+    rng = np.random.default_rng(7)
+    cell = ext.affine_skip
+    cell.coef.weight.set_data(ms.Tensor(0.1 * rng.standard_normal(cell.coef.weight.shape).astype(np.float32)))
+    feat = rng.standard_normal((2, cell.coef.weight.shape[1], 3, 4)).astype(np.float32)
+    img = rng.random((2, 3, 16, 24), dtype=np.float32)
+    out = cell(ms.Tensor(feat), ms.Tensor(img)).asnumpy()
+    coef = cell.coef(ms.Tensor(feat)).asnumpy().mean(axis=(2, 3))  # (2, 12): one map per image
+    assert np.abs(coef[0] - coef[1]).max() > 1e-3
+    want = np.einsum("nck,nkhw->nchw", coef[:, :9].reshape(2, 3, 3), img) + coef[:, 9:].reshape(2, 3, 1, 1)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="affine_skip='local' unknown"):
+        create_model("res_hair_tiny", affine_skip="local")
+
+
 def test_skip_supervision_adds_the_pixel_loss_of_the_skip_image(images):
     """``train.loss.skip_supervision: w``: loss = L1(output, y) + w * L1(affine skip image, y), and its gradient
     reaches the transform; a model without ``affine_skip`` is refused with one line."""

@@ -28,3 +28,22 @@ def test_dark_channel_prior_removes_most_of_a_haze():
     assert after > before + 3.0, (before, after)
     t = np.full(clean.shape[:2], 0.4)  # and the guided filter keeps a constant map constant
     np.testing.assert_allclose(tool.guided_filter(clean.mean(axis=2).astype(np.float64), t), t, atol=1e-9)
+
+
+def test_rain_reference_points_on_a_stand_in_corpus(tmp_path, capsys):
+    """``--degradation rain``: the references (no true inverse) on every rain input, then light/heavy gains;
+    the least-squares colour map never loses to the input (the identity map is one of its candidates)."""
+    from ms_osr.data.corpus import read_manifest
+    from ms_osr.data.io import write_image
+
+    photos = tmp_path / "photos" / "test"
+    photos.mkdir(parents=True)
+    for i, r in enumerate(x for x in read_manifest() if x["split"] == "test"):
+        write_image(str(photos / f"{r['name']}.png"), np.random.default_rng(i).random((40, 48, 3)).astype(np.float32))
+    tool.main(["--root", str(tmp_path / "photos"), "--seeds", "0", "--crop", "32", "--degradation", "rain"])
+    out = capsys.readouterr().out
+    assert "true t, A" not in out and "dark channel" in out
+    gains = [line.split() for line in out.splitlines() if line.strip().startswith("colour map") and "light" in line]
+    assert len(gains) == 1
+    light, heavy = float(gains[0][3]), float(gains[0][5])
+    assert light >= 0.0 and heavy >= 0.0, out

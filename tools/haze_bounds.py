@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""How far can haze removal go on the photo benchmark's hazed inputs?  Reference points without a network.
+"""How far can haze (or rain) removal go on the photo benchmark's inputs?  Reference points without a network.
 
     python tools/haze_bounds.py                       # the headline inputs: 16 test photos x seeds 0-2, 512 px
     python tools/haze_bounds.py --seeds 0 --crop 256
     python tools/haze_bounds.py --seeds 0 --skip-ckpt runs/res_hair_small_photos_affine/last.ckpt
+    python tools/haze_bounds.py --degradation rain    # the same reference points on the rain inputs
 
 For each hazed input of ``test.py --benchmark photos --degradations haze`` (the same photos, crops, seeds and
 random haze parameters) it prints the PSNR (aio convention, seeds averaged per photo, 95% bootstrap CI over
@@ -16,6 +17,9 @@ photos) of:
   transmission: a classical method, no ground truth, no training;
 * ``true t, A``: inverting the scattering model with the transmission and airlight the input was made with
   (a check that the synthesis is invertible; the inputs are stored as float, not quantised).
+
+``--degradation rain`` scores the same references (but the last) on the benchmark's rain inputs, split at their
+median input PSNR into light and heavy ones: how much of rain is an image-wide veil that one colour map removes.
 
 ``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip`` or ``dark_channel_skip``) prints instead, per
 input, how far the skip moves the image (mean over pixels and channels, grey levels), how far the whole output
@@ -114,19 +118,25 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--root", default="data/photos")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--crop", type=int, default=512)
+    p.add_argument("--degradation", choices=("haze", "rain"), default="haze")
     p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with affine_skip or dark_channel_skip: how much "
                                             "of the shift its skip carries")
     args = p.parse_args(argv)
     if args.skip_ckpt:
         return skip_shares(args.skip_ckpt, photo_samples(args.root, ["haze"], args.seeds, crop=args.crop))
 
-    methods = ("input", "colour map", "dark channel", "true t, A")
+    haze = args.degradation == "haze"
+    methods = ("input", "colour map", "dark channel") + (("true t, A",) if haze else ())
     per_photo: Dict[str, Dict[str, List[float]]] = {}
-    for s in photo_samples(args.root, ["haze"], args.seeds, crop=args.crop):
+    per_input: List[List[float]] = []
+    for s in photo_samples(args.root, [args.degradation], args.seeds, crop=args.crop):
         lq, clean = s.load()
         photo, seed = s.meta["photo"], s.meta["seed"]
-        outs = (lq, colour_map_fit(lq, clean), dark_channel_dehaze(lq), true_inverse(lq, clean, photo, seed))
+        outs = [lq, colour_map_fit(lq, clean), dark_channel_dehaze(lq)]
+        if haze:
+            outs.append(true_inverse(lq, clean, photo, seed))
         scores = [float(cap_psnr([calculate_psnr(o, clean, convention="aio")])[0]) for o in outs]
+        per_input.append(scores)
         for m, v in zip(methods, scores):
             per_photo.setdefault(photo, {}).setdefault(m, []).append(v)
         print(f"{photo:<14} seed {seed}: " + ", ".join(f"{m} {v:.2f}" for m, v in zip(methods, scores)), flush=True)
@@ -136,6 +146,13 @@ def main(argv: List[str] | None = None) -> None:
     for m in methods:
         gain = "" if m == "input" else f"   over the input {paired_difference(means[m], means['input']).text()}"
         print(f"  {m:<13} {mean_ci(means[m]).text()}{gain}")
+    scores = np.array(per_input)
+    split = float(np.median(scores[:, 0]))
+    print(f"mean gain over the input of light (input PSNR >= {split:.2f} dB) / heavy inputs (each input once):")
+    for i, m in enumerate(methods[1:], start=1):
+        light = scores[:, 0] >= split
+        print(f"  {m:<13} light {np.mean(scores[light, i] - scores[light, 0]):+.2f}   "
+              f"heavy {np.mean(scores[~light, i] - scores[~light, 0]):+.2f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Attribute names equal the official PyTorch ones so the Lightning checkpoint ``ha
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, Ga
 GN_EPS = 1e-6  # GroupNorm epsilon of the LDM encoder
 # Smallest padded side: the DAC halves H/8 twice with pad-(0,1) stride-2 3x3 convs, which needs H/8 >= 4.
 MIN_SIZE = 32
+# affine_skip: off, a field of colour maps (True), or one map per image ("global")
+AFFINE_SKIP_KINDS = (False, True, "global")
 
 
 def _swish(x: Tensor) -> Tensor:
@@ -308,7 +310,8 @@ class ResHAIR(RestormerUNet):
     batch) skips the DAC, e.g. to share one image-level vector across the tiles of a large image.
     ``affine_skip=True`` (ours, not in the official model) makes the global residual start from a smooth
     per-pixel colour transform of the input (:class:`~ms_osr.models.layers.AffineSkip`, predicted from the
-    latent; identity at initialisation, so official or older weights load and restore as before).
+    latent; identity at initialisation, so official or older weights load and restore as before);
+    ``affine_skip="global"`` from one colour transform per image, the same prediction averaged over the latent.
     ``dark_channel_skip=True`` (ours) makes it start instead from the input moved towards its dark-channel
     dehazing by a per-pixel weight predicted from the latent (:class:`~ms_osr.models.dehaze_prior.DarkChannelSkip`;
     weight 0 at initialisation, so again weights without it load and restore as before).
@@ -322,8 +325,11 @@ class ResHAIR(RestormerUNet):
                  LayerNorm_type: str = "WithBias", num_boxes: Optional[Sequence[int]] = None,
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
                  hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0,
-                 affine_skip: bool = False, dark_channel_skip: bool = False):
+                 affine_skip: Union[bool, str] = False, dark_channel_skip: bool = False):
         super().__init__()
+        if affine_skip not in AFFINE_SKIP_KINDS:
+            raise ValueError(f"ResHAIR: affine_skip={affine_skip!r} unknown: choose false, true (a field of colour "
+                             "maps) or 'global' (one per image)")
         if affine_skip and dark_channel_skip:
             raise ValueError("ResHAIR: choose one of affine_skip and dark_channel_skip (each replaces the input "
                              "in the global residual)")
@@ -362,7 +368,7 @@ class ResHAIR(RestormerUNet):
         self.output = conv2d(dim * 2, out_channels, 3, bias=bias)
         # Not in the official model: the global residual adds the output to a smooth per-pixel colour transform of
         # the input predicted from the latent (layers.AffineSkip) instead of the input itself.
-        self.affine_skip = AffineSkip(dim * 4) if affine_skip else None
+        self.affine_skip = AffineSkip(dim * 4, per_image=affine_skip == "global") if affine_skip else None
         self.dark_channel_skip = DarkChannelSkip(dim * 4) if dark_channel_skip else None
 
     @property

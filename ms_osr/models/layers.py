@@ -152,19 +152,28 @@ class AffineSkip(nn.Cell):
     inverse ``J = I / t - A (1 - t) / t`` is exactly such a field; a residual network has to synthesise that
     large, image-wide correction pixel by pixel.  Used as the input of a global residual (``output + skip``)
     it starts as the identity (zero weights, identity bias): a checkpoint without it restores the same
-    image, so its parameters may be absent from one (``identity_at_init``, :mod:`ms_osr.checkpoint`)."""
+    image, so its parameters may be absent from one (``identity_at_init``, :mod:`ms_osr.checkpoint`).
+
+    ``per_image=True`` averages the predicted coefficients over the feature map instead: one colour map per
+    image, which cannot move colour across an edge (a field at 1/8 resolution, upsampled, does near strong edges)."""
 
     identity_at_init = True
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, per_image: bool = False):
         super().__init__()
+        self.per_image = per_image
         self.coef = nn.Conv2d(channels, 12, 3, pad_mode="pad", padding=1, has_bias=True, weight_init="zeros",
                               bias_init=ms.Tensor([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], ms.float32))
 
     def construct(self, feat: ms.Tensor, img: ms.Tensor) -> ms.Tensor:
         n, h, w = img.shape[0], img.shape[2], img.shape[3]
-        coef = ops.interpolate(self.coef(feat), size=(h, w), mode="bilinear", align_corners=False)
-        m = coef[:, :9].reshape(n, 3, 3, h, w)
+        coef = self.coef(feat)
+        if self.per_image:
+            coef = coef.mean(axis=(2, 3), keep_dims=True)
+            m = coef[:, :9].reshape(n, 3, 3, 1, 1)
+        else:
+            coef = ops.interpolate(coef, size=(h, w), mode="bilinear", align_corners=False)
+            m = coef[:, :9].reshape(n, 3, 3, h, w)
         return (m * img.reshape(n, 1, 3, h, w)).sum(axis=2) + coef[:, 9:]
 
 
