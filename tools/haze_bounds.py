@@ -18,8 +18,9 @@ photos) of:
 * ``true t, A``: inverting the scattering model with the transmission and airlight the input was made with
   (a check that the synthesis is invertible; the inputs are stored as float, not quantised).
 
-``--degradation rain`` scores the same references (but the last) on the benchmark's rain inputs, split at their
-median input PSNR into light and heavy ones: how much of rain is an image-wide veil that one colour map removes.
+``--degradation rain`` scores the same references (but the last) on the benchmark's rain inputs: how much of
+rain is an image-wide veil that one colour map removes.  Either way the table ends with each reference's mean gain
+on the light and the heavy inputs (split at their median input PSNR, as tools/severity_split.py splits a model's).
 
 ``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip`` or ``dark_channel_skip``) prints instead, per
 input, how far the skip moves the image (mean over pixels and channels, grey levels), how far the whole output
