@@ -269,40 +269,6 @@ def test_global_affine_skip_is_one_colour_map_per_image(tiny, images, tmp_path):
         create_model("res_hair_tiny", affine_skip="local")
 
 
-def test_guided_affine_skip_follows_the_image_edges(tiny, images, tmp_path):
-    """``affine_skip="guided"``: weights without it load and restore as before; a field of offsets that steps
-    across an image edge at the features' resolution is blurred over ~8 px by bilinear upsampling ("field"), so
-    the pixels next to the edge get about half the other side's map; guided-filtered by the image, the field
-    changes sign at the edge and those pixels keep mostly their own side's; constant coefficients stay constant."""
-    from ms_osr.checkpoint import load_checkpoint, save_checkpoint
-    from ms_osr.models.layers import AffineSkip
-
-    _, net = tiny
-    path = str(tmp_path / "plain.ckpt")
-    save_checkpoint(net, path)
-    ext = create_model("res_hair_tiny", affine_skip="guided")
-    ext.set_train(False)
-    load_checkpoint(ext, path)
-    x = ms.Tensor(images)
-    np.testing.assert_allclose(ext(x).asnumpy(), net(x).asnumpy(), atol=1e-5)
-    assert ext.affine_skip.keep_float32
-
-    img = np.full((1, 3, 32, 32), 0.2, np.float32)
-    img[..., 16:] = 0.8  # a vertical edge at x = 16
-    feat = np.where(np.arange(4) < 2, -1.0, 1.0).astype(np.float32) * np.ones((1, 1, 4, 1), np.float32)
-    ideal = img + np.where(np.arange(32) < 16, -0.1, 0.1).astype(np.float32)  # offset -0.1 / +0.1 by side
-    errors = {}
-    for kind in ("field", "guided"):
-        cell = AffineSkip(1, kind)
-        w = np.zeros(cell.coef.weight.shape, np.float32)
-        w[9:, 0, 1, 1] = 0.1  # the three offsets = 0.1 x the feature
-        cell.coef.weight.set_data(ms.Tensor(w))
-        out = cell(ms.Tensor(feat), ms.Tensor(img)).asnumpy()
-        errors[kind] = float(np.abs(out - ideal)[..., 14:18].mean())  # the columns next to the edge
-        np.testing.assert_allclose(cell(ms.Tensor(np.zeros_like(feat)), ms.Tensor(img)).asnumpy(), img, atol=1e-6)
-    assert errors["guided"] < 0.5 * errors["field"], errors
-
-
 def test_skip_supervision_adds_the_pixel_loss_of_the_skip_image(images):
     """``train.loss.skip_supervision: w``: loss = L1(output, y) + w * L1(affine skip image, y), and its gradient
     reaches the transform; a model without ``affine_skip`` is refused with one line."""

@@ -36,9 +36,8 @@ from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, Ga
 GN_EPS = 1e-6  # GroupNorm epsilon of the LDM encoder
 # Smallest padded side: the DAC halves H/8 twice with pad-(0,1) stride-2 3x3 convs, which needs H/8 >= 4.
 MIN_SIZE = 32
-# affine_skip: off, a field of colour maps (True), one map per image ("global"), or a field that follows the
-# image's edges ("guided"); layers.AffineSkip's kinds
-AFFINE_SKIP_KINDS = (False, True, "global", "guided")
+# affine_skip: off, a field of colour maps (True), or one map per image ("global")
+AFFINE_SKIP_KINDS = (False, True, "global")
 
 
 def _swish(x: Tensor) -> Tensor:
@@ -312,8 +311,7 @@ class ResHAIR(RestormerUNet):
     ``affine_skip=True`` (ours, not in the official model) makes the global residual start from a smooth
     per-pixel colour transform of the input (:class:`~ms_osr.models.layers.AffineSkip`, predicted from the
     latent; identity at initialisation, so official or older weights load and restore as before);
-    ``affine_skip="global"`` from one colour transform per image, the same prediction averaged over the latent;
-    ``affine_skip="guided"`` from the field guided-filtered by the image, so its transitions follow the edges.
+    ``affine_skip="global"`` from one colour transform per image, the same prediction averaged over the latent.
     ``dark_channel_skip=True`` (ours) makes it start instead from the input moved towards its dark-channel
     dehazing by a per-pixel weight predicted from the latent (:class:`~ms_osr.models.dehaze_prior.DarkChannelSkip`;
     weight 0 at initialisation, so again weights without it load and restore as before).
@@ -331,7 +329,7 @@ class ResHAIR(RestormerUNet):
         super().__init__()
         if affine_skip not in AFFINE_SKIP_KINDS:
             raise ValueError(f"ResHAIR: affine_skip={affine_skip!r} unknown: choose false, true (a field of colour "
-                             "maps), 'global' (one per image) or 'guided' (a field that follows the image's edges)")
+                             "maps) or 'global' (one per image)")
         if affine_skip and dark_channel_skip:
             raise ValueError("ResHAIR: choose one of affine_skip and dark_channel_skip (each replaces the input "
                              "in the global residual)")
@@ -370,7 +368,7 @@ class ResHAIR(RestormerUNet):
         self.output = conv2d(dim * 2, out_channels, 3, bias=bias)
         # Not in the official model: the global residual adds the output to a smooth per-pixel colour transform of
         # the input predicted from the latent (layers.AffineSkip) instead of the input itself.
-        self.affine_skip = AffineSkip(dim * 4, "field" if affine_skip is True else affine_skip) if affine_skip else None
+        self.affine_skip = AffineSkip(dim * 4, per_image=affine_skip == "global") if affine_skip else None
         self.dark_channel_skip = DarkChannelSkip(dim * 4) if dark_channel_skip else None
 
     @property

@@ -13,7 +13,6 @@ import mindspore.ops as ops
 
 from ..kernels import Conv3x3, Conv3x3Bias, Conv3x3S2Bias, ConvTranspose3x3S2 as ConvTranspose3x3S2Op, Depthwise3x3
 from ..precision import cast_like
-from .dehaze_prior import guided_filter
 
 
 def conv2d(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int | None = None,
@@ -155,36 +154,25 @@ class AffineSkip(nn.Cell):
     it starts as the identity (zero weights, identity bias): a checkpoint without it restores the same
     image, so its parameters may be absent from one (``identity_at_init``, :mod:`ms_osr.checkpoint`).
 
-    ``kind`` says how the coefficients predicted at the features' resolution reach the image's:
-    ``"field"`` upsamples them bilinearly (near a strong edge one pixel's map then lands on its neighbour
-    across the edge: halos); ``"global"`` averages them into one map per image, which cannot move colour
-    across an edge; ``"guided"`` upsamples bilinearly and then guided-filters them with the grey image as the
-    guide (He et al.'s guided filter used for upsampling, as in Wu et al., CVPR 2018), so the field's
-    transitions snap to the image's edges.  The guided filter's running sums need float32 (``keep_float32``).
-    """
+    ``per_image=True`` averages the predicted coefficients over the feature map instead: one colour map per
+    image, which cannot move colour across an edge (a field at 1/8 resolution, upsampled, does near strong edges)."""
 
     identity_at_init = True
-    KINDS = ("field", "global", "guided")
 
-    def __init__(self, channels: int, kind: str = "field", radius: int = 8, eps: float = 1e-3):
+    def __init__(self, channels: int, per_image: bool = False):
         super().__init__()
-        if kind not in self.KINDS:
-            raise ValueError(f"AffineSkip: kind '{kind}' unknown: choose {', '.join(self.KINDS)}")
-        self.kind, self.radius, self.eps = kind, radius, eps
-        self.keep_float32 = kind == "guided"
+        self.per_image = per_image
         self.coef = nn.Conv2d(channels, 12, 3, pad_mode="pad", padding=1, has_bias=True, weight_init="zeros",
                               bias_init=ms.Tensor([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], ms.float32))
 
     def construct(self, feat: ms.Tensor, img: ms.Tensor) -> ms.Tensor:
         n, h, w = img.shape[0], img.shape[2], img.shape[3]
         coef = self.coef(feat)
-        if self.kind == "global":
+        if self.per_image:
             coef = coef.mean(axis=(2, 3), keep_dims=True)
             m = coef[:, :9].reshape(n, 3, 3, 1, 1)
         else:
             coef = ops.interpolate(coef, size=(h, w), mode="bilinear", align_corners=False)
-            if self.kind == "guided":
-                coef = guided_filter(channel_mean(img), coef, self.radius, self.eps)
             m = coef[:, :9].reshape(n, 3, 3, h, w)
         return (m * img.reshape(n, 1, 3, h, w)).sum(axis=2) + coef[:, 9:]
 
