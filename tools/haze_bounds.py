@@ -149,9 +149,9 @@ def main(argv: List[str] | None = None) -> None:
         print(f"  {m:<13} {mean_ci(means[m]).text()}{gain}")
     scores = np.array(per_input)
     split = float(np.median(scores[:, 0]))
+    light = scores[:, 0] >= split
     print(f"mean gain over the input of light (input PSNR >= {split:.2f} dB) / heavy inputs (each input once):")
     for i, m in enumerate(methods[1:], start=1):
-        light = scores[:, 0] >= split
         print(f"  {m:<13} light {np.mean(scores[light, i] - scores[light, 0]):+.2f}   "
               f"heavy {np.mean(scores[~light, i] - scores[~light, 0]):+.2f}")
 

@@ -16,6 +16,8 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from .layers import channel_mean
+
 
 def box_mean(x: ms.Tensor, radius: int) -> ms.Tensor:
     """Mean over a ``(2r+1)^2`` window with reflect-101 borders (OpenCV's ``cv2.blur``), by running sums.
@@ -71,7 +73,7 @@ class DarkChannelDehaze(nn.Cell):
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         airlight = self.airlight(x)
         t = 1.0 - self.omega * self.dark(x / airlight)
-        t = ops.maximum(guided_filter(x.mean(axis=1, keep_dims=True), t, self.radius, self.eps), self.t_min)
+        t = ops.maximum(guided_filter(channel_mean(x), t, self.radius, self.eps), self.t_min)
         return ops.clamp((x - airlight) / t + airlight, 0.0, 1.0)
 
 
