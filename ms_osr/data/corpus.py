@@ -1,12 +1,12 @@
 """The photo corpus: real photographs from Debian's wallpaper packages and scikit-image.
 
 The committed manifest (``photos_manifest.csv`` beside this file) lists every photograph: name,
-split (train / val / test, by whole image), source package and version, the file inside the
+split (train / extra / val / test, by whole image; ``extra`` holds training photos added later), source package and version, the file inside the
 package, licence, author and the sha256 of that file.  :func:`build_corpus` assembles
 ``<out>/<split>/<name>.<ext>`` from the packages (``apt-get download`` + ``dpkg-deb -x``: no root
 needed) and scikit-image's bundled data:
 
-* train and val photos are copied byte for byte (full resolution, for random crops);
+* train, extra and val photos are copied byte for byte (full resolution, for random crops);
 * test photos are stored as PNG with the long side at most :data:`TEST_LONG_SIDE` pixels (area
   resampling), so a full-image evaluation stays affordable on a CPU.
 
@@ -30,7 +30,9 @@ from ..fileio import atomic_path, atomic_write_text
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "photos_manifest.csv")
 DEFAULT_ROOT = "data/photos"
-SPLITS = ("train", "val", "test")
+# "extra": more training photographs, listed apart from "train" so that the configs which trained the earlier
+# checkpoints on "train" alone still read the same photos; newer configs train on ``split: [train, extra]``.
+SPLITS = ("train", "extra", "val", "test")
 COLUMNS = ("name", "split", "source", "version", "member", "licence", "author", "sha256")
 SKIMAGE = "scikit-image"
 TEST_LONG_SIDE = 1024

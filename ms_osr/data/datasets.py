@@ -475,11 +475,14 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         from .corpus import DEFAULT_ROOT, MANIFEST, split_paths
 
         split = cfg.get("split", "train")
-        if train and split == "test":
-            raise DatasetError("photos: the test split is for evaluation only; train on split 'train'")
-        paths = split_paths(cfg.get("root") or DEFAULT_ROOT, split, cfg.get("manifest") or MANIFEST)
+        splits = [split] if isinstance(split, str) else list(split)  # e.g. [train, extra]
+        if train and "test" in splits:
+            raise DatasetError("photos: the test split is for evaluation only; train on split 'train' "
+                               "(or [train, extra])")
+        paths = [p for s in splits for p in split_paths(cfg.get("root") or DEFAULT_ROOT, s,
+                                                         cfg.get("manifest") or MANIFEST)]
         return SyntheticPairs(paths, _specs(cfg),
-                              label=f"photos:{split}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
+                              label=f"photos:{'+'.join(splits)}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
                               max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)),
                               photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)),
                               recolour=float(cfg.get("recolour", 0.0)))
