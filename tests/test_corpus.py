@@ -26,7 +26,7 @@ def test_shipped_manifest_meets_the_split_rules():
     assert {r["source"] for r in from_packages} == {"plasma-workspace-wallpapers", "mate-backgrounds"}
     assert {"astronaut", "camera", "chelsea", "coffee"} <= {r["name"] for r in test}
     assert all(r["split"] in corpus.SPLITS for r in rows)
-    for split in ("train", "val"):
+    for split in ("train", "extra", "val"):
         assert any(r["split"] == split for r in rows)
     # one photograph per scene: the stereo pair's second view is never listed beside the first
     assert "motorcycle_right" not in {r["name"] for r in rows}
@@ -91,7 +91,7 @@ def tiny_deb(tmp_path):
     images.mkdir(parents=True)
     rows = []
     for i, (name, split, size) in enumerate([("one", "train", (40, 60)), ("two", "val", (30, 30)),
-                                             ("three", "test", (48, 80))]):
+                                             ("three", "test", (48, 80)), ("four", "extra", (36, 36))]):
         path = images / f"{name}.png"
         cv2.imwrite(str(path), _image(i, *size))
         rows.append(_row(name, split, hashlib.sha256(path.read_bytes()).hexdigest()))
@@ -108,7 +108,7 @@ def test_build_from_deb_is_idempotent_and_resizes_test(tmp_path, tiny_deb, monke
     out = str(tmp_path / "photos")
     lines = []
     counts = corpus.build_corpus(out, tiny_deb["manifest"], tiny_deb["debs"], log=lines.append)
-    assert counts == {"train": 1, "val": 1, "test": 1}
+    assert counts == {"train": 1, "extra": 1, "val": 1, "test": 1}
     # train/val copied byte for byte; test stored as PNG with the long side capped
     one = os.path.join(out, "train", "one.png")
     assert corpus.sha256_file(one) == tiny_deb["rows"][0]["sha256"]
@@ -119,16 +119,22 @@ def test_build_from_deb_is_idempotent_and_resizes_test(tmp_path, tiny_deb, monke
     mtime = os.path.getmtime(one)
     lines.clear()
     corpus.build_corpus(out, tiny_deb["manifest"], tiny_deb["debs"], log=lines.append)
-    assert lines == [f"{out}: photo corpus up to date (3 photos: 1 train, 1 val, 1 test)"]
+    assert lines == [f"{out}: photo corpus up to date (4 photos: 1 train, 1 extra, 1 val, 1 test)"]
     assert os.path.getmtime(one) == mtime
     # the dataset reads the split through the manifest
     src = build_source({"type": "photos", "root": out, "split": "train", "manifest": tiny_deb["manifest"],
                         "degradations": ["noise_25"]}, train=True)
     lq, gt, name = src.load(0, np.random.default_rng(0), crop=16)
     assert lq.shape == gt.shape == (16, 16, 3) and name == "one__noise_25"
-    with pytest.raises(DatasetError, match="evaluation only"):
-        build_source({"type": "photos", "root": out, "split": "test", "manifest": tiny_deb["manifest"],
-                      "degradations": ["noise_25"]}, train=True)
+    # a list of splits reads them in order (the extra photos are stored byte for byte, like train's)
+    both = build_source({"type": "photos", "root": out, "split": ["train", "extra"], "manifest": tiny_deb["manifest"],
+                         "degradations": ["noise_25"]}, train=True)
+    assert len(both) == 2 and both.load(1, np.random.default_rng(0), crop=16)[2] == "four__noise_25"
+    assert corpus.sha256_file(os.path.join(out, "extra", "four.png")) == tiny_deb["rows"][3]["sha256"]
+    for split in ("test", ["train", "test"]):
+        with pytest.raises(DatasetError, match="evaluation only"):
+            build_source({"type": "photos", "root": out, "split": split, "manifest": tiny_deb["manifest"],
+                          "degradations": ["noise_25"]}, train=True)
 
 
 @needs_dpkg
