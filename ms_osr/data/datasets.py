@@ -482,7 +482,8 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         paths = [p for s in splits for p in split_paths(cfg.get("root") or DEFAULT_ROOT, s,
                                                          cfg.get("manifest") or MANIFEST)]
         return SyntheticPairs(paths, _specs(cfg),
-                              label=f"photos:{'+'.join(splits)}", fixed_seed=seed, cache=bool(cfg.get("cache", True)),
+                              label="photos:" + "+".join(splits), fixed_seed=seed,
+                              cache=bool(cfg.get("cache", True)),
                               max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)),
                               photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)),
                               recolour=float(cfg.get("recolour", 0.0)))
