@@ -3,8 +3,8 @@
 The committed manifest (``photos_manifest.csv`` beside this file) lists every photograph: name,
 split (train / extra / val / test, by whole image; ``extra`` holds training photos added later),
 source package and version, the file inside the package, licence, author and the sha256 of that file.
-:func:`build_corpus` assembles ``<out>/<split>/<name>.<ext>`` from the packages (``apt-get download`` + ``dpkg-deb -x``: no root
-needed) and scikit-image's bundled data:
+:func:`build_corpus` assembles ``<out>/<split>/<name>.<ext>`` from the packages (``apt-get download``
++ ``dpkg-deb -x``: no root needed) and scikit-image's bundled data:
 
 * train, extra and val photos are copied byte for byte (full resolution, for random crops);
 * test photos are stored as PNG with the long side at most :data:`TEST_LONG_SIDE` pixels (area
