@@ -131,6 +131,9 @@ def test_build_from_deb_is_idempotent_and_resizes_test(tmp_path, tiny_deb, monke
                          "degradations": ["noise_25"]}, train=True)
     assert len(both) == 2 and both.load(1, np.random.default_rng(0), crop=16)[2] == "four__noise_25"
     assert corpus.sha256_file(os.path.join(out, "extra", "four.png")) == tiny_deb["rows"][3]["sha256"]
+    with pytest.raises(DatasetError, match="unknown corpus split '5'"):  # a typo is one line, not a TypeError
+        build_source({"type": "photos", "root": out, "split": 5, "manifest": tiny_deb["manifest"],
+                      "degradations": ["noise_25"]}, train=True)
     for split in ("test", ["train", "test"]):
         with pytest.raises(DatasetError, match="evaluation only"):
             build_source({"type": "photos", "root": out, "split": split, "manifest": tiny_deb["manifest"],

@@ -475,7 +475,7 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         from .corpus import DEFAULT_ROOT, MANIFEST, split_paths
 
         split = cfg.get("split", "train")
-        splits = [split] if isinstance(split, str) else list(split)  # e.g. [train, extra]
+        splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]  # e.g. [train, extra]
         if train and "test" in splits:
             raise DatasetError("photos: the test split is for evaluation only; train on split 'train' "
                                "(or [train, extra])")
