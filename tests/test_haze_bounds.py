@@ -33,10 +33,8 @@ def test_dark_channel_prior_removes_most_of_a_haze():
 def test_rain_reference_points_on_a_stand_in_corpus(tmp_path, capsys):
     """``--degradation rain``: the references (no true inverse) on every rain input, then light/heavy gains;
     the least-squares colour map never loses to the input (the identity map is one of its candidates)."""
-    from ms_osr.data.corpus import read_manifest
+    from ms_osr.data.corpus import read_manifest, stored_name
     from ms_osr.data.io import write_image
-
-    from ms_osr.data.corpus import stored_name
 
     for i, r in enumerate(x for x in read_manifest() if x["split"] in ("test", "train")):
         path = tmp_path / "photos" / stored_name(r)

@@ -152,7 +152,7 @@ def training_pairs(root: str, splits: List[str], degradation: str, crops: int, s
     from ms_osr.samples import sample_rng
 
     pairs = []
-    for path in [p for s in splits for p in split_paths(root, s)]:
+    for path in split_paths(root, splits):
         photo, full = os.path.basename(path), read_image(path)
         for i in range(crops):
             clean = np.ascontiguousarray(random_scaled_crop(full, size, sample_rng(i, "crop", photo), (0.2, 0.9)))

@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from ..errors import DatasetError
 from ..fileio import atomic_path, atomic_write_text
@@ -88,16 +88,21 @@ def stored_name(row: Dict[str, str]) -> str:
     return f"{row['split']}/{row['name']}{ext}"
 
 
-def split_paths(root: str = DEFAULT_ROOT, split: str = "train", manifest: str = MANIFEST) -> List[str]:
-    """Paths of the corpus photos in ``split`` (manifest order); one line if the corpus is missing."""
-    if split not in SPLITS:
-        raise CorpusError(f"unknown corpus split '{split}': choose {', '.join(SPLITS)}")
-    rows = [r for r in read_manifest(manifest) if r["split"] == split]
-    paths = [os.path.join(root, stored_name(r)) for r in rows]
+def split_paths(root: str = DEFAULT_ROOT, split: Union[str, Sequence[str]] = "train",
+                manifest: str = MANIFEST) -> List[str]:
+    """Paths of the corpus photos in ``split``, a name or a list of names such as ``[train, extra]`` (split by
+    split, each in manifest order); one line if a split is unknown or the corpus is missing."""
+    splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]
+    for name in splits:
+        if name not in SPLITS:
+            raise CorpusError(f"unknown corpus split '{name}': choose {', '.join(SPLITS)}")
+    rows = read_manifest(manifest)
+    paths = [os.path.join(root, stored_name(r)) for name in splits for r in rows if r["split"] == name]
     absent = [p for p in paths if not os.path.isfile(p)]
     if absent:
-        raise CorpusError(f"{absent[0]}: photo corpus not built ({len(absent)} of {len(paths)} {split} photos "
-                          f"missing); build it with `python tools/get_photos.py --out {root}`, or {OWN_FOLDER_HINT}")
+        raise CorpusError(f"{absent[0]}: photo corpus not built ({len(absent)} of {len(paths)} {'+'.join(splits)} "
+                          f"photos missing); build it with `python tools/get_photos.py --out {root}`, or "
+                          f"{OWN_FOLDER_HINT}")
     return paths
 
 

@@ -474,13 +474,12 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
     if kind == "photos":
         from .corpus import DEFAULT_ROOT, MANIFEST, split_paths
 
-        split = cfg.get("split", "train")
-        splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]  # e.g. [train, extra]
+        split = cfg.get("split", "train")  # a name or a list, e.g. [train, extra]
+        splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]
         if train and "test" in splits:
             raise DatasetError("photos: the test split is for evaluation only; train on split 'train' "
                                "(or [train, extra])")
-        paths = [p for s in splits for p in split_paths(cfg.get("root") or DEFAULT_ROOT, s,
-                                                         cfg.get("manifest") or MANIFEST)]
+        paths = split_paths(cfg.get("root") or DEFAULT_ROOT, splits, cfg.get("manifest") or MANIFEST)
         return SyntheticPairs(paths, _specs(cfg),
                               label="photos:" + "+".join(splits), fixed_seed=seed,
                               cache=bool(cfg.get("cache", True)),
