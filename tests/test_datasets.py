@@ -216,6 +216,32 @@ def test_degradation_context_makes_haze_vary_slowly_across_a_crop():
         DS.SyntheticPairs([("flat", flat)], spec, context=0)
 
 
+def test_texture_crops_prefer_fine_structure_in_training_only():
+    """``texture_crops: k`` keeps the most textured of k random crops: on a photo that is flat on its left half
+    and textured on its right, crops land on the texture far more often than one random crop does; one
+    candidate draws exactly the plain random crop, validation (fixed seed) never selects, and a count that
+    is not an integer >= 1 is refused with one line."""
+    img = np.full((96, 192, 3), 0.5, np.float32)
+    img[:, 96:] = _img(7, 96, 96)
+    plain = DS.SyntheticPairs([("half", img)], ["identity"])
+    picky = DS.SyntheticPairs([("half", img)], ["identity"], texture_crops=4)
+
+    def share_textured(src, fixed=None):
+        src.fixed_seed = fixed
+        crops = [src.load(0, np.random.default_rng(seed), crop=32)[1] for seed in range(60)]
+        return np.mean([c.std() > 0.05 for c in crops]), crops
+
+    plain_share, plain_crops = share_textured(plain)
+    picky_share, _ = share_textured(picky)
+    assert plain_share < 0.75 and picky_share > 0.95, (plain_share, picky_share)
+    one = DS.SyntheticPairs([("half", img)], ["identity"], texture_crops=1)
+    assert all(np.array_equal(a, b) for a, b in zip(share_textured(one)[1], plain_crops))
+    assert share_textured(picky, fixed=0)[0] < 0.75  # validation: the crop is not chosen
+    for bad in (0, 2.5, "3", True):
+        with pytest.raises(DS.DatasetError, match="texture_crops must be an integer >= 1"):
+            DS.SyntheticPairs([("half", img)], ["identity"], texture_crops=bad)
+
+
 def test_recolour_varies_the_palette_of_training_crops_only():
     """``recolour`` permutes channels and scales saturation of the clean crop before it is degraded: the pair
     stays aligned (identity gives lq == gt), luminance structure is kept, the palettes vary (some grey), and

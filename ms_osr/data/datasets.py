@@ -25,8 +25,8 @@ import numpy as np
 from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
-                         random_crop_pair, random_dihedral_pair, random_photometric, random_recolour,
-                         random_scaled_crop, to_chw)
+                         most_textured_crop, random_crop_pair, random_dihedral_pair, random_photometric,
+                         random_recolour, to_chw)
 from ..errors import DatasetError  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
 log = logging.getLogger(__name__)
@@ -178,14 +178,17 @@ class SyntheticPairs(Source):
     scale (:func:`~ms_osr.data.transforms.random_scaled_crop`).  ``context`` > 1 degrades a window
     ``context`` times the crop's side (same scale) and then cuts the crop from it: a degradation with
     image-scale structure (haze's depth layout) then varies as slowly across a training crop as it does
-    across a test image, instead of spanning its whole range inside every crop."""
+    across a test image, instead of spanning its whole range inside every crop.  ``texture_crops`` k > 1
+    (training only) keeps the most textured of k random crops: fine structure is where a restorer mistakes
+    content for a degradation (grass edges and wood grain for rain streaks), and most random crops of a
+    photograph are smooth.  It applies to every degradation alike, so texture never tells the degradation."""
 
     synthetic = True
 
     def __init__(self, clean: Sequence[Union[str, Tuple[str, np.ndarray]]], specs: Sequence, label: str = "synthetic",
                  fixed_seed: Optional[int] = None, cache: bool = True, max_side: Optional[int] = None,
                  crop_scale: Sequence[float] = (1.0, 1.0), photometric: float = 0.0, context: int = 1,
-                 recolour: float = 0.0):
+                 recolour: float = 0.0, texture_crops: int = 1):
         if not clean:
             raise DatasetError(f"{label}: no clean images")
         if not specs:
@@ -206,6 +209,9 @@ class SyntheticPairs(Source):
         self.context = int(context)
         if self.context < 1:
             raise DatasetError(f"{label}: context must be an integer >= 1, got {context}")
+        if isinstance(texture_crops, bool) or not isinstance(texture_crops, (int, np.integer)) or texture_crops < 1:
+            raise DatasetError(f"{label}: texture_crops must be an integer >= 1, got {texture_crops!r}")
+        self.texture_crops = int(texture_crops)
         self._cache: Dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -244,7 +250,8 @@ class SyntheticPairs(Source):
         ci, si = divmod(index, len(self.specs))
         gt = self.clean_image(ci)
         if crop:
-            gt = random_scaled_crop(gt, crop * self.context, rng, self.crop_scale)
+            candidates = self.texture_crops if self.fixed_seed is None else 1
+            gt = most_textured_crop(gt, crop * self.context, rng, self.crop_scale, candidates)
         if self.fixed_seed is None:  # training only: validation keeps the photo as is
             if self.recolour > 0:
                 gt = random_recolour(gt, rng, self.recolour)
@@ -485,7 +492,8 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
                               cache=bool(cfg.get("cache", True)),
                               max_side=cfg.get("max_side"), crop_scale=cfg.get("crop_scale", (1.0, 1.0)),
                               photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)),
-                              recolour=float(cfg.get("recolour", 0.0)))
+                              recolour=float(cfg.get("recolour", 0.0)),
+                              texture_crops=cfg.get("texture_crops", 1))
     if kind == "bsd68":
         return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:

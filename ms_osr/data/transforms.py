@@ -63,6 +63,20 @@ def random_scaled_crop(img: np.ndarray, size: int, rng: np.random.Generator,
     return cv2.resize(np.ascontiguousarray(window), (size, size), interpolation=cv2.INTER_AREA)
 
 
+def texture_energy(img: np.ndarray) -> float:
+    """Mean absolute luminance gradient of an HxWx3 image: how much fine structure (edges, texture) it holds."""
+    y = img.mean(axis=2)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def most_textured_crop(img: np.ndarray, size: int, rng: np.random.Generator, scale: Tuple[float, float],
+                       candidates: int) -> np.ndarray:
+    """The :func:`random_scaled_crop` with the most fine structure (:func:`texture_energy`) of ``candidates``
+    drawn; one candidate draws exactly what :func:`random_scaled_crop` would."""
+    crops = [random_scaled_crop(img, size, rng, scale) for _ in range(candidates)]
+    return max(crops, key=texture_energy)
+
+
 def random_photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """Random exposure, gamma and white balance of a clean image (before it is degraded).
 
