@@ -267,3 +267,18 @@ def test_recolour_varies_the_palette_of_training_crops_only():
         assert np.all(gt[..., 0] > gt[..., 1]) and np.all(gt[..., 1] > gt[..., 2])
     with pytest.raises(DS.DatasetError, match="recolour is a probability"):
         DS.SyntheticPairs([("warm", rgb)], ["identity"], recolour=1.5)
+
+
+def test_a_misspelt_key_of_a_synthesising_source_is_refused():
+    """A key the source does not read (``texture_crop`` for ``texture_crops``) is one line naming it and the
+    known keys, not a run that silently trains without the option; every key the sources read is known."""
+    cfg = {"type": "photos", "split": "train", "degradations": ["rain"], "texture_crop": 3}
+    with pytest.raises(DS.DatasetError, match=r"data source 'photos': unknown key\(s\) texture_crop; known: .*"
+                                              r"texture_crops"):
+        DS.build_source(cfg)
+    with pytest.raises(DS.DatasetError, match=r"'synthetic_folder': unknown key\(s\) crop_scale"):
+        DS.build_source({"type": "synthetic_folder", "root": ".", "degradations": ["rain"], "crop_scale": [0.5, 1]})
+    DS.check_source_keys({"type": "photos", "split": ["train", "extra"], "degradations": ["rain"], "repeat": 4,
+                          "crop_scale": [0.2, 1.0], "photometric": 1.0, "recolour": 0.5, "context": 4,
+                          "texture_crops": 3, "max_side": 1024, "seed": 0, "crop": 128, "max_items": 8})
+    DS.check_source_keys({"type": "paired_folder", "degraded": "a", "clean": "b", "anything": 1})  # checked elsewhere

@@ -449,11 +449,34 @@ def _specs(cfg: Dict) -> List:
 LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = {}
 
 
+# Keys of the sources that synthesise their degraded inputs; a key outside these (a typo such as
+# `texture_crop`) would otherwise be ignored without a word.  `repeat` is read by the training loop and
+# `crop`, `crop_multiple`, `max_items`, `metrics` by validation.
+_COMMON_KEYS = {"type", "degradations", "seed", "cache", "skip_bad", "repeat", "crop", "crop_multiple", "max_items",
+                "metrics"}
+_SYNTHETIC_KEYS = {
+    "synthetic_folder": _COMMON_KEYS | {"root", "recursive"},
+    "skimage_samples": _COMMON_KEYS | {"split", "names"},
+    "photos": _COMMON_KEYS | {"split", "root", "manifest", "crop_scale", "max_side", "photometric", "recolour",
+                              "context", "texture_crops"},
+}
+
+
+def check_source_keys(cfg: Dict) -> None:
+    """Refuse a key the synthesising source ``cfg['type']`` does not read, naming it and the known ones."""
+    known = _SYNTHETIC_KEYS.get(cfg.get("type"))
+    unknown = sorted(set(cfg) - known) if known else []
+    if unknown:
+        raise DatasetError(f"data source '{cfg['type']}': unknown key(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(sorted(known))}")
+
+
 def build_source(cfg: Dict, train: bool = True) -> Source:
     """A source from a config mapping; ``type`` is one of paired_folder, list_file, all_in_one,
     synthetic_folder, skimage_samples, photos (the corpus of :mod:`ms_osr.data.corpus`), bsd68, rain100l, sots_outdoor, gopro, lol, concat."""
     cfg = dict(cfg)
     kind = cfg.get("type")
+    check_source_keys(cfg)
     skip_bad = bool(cfg.get("skip_bad", False))
     seed = None if train else int(cfg.get("seed", 0))
     if kind in LAYOUT_SOURCES:  # upstream trees (HAIR lists, GridDehazeNet, OSR lists, SID, CBSD68)
