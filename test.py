@@ -233,7 +233,8 @@ def run_benchmark(args) -> int:
 
 def compare(args, samples, result, out_dir: str, conventions, by: str) -> None:
     """Run ``--compare`` on the same samples and report ``it - --ckpt`` per group with paired CIs."""
-    from ms_osr.evaluation import evaluate_samples, format_table, markdown_table, paired_rows, write_json
+    from ms_osr.evaluation import (evaluate_samples, format_table, markdown_table, paired_columns, paired_rows,
+                                   write_json)
     from ms_osr.fileio import atomic_write_text
 
     other = load(args, ckpt=args.compare, config=args.compare_config or "", model="")
@@ -244,8 +245,7 @@ def compare(args, samples, result, out_dir: str, conventions, by: str) -> None:
     result.errors += [f"--compare: {e}" for e in res_b.errors]
     cols = [c for c in result.metric_columns if "_in" not in c]
     rows = paired_rows(result.records, res_b.records, cols, by, labels=("A", "B"))
-    show = [by or "set", "images"] + [k for c in cols for k in
-                                      (f"{c}_A", f"{c}_B", f"d{c}", f"d{c}_lo", f"d{c}_hi", f"{c}_won", f"{c}_lost")]
+    show = paired_columns(cols, by)
     title = (f"paired difference B - A (A = {args.ckpt}, B = {args.compare}); "
              "95% paired-bootstrap CI over images; won/lost = images where B is better/worse")
     print()

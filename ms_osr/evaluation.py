@@ -168,6 +168,26 @@ def _unit_and_factor(records: Sequence[Dict[str, object]]) -> Tuple[str, Optiona
     return unit, ("seed" if unit == "photo" and all("seed" in r for r in records) else None)
 
 
+def read_metrics_records(path: str, needed: Iterable[str] = ("group", "psnr_in", "psnr", "offset")
+                         ) -> List[Dict[str, object]]:
+    """The per-image records of a test.py ``metrics.json``, each holding ``needed`` (one line of error naming
+    the file otherwise)."""
+    import json
+
+    try:
+        with open(path) as f:
+            records = json.load(f)["images"]
+    except OSError as exc:
+        raise EvaluationError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError):
+        raise EvaluationError(f"{path}: not a test.py metrics.json (no 'images' list)") from None
+    needed = set(needed)
+    if not records or not all(isinstance(r, dict) and needed <= set(r) for r in records):
+        raise EvaluationError(f"{path}: its images need {', '.join(sorted(needed))} "
+                              "(run test.py with ground truth, aio convention)")
+    return records
+
+
 def paired_rows(a: Sequence[Dict[str, object]], b: Sequence[Dict[str, object]], columns: Sequence[str],
                 by: str = "", labels: Tuple[str, str] = ("A", "B")) -> List[Dict[str, object]]:
     """Paired differences ``B - A`` of ``columns`` over records of the same samples (matched by
@@ -199,6 +219,12 @@ def paired_rows(a: Sequence[Dict[str, object]], b: Sequence[Dict[str, object]], 
                         f"{c}_won": pd.wins, f"{c}_lost": pd.losses})
         rows.append(row)
     return rows
+
+
+def paired_columns(columns: Sequence[str], by: str = "") -> List[str]:
+    """The columns of a :func:`paired_rows` table, in print order."""
+    return [by or "set", "images"] + [k for c in columns for k in
+                                      (f"{c}_A", f"{c}_B", f"d{c}", f"d{c}_lo", f"d{c}_hi", f"{c}_won", f"{c}_lost")]
 
 
 def evaluate_samples(restore_fn: RestoreFn, samples: Sequence[Sample], output_dir: Optional[str] = None,

@@ -50,7 +50,7 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path, capsys, content, problem):
     if content is not None:
         path.write_text(content)
     with pytest.raises(EvaluationError, match=problem):
-        tool.load_records(str(path))
+        tool.read_metrics_records(str(path))
     assert tool.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(path) in err and problem in err

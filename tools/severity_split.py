@@ -19,7 +19,6 @@ inputs; they carry no confidence interval.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -30,22 +29,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ms_osr.errors import EvaluationError  # noqa: E402
-
-
-def load_records(path: str) -> List[Dict]:
-    """The per-image records of a test.py metrics.json (one line of error naming the file otherwise)."""
-    try:
-        with open(path) as f:
-            records = json.load(f)["images"]
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (ValueError, KeyError, TypeError):
-        raise EvaluationError(f"{path}: not a test.py metrics.json (no 'images' list)") from None
-    needed = {"group", "psnr_in", "psnr", "offset"}
-    if not records or not all(isinstance(r, dict) and needed <= set(r) for r in records):
-        raise EvaluationError(f"{path}: its images need {', '.join(sorted(needed))} "
-                              "(run test.py with ground truth, aio convention)")
-    return records
+from ms_osr.evaluation import read_metrics_records  # noqa: E402
 
 
 def split_rows(records: Sequence[Dict], group: str, at: Optional[float] = None) -> List[Dict[str, object]]:
@@ -85,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--at", type=float, help="split at this input PSNR in dB (default: each group's median)")
     args = ap.parse_args(argv)
     try:
-        tables = [(path, load_records(path)) for path in args.metrics]
+        tables = [(path, read_metrics_records(path)) for path in args.metrics]
     except EvaluationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
