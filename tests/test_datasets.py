@@ -273,10 +273,10 @@ def test_a_misspelt_key_of_a_synthesising_source_is_refused():
     """A key the source does not read (``texture_crop`` for ``texture_crops``) is one line naming it and the
     known keys, not a run that silently trains without the option; every key the sources read is known."""
     cfg = {"type": "photos", "split": "train", "degradations": ["rain"], "texture_crop": 3}
-    with pytest.raises(DS.DatasetError, match=r"data source 'photos': unknown key\(s\) texture_crop; known: .*"
+    with pytest.raises(DS.DatasetError, match=r"data source \(photos\): unknown key\(s\) texture_crop; known: .*"
                                               r"texture_crops"):
         DS.build_source(cfg)
-    with pytest.raises(DS.DatasetError, match=r"'synthetic_folder': unknown key\(s\) crop_scale"):
+    with pytest.raises(DS.DatasetError, match=r"\(synthetic_folder\): unknown key\(s\) crop_scale"):
         DS.build_source({"type": "synthetic_folder", "root": ".", "degradations": ["rain"], "crop_scale": [0.5, 1]})
     DS.check_source_keys({"type": "photos", "split": ["train", "extra"], "degradations": ["rain"], "repeat": 4,
                           "crop_scale": [0.2, 1.0], "photometric": 1.0, "recolour": 0.5, "context": 4,

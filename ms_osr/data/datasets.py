@@ -462,12 +462,13 @@ _SYNTHETIC_KEYS = {
 }
 
 
-def check_source_keys(cfg: Dict) -> None:
-    """Refuse a key the synthesising source ``cfg['type']`` does not read, naming it and the known ones."""
+def check_source_keys(cfg: Dict, where: str = "data source") -> None:
+    """Refuse a key the synthesising source ``cfg['type']`` does not read, naming ``where`` (e.g. ``data.train``),
+    the key and the known ones."""
     known = _SYNTHETIC_KEYS.get(cfg.get("type"))
     unknown = sorted(set(cfg) - known) if known else []
     if unknown:
-        raise DatasetError(f"data source '{cfg['type']}': unknown key(s) {', '.join(unknown)}; "
+        raise DatasetError(f"{where} ({cfg['type']}): unknown key(s) {', '.join(unknown)}; "
                            f"known: {', '.join(sorted(known))}")
 
 

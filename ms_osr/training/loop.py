@@ -97,6 +97,9 @@ class Trainer:
             # data.root applied, then every file of both sets checked: all before the run folder or a step
             dc = self.cfg["data"] = prepare_data_config(dc)
             skip_bad = bool(dc.get("skip_bad", False))
+            for part in ("train", "val"):  # a misspelt key names its section before any file is read
+                if dc.get(part):
+                    DS.check_source_keys(dc[part], f"data.{part}")
             src = checked(DS.build_source(dc["train"], train=True), "data.train", skip_bad, self._say)
             if int(dc["train"].get("repeat", 1)) > 1:
                 src = DS.Concat([(src, int(dc["train"]["repeat"]))])
