@@ -12,9 +12,10 @@ degradation parameters) and prints, per degradation, the mean PSNR (aio conventi
 * ``band<σ``: the output with its band below a Gaussian of σ px swapped for the input's, ``out - G(out) + G(in)``
   (harm in shading and colour that varies slowly; what is left is harm in detail finer than σ);
 
-then the three photos the model harms most (output minus input).  On an input that needs no low-frequency change
-(clean photos, resampled, compressed or noisy ones) a model that only touches detail scores the same in all
-columns; one that darkens gains in ``means``; one that erases fine structure stays low in every column.
+then the three photos the model harms most (output minus input; on clean inputs, the three lowest outputs).
+On an input that needs no low-frequency change (clean photos, resampled, compressed or noisy ones) a model that
+only touches detail scores the same in all columns; one that darkens gains in ``means``; one that erases fine
+structure stays low in every column.
 """
 from __future__ import annotations
 
@@ -81,9 +82,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{'degradation':14s}" + "".join(f"{c:>10s}" for c in columns) + "   most harmed (output - input)")
     for deg, photos in scores.items():
         means = {c: np.mean([np.mean(v[c]) for v in photos.values()]) for c in columns}
-        harm = sorted((np.mean(v["output"]) - np.mean(v["input"]), ph) for ph, v in photos.items())[:3]
+        clean = means["input"] >= 100.0  # a clean input: rank by the output's own PSNR, not by a capped difference
+        harm = sorted((np.mean(v["output"]) - (0.0 if clean else np.mean(v["input"])), ph) for ph, v in photos.items())
         print(f"{deg:14s}" + "".join(f"{means[c]:10.2f}" for c in columns) + "   "
-              + ", ".join(f"{ph} {d:+.1f}" for d, ph in harm))
+              + ("lowest output: " if clean else "") + ", ".join(f"{ph} {d:.1f}" if clean else f"{ph} {d:+.1f}" for d, ph in harm[:3]))
     return 0
 
 
