@@ -42,3 +42,11 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
     assert err.count("\n") == 0 and str(bad) in err and "psnr" in err
     assert tool.main([a, str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_files_with_no_input_in_common_are_one_line(tmp_path, capsys):
+    a = _write(tmp_path / "a.json", lambda p, g: 0.0)
+    b = _write(tmp_path / "b.json", lambda p, g: 0.0, photos=("e", "f"))
+    assert tool.main([a, b]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and a in err and b in err and "no input in common" in err

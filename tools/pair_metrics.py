@@ -26,6 +26,9 @@ def pair_table(a_path: str, b_path: str, columns: Sequence[str] = ("psnr",), by:
     """The lines to print: a note on unmatched inputs (if any) and the paired table of ``columns``."""
     a, b = (read_metrics_records(p, ("image", by, *columns)) for p in (a_path, b_path))
     names_a, names_b = {str(r["image"]) for r in a}, {str(r["image"]) for r in b}
+    if not names_a & names_b:
+        raise EvaluationError(f"{a_path} and {b_path} score no input in common (another benchmark, degradations, "
+                              "seeds or crop?)")
     lines = []
     if names_a != names_b:
         lines.append(f"note: {len(names_a - names_b)} input(s) only in A and {len(names_b - names_a)} only in B "
