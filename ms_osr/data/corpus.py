@@ -88,14 +88,21 @@ def stored_name(row: Dict[str, str]) -> str:
     return f"{row['split']}/{row['name']}{ext}"
 
 
-def split_paths(root: str = DEFAULT_ROOT, split: Union[str, Sequence[str]] = "train",
-                manifest: str = MANIFEST) -> List[str]:
-    """Paths of the corpus photos in ``split``, a name or a list of names such as ``[train, extra]`` (split by
-    split, each in manifest order); one line if a split is unknown or the corpus is missing."""
+def split_names(split: Union[str, Sequence[str]]) -> List[str]:
+    """``split`` (a name or a list of names such as ``[train, extra]``) as a list of known split names; one line
+    naming the first unknown one."""
     splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]
     for name in splits:
         if name not in SPLITS:
             raise CorpusError(f"unknown corpus split '{name}': choose {', '.join(SPLITS)}")
+    return splits
+
+
+def split_paths(root: str = DEFAULT_ROOT, split: Union[str, Sequence[str]] = "train",
+                manifest: str = MANIFEST) -> List[str]:
+    """Paths of the corpus photos in ``split``, a name or a list of names such as ``[train, extra]`` (split by
+    split, each in manifest order); one line if a split is unknown or the corpus is missing."""
+    splits = split_names(split)
     rows = read_manifest(manifest)
     paths = [os.path.join(root, stored_name(r)) for name in splits for r in rows if r["split"] == name]
     absent = [p for p in paths if not os.path.isfile(p)]

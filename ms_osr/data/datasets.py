@@ -503,10 +503,9 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         return SyntheticPairs([skimage_sample_path(n) for n in names], _specs(cfg), label=f"skimage:{split}",
                               fixed_seed=seed)
     if kind == "photos":
-        from .corpus import DEFAULT_ROOT, MANIFEST, split_paths
+        from .corpus import DEFAULT_ROOT, MANIFEST, split_names, split_paths
 
-        split = cfg.get("split", "train")  # a name or a list, e.g. [train, extra]
-        splits = list(split) if isinstance(split, (list, tuple)) else [str(split)]
+        splits = split_names(cfg.get("split", "train"))  # a name or a list, e.g. [train, extra]
         if train and "test" in splits:
             raise DatasetError("photos: the test split is for evaluation only; train on split 'train' "
                                "(or [train, extra])")
