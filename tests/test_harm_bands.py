@@ -44,7 +44,8 @@ def test_prints_every_degradation_on_a_stand_in_corpus(tmp_path, capsys):
     assert lines[1].split()[:6] == ["degradation", "input", "output", "means", "band<2", "band<4"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert set(rows) == {"identity", "jpeg"} and float(rows["identity"][1]) == 100.0
-    assert "lowest output: " in lines[2] and "most harmed" in lines[1] and len(rows["jpeg"]) == 6 + 1 + 6  # 6 columns, then 3 photos and their harm
+    assert "lowest output: " in lines[2] and "most harmed" in lines[1]
+    assert len(rows["jpeg"]) == 6 + 1 + 6  # the name, 6 columns, then 3 photos and their harm
 
 
 def test_a_missing_corpus_is_one_line(tmp_path, capsys):

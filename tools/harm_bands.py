@@ -37,10 +37,12 @@ def band_swaps(out: np.ndarray, lq: np.ndarray, sigmas: Sequence[float] = (2, 4,
     """The output with the input's channel means (``means``) and with the input's band below each σ (``band<σ``)."""
     import cv2
 
+    def low(x: np.ndarray, sigma: float) -> np.ndarray:
+        return cv2.GaussianBlur(np.ascontiguousarray(x, np.float32), (0, 0), float(sigma))
+
     swaps = {"means": np.clip(out - out.mean((0, 1)) + lq.mean((0, 1)), 0, 1)}
     for s in sigmas:
-        low = lambda x: cv2.GaussianBlur(np.ascontiguousarray(x, np.float32), (0, 0), float(s))  # noqa: E731
-        swaps[f"band<{s:g}"] = np.clip(out - low(out) + low(lq), 0, 1)
+        swaps[f"band<{s:g}"] = np.clip(out - low(out, s) + low(lq, s), 0, 1)
     return swaps
 
 
@@ -84,8 +86,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         means = {c: np.mean([np.mean(v[c]) for v in photos.values()]) for c in columns}
         clean = means["input"] >= 100.0  # a clean input: rank by the output's own PSNR, not by a capped difference
         harm = sorted((np.mean(v["output"]) - (0.0 if clean else np.mean(v["input"])), ph) for ph, v in photos.items())
+        listed = ", ".join(f"{ph} {d:.1f}" if clean else f"{ph} {d:+.1f}" for d, ph in harm[:3])
         print(f"{deg:14s}" + "".join(f"{means[c]:10.2f}" for c in columns) + "   "
-              + ("lowest output: " if clean else "") + ", ".join(f"{ph} {d:.1f}" if clean else f"{ph} {d:+.1f}" for d, ph in harm[:3]))
+              + ("lowest output: " if clean else "") + listed)
     return 0
 
 
