@@ -1,5 +1,6 @@
 """Every dataset layout on small generated folders; determinism, sharding, bad files."""
 import os
+import re
 
 import cv2
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from ms_osr.data import datasets as DS
 from ms_osr.data import degradations as D
-from ms_osr.data.io import ImageReadError
+from ms_osr.data.io import ImageReadError, write_image
 from ms_osr.data.transforms import SizeMismatchError, dihedral
 
 
@@ -273,12 +274,54 @@ def test_a_misspelt_key_of_a_synthesising_source_is_refused():
     """A key the source does not read (``texture_crop`` for ``texture_crops``) is one line naming it and the
     known keys, not a run that silently trains without the option; every key the sources read is known."""
     cfg = {"type": "photos", "split": "train", "degradations": ["rain"], "texture_crop": 3}
-    with pytest.raises(DS.DatasetError, match=r"data source \(photos\): unknown key\(s\) texture_crop; known: .*"
-                                              r"texture_crops"):
+    with pytest.raises(DS.DatasetError, match=r"data source \(photos\): unknown key\(s\) texture_crop "
+                                              r"\(did you mean 'texture_crops'\?\); known: .*texture_crops"):
         DS.build_source(cfg)
     with pytest.raises(DS.DatasetError, match=r"\(synthetic_folder\): unknown key\(s\) crop_scale"):
         DS.build_source({"type": "synthetic_folder", "root": ".", "degradations": ["rain"], "crop_scale": [0.5, 1]})
     DS.check_source_keys({"type": "photos", "split": ["train", "extra"], "degradations": ["rain"], "repeat": 4,
                           "crop_scale": [0.2, 1.0], "photometric": 1.0, "recolour": 0.5, "context": 4,
                           "texture_crops": 3, "max_side": 1024, "seed": 0, "crop": 128, "max_items": 8})
-    DS.check_source_keys({"type": "paired_folder", "degraded": "a", "clean": "b", "anything": 1})  # checked elsewhere
+
+
+def test_every_source_type_refuses_a_key_it_does_not_read(tmp_path):
+    """Upstream layouts, test sets and concat parts are checked too, with the closest known key; data.root fills
+    `root`/`image_root` only where the type reads them, so a synthetic folder under data.root is not refused."""
+    from ms_osr.data.layouts import prepare_data_config
+
+    cases = [({"type": "griddehazenet", "root": ".", "listname": "a.txt"}, r"\(griddehazenet\): unknown key\(s\) "
+              r"listname \(did you mean 'list_name'\?\)"),
+             ({"type": "paired_folder", "degraded": "a", "clean": "b", "anything": 1}, r"unknown key\(s\) anything;"),
+             ({"type": "concat", "parts": [{"type": "lol", "root": ".", "splt": "test"}]},
+              r"data source.parts\[0\] \(lol\): unknown key\(s\) splt \(did you mean 'split'\?\)"),
+             ({"type": "photo"}, r"unknown data type 'photo' \(did you mean 'photos'\?\); choose from .*sid")]
+    for cfg, message in cases:
+        with pytest.raises(DS.DatasetError, match=message):
+            DS.build_source(cfg)
+    (tmp_path / "imgs").mkdir()
+    write_image(str(tmp_path / "imgs" / "a.png"), np.full((16, 16, 3), 0.5, np.float32))
+    data = prepare_data_config({"root": str(tmp_path), "skip_bad": True,
+                                "train": {"type": "synthetic_folder", "root": "imgs", "degradations": ["rain"]},
+                                "val": {"type": "list_pair", "input_list": "in.txt", "gt_list": "gt.txt"}})
+    assert data["train"] == {"type": "synthetic_folder", "root": str(tmp_path / "imgs"), "degradations": ["rain"],
+                             "skip_bad": True}
+    assert data["val"]["image_root"] == str(tmp_path) and "root" not in data["val"]
+    assert len(DS.build_source(data["train"])) == 1
+
+
+def test_every_source_key_is_documented():
+    """docs/training.md's source table names every key a type reads, and its paragraph the keys all types share."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "docs", "training.md"), encoding="utf-8").read()
+    table = text[text.index("### Data sources"):]
+    documented = {}
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            kinds, keys = line.split(" | ")[:2]
+            for kind in re.findall(r"`(\w+)`", kinds):
+                documented[kind] = set(re.findall(r"`(\w+)", keys))
+    shared = DS._COMMON_KEYS | DS._SYNTHESIS_KEYS
+    assert set(DS.SOURCE_KEYS) <= set(documented)
+    assert {kind: sorted(keys - shared - documented[kind]) for kind, keys in DS.SOURCE_KEYS.items()
+            if keys - shared - documented[kind]} == {}
+    paragraph = table[table.index("Every type also takes"):table.index("```")]
+    assert sorted(k for k in shared - {"type", "degradations"} if f"`{k}`" not in paragraph) == []

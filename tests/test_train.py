@@ -224,7 +224,7 @@ def test_cli_overrides_and_errors(tmp_path, capsys):
     # a misspelt data key: one line naming the section and the key, before any file is read or a run folder made
     assert train_cli.main(["--config", path, "--no-progress", "--set", "data.val.crp=16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "data.val (synthetic_folder): unknown key(s) crp; known:" in err[0]
+    assert len(err) == 1 and "data.val (synthetic_folder): unknown key(s) crp (did you mean 'crop'?); known:" in err[0]
     # a corrupt training image: one clear line naming the file
     (tmp_path / "clean" / "2.png").write_bytes(b"garbage")
     assert train_cli.main(["--config", path, "--no-progress", "--set", "train.val_every=0",

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
 from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
                          most_textured_crop, random_crop_pair, random_dihedral_pair, random_photometric,
                          random_recolour, to_chw)
-from ..errors import DatasetError  # noqa: E402,F401  (re-exported: DS.DatasetError)
+from ..errors import DatasetError, suggest  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
 log = logging.getLogger(__name__)
 
@@ -430,12 +430,6 @@ def test_set_source(kind: str, root: str, skip_bad: bool = False, split: Optiona
     return PairedFiles(pairs, label=f"{kind}:{root}")
 
 
-def bsd68_source(root: str, sigma: float = 25.0, seed: int = 0) -> SyntheticPairs:
-    """Clean BSD68/CBSD68 images with fixed uint8 Gaussian noise (seed per image index)."""
-    return SyntheticPairs(_list_images(root), [{"name": "gaussian_noise", "sigma": float(sigma)}],
-                          label=f"bsd68_sigma{sigma:g}", fixed_seed=seed)
-
-
 # ------------------------------------------------------------------------------- from config
 def _specs(cfg: Dict) -> List:
     specs = cfg.get("degradations")
@@ -449,32 +443,60 @@ def _specs(cfg: Dict) -> List:
 LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = {}
 
 
-# Keys of the sources that synthesise their degraded inputs; a key outside these (a typo such as
-# `texture_crop`) would otherwise be ignored without a word.  `repeat` is read by the training loop and
-# `crop`, `crop_multiple`, `max_items`, `metrics` by validation.
-_COMMON_KEYS = {"type", "degradations", "seed", "cache", "skip_bad", "repeat", "crop", "crop_multiple", "max_items",
-                "metrics"}
-_SYNTHETIC_KEYS = {
-    "synthetic_folder": _COMMON_KEYS | {"root", "recursive"},
-    "skimage_samples": _COMMON_KEYS | {"split", "names"},
-    "photos": _COMMON_KEYS | {"split", "root", "manifest", "crop_scale", "max_side", "photometric", "recolour",
-                              "context", "texture_crops"},
+# The keys each source type reads; any other key in its section (a typo such as `texture_crop`) would be ignored
+# without a word, so check_source_keys refuses it.  Every type also takes _COMMON_KEYS: `repeat` (read by the
+# training loop and by concat), `crop`, `crop_multiple`, `max_items`, `metrics` (validation) and `skip_bad`
+# (data.skip_bad passes it to every source).  The upstream layouts of ms_osr.data.layouts register theirs beside
+# their builders (register_layout).
+_COMMON_KEYS = frozenset({"type", "skip_bad", "repeat", "crop", "crop_multiple", "max_items", "metrics"})
+_SYNTHESIS_KEYS = frozenset({"degradations", "seed", "cache"})
+SOURCE_KEYS: Dict[str, FrozenSet[str]] = {
+    "synthetic_folder": _SYNTHESIS_KEYS | {"root", "recursive"},
+    "skimage_samples": _SYNTHESIS_KEYS | {"split", "names"},
+    "photos": _SYNTHESIS_KEYS | {"split", "root", "manifest", "crop_scale", "max_side", "photometric", "recolour",
+                                 "context", "texture_crops"},
+    "paired_folder": frozenset({"degraded", "clean", "recursive"}),
+    "list_file": frozenset({"list", "root"}),
+    "concat": frozenset({"parts"}),
+    **{kind: frozenset({"root", "split"}) for kind in TEST_LAYOUTS},
 }
 
 
+def register_layout(kind: str, keys: Iterable[str]) -> Callable:
+    """Decorator: ``builder(cfg, train)`` makes the sources of type ``kind``, whose sections hold ``keys``."""
+    def register(builder: Callable[[Dict, bool], Source]) -> Callable[[Dict, bool], Source]:
+        LAYOUT_SOURCES[kind] = builder
+        SOURCE_KEYS[kind] = frozenset(keys)
+        return builder
+    return register
+
+
+def source_reads(kind: Optional[str], key: str) -> bool:
+    """Whether a source of type ``kind`` reads ``key`` (data.root fills ``root`` only where it does)."""
+    return key in SOURCE_KEYS.get(kind, ())
+
+
 def check_source_keys(cfg: Dict, where: str = "data source") -> None:
-    """Refuse a key the synthesising source ``cfg['type']`` does not read, naming ``where`` (e.g. ``data.train``),
-    the key and the known ones."""
-    known = _SYNTHETIC_KEYS.get(cfg.get("type"))
-    unknown = sorted(set(cfg) - known) if known else []
+    """Refuse a key the source ``cfg['type']`` does not read, naming ``where`` (e.g. ``data.train``), the key, the
+    closest known key and the known ones; a concat's parts are checked one by one.  An unknown type is left to
+    :func:`build_source`."""
+    kind = cfg.get("type")
+    if kind not in SOURCE_KEYS:
+        return
+    known = _COMMON_KEYS | SOURCE_KEYS[kind]
+    unknown = sorted(set(cfg) - known)
     if unknown:
-        raise DatasetError(f"{where} ({cfg['type']}): unknown key(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(sorted(known))}")
+        named = ", ".join(f"{key}{suggest(key, known)}" for key in unknown)
+        raise DatasetError(f"{where} ({kind}): unknown key(s) {named}; known: {', '.join(sorted(known))}")
+    if kind == "concat":
+        for i, part in enumerate(cfg.get("parts") or []):
+            check_source_keys(part, f"{where}.parts[{i}]")
 
 
 def build_source(cfg: Dict, train: bool = True) -> Source:
-    """A source from a config mapping; ``type`` is one of paired_folder, list_file, all_in_one,
-    synthetic_folder, skimage_samples, photos (the corpus of :mod:`ms_osr.data.corpus`), bsd68, rain100l, sots_outdoor, gopro, lol, concat."""
+    """A source from a config mapping; ``type`` is one of :data:`SOURCE_KEYS` (paired_folder, list_file,
+    synthetic_folder, skimage_samples, photos: the corpus of :mod:`ms_osr.data.corpus`, rain100l, sots_outdoor,
+    gopro, lol, concat, and the upstream layouts all_in_one, griddehazenet, list_pair, sid, bsd68)."""
     cfg = dict(cfg)
     kind = cfg.get("type")
     check_source_keys(cfg)
@@ -487,10 +509,6 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
                            label=cfg["degraded"])
     if kind == "list_file":
         return PairedFiles(read_list_file(cfg["list"], cfg.get("root")), label=cfg["list"])
-    if kind == "all_in_one":
-        return all_in_one_source(cfg["root"], cfg.get("tasks", ["denoise_15", "denoise_25", "denoise_50",
-                                                                "derain", "dehaze"]),
-                                 cfg.get("repeats"), skip_bad)
     if kind == "synthetic_folder":
         return SyntheticPairs(_list_images(cfg["root"], bool(cfg.get("recursive", False))), _specs(cfg),
                               label=cfg["root"], fixed_seed=seed, cache=bool(cfg.get("cache", train)))
@@ -501,7 +519,7 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
         if train and leaked:
             raise DatasetError(f"skimage_samples: held-out images {leaked} are never trained on")
         return SyntheticPairs([skimage_sample_path(n) for n in names], _specs(cfg), label=f"skimage:{split}",
-                              fixed_seed=seed)
+                              fixed_seed=seed, cache=bool(cfg.get("cache", True)))
     if kind == "photos":
         from .corpus import DEFAULT_ROOT, MANIFEST, split_names, split_paths
 
@@ -517,13 +535,12 @@ def build_source(cfg: Dict, train: bool = True) -> Source:
                               photometric=float(cfg.get("photometric", 0.0)), context=int(cfg.get("context", 1)),
                               recolour=float(cfg.get("recolour", 0.0)),
                               texture_crops=cfg.get("texture_crops", 1))
-    if kind == "bsd68":
-        return bsd68_source(cfg["root"], float(cfg.get("sigma", 25)), int(cfg.get("seed", 0)))
     if kind in TEST_LAYOUTS:
         return test_set_source(kind, cfg["root"], skip_bad, cfg.get("split"))
     if kind == "concat":
         return Concat([(build_source(p, train), int(p.get("repeat", 1))) for p in cfg["parts"]])
-    raise DatasetError(f"unknown data type '{kind}'")
+    raise DatasetError(f"unknown data type '{kind}'{suggest(kind, SOURCE_KEYS)}; "
+                       f"choose from {', '.join(sorted(SOURCE_KEYS))}")
 
 
 # ------------------------------------------------------------------------------ epoch views

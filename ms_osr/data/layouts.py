@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -65,8 +65,9 @@ def _resolve_source(cfg: Dict, root: Optional[str], skip_bad: bool) -> Dict:
         value = cfg.get(key)
         if isinstance(value, str) and not os.path.isabs(value):
             cfg[key] = os.path.normpath(os.path.join(root, value))
-    cfg.setdefault("root", root)
-    cfg.setdefault("image_root", root)
+    for key in ("root", "image_root"):  # only where the type reads it: a key it does not read is refused
+        if DS.source_reads(cfg.get("type"), key):
+            cfg.setdefault(key, root)
     return cfg
 
 
@@ -145,6 +146,7 @@ def _hair_listed_part(task: str, train_root: str, lists: str) -> Optional[Source
     return PairedFiles([(os.path.join(folder, e), os.path.join(folder, gt_of(e))) for e in entries], label=task)
 
 
+@DS.register_layout("all_in_one", {"root", "tasks", "repeats", "lists"})
 def all_in_one(cfg: Dict, train: bool) -> Source:
     """``all_in_one`` (datasets.all_in_one_source); with ``lists`` (HAIR's ``data_dir``) the listed files only,
     in list order.  Tasks without a HAIR list (deblur, lowlight) read their folders."""
@@ -167,6 +169,7 @@ def all_in_one(cfg: Dict, train: bool) -> Source:
 
 
 # ----------------------------------------------------------------------------- GridDehazeNet
+@DS.register_layout("griddehazenet", {"root", "list_name"})
 def griddehazenet(cfg: Dict, train: bool) -> PairedFiles:
     """``<root>/hazy/<name>`` listed in ``<root>/<list_name>`` against ``<root>/clear/<id>.png|.jpg``
     (GridDehazeNet's TrainData/ValData: ``id = name.split('_')[0]``).  ``list_name: null`` takes every image
@@ -188,6 +191,7 @@ def griddehazenet(cfg: Dict, train: bool) -> PairedFiles:
 
 
 # ----------------------------------------------------------------------------- OSR release
+@DS.register_layout("list_pair", {"input_list", "gt_list", "image_root"})
 def list_pair(cfg: Dict, train: bool) -> PairedFiles:
     """The OSR release's two-file lists: ``input_list`` and ``gt_list``, one path per line, paired by line."""
     inp, gt = cfg["input_list"], cfg["gt_list"]
@@ -249,6 +253,7 @@ class SIDPairs(PairedFiles):
         return lq, gt, self.name(index)
 
 
+@DS.register_layout("sid", {"root", "lq_dir", "gt_dir", "split", "resize"})
 def sid(cfg: Dict, train: bool) -> SIDPairs:
     root = cfg["root"]
     short = os.path.join(root, cfg.get("lq_dir", "short_sid2"))
@@ -329,14 +334,9 @@ def bsd68_source(root: str, sigma: float = 25.0, seed: int = 0, noise: str = "au
                       label=f"bsd68_{tag}", fixed_seed=seed)
 
 
+@DS.register_layout("bsd68", {"root", "sigma", "seed", "noise"})
 def bsd68(cfg: Dict, train: bool) -> Source:
     sigmas = cfg.get("sigma", 25)
     sigmas = sigmas if isinstance(sigmas, (list, tuple)) else [sigmas]
     parts = [bsd68_source(cfg["root"], float(s), int(cfg.get("seed", 0)), cfg.get("noise", "auto")) for s in sigmas]
     return parts[0] if len(parts) == 1 else DS.Concat([(p, 1) for p in parts])
-
-
-LAYOUT_SOURCES: Dict[str, Callable[[Dict, bool], Source]] = DS.LAYOUT_SOURCES  # datasets.build_source looks here
-LAYOUT_SOURCES.update({
-    "all_in_one": all_in_one, "griddehazenet": griddehazenet, "list_pair": list_pair, "sid": sid, "bsd68": bsd68,
-})
