@@ -51,3 +51,19 @@ def test_files_with_no_input_in_common_are_one_line(tmp_path, capsys):
     assert tool.main([a, b]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and a in err and b in err and "no input in common" in err
+
+
+def test_runs_of_one_recipe_joined_by_commas_are_averaged_per_input(tmp_path, capsys):
+    """Three training runs of B (+0, +1, +2 dB on rain) pair as their mean, +1 dB; an input one run lacks is left
+    out and counted."""
+    a = _write(tmp_path / "a.json", lambda p, g: 0.0)
+    runs = [_write(tmp_path / f"b{k}.json", lambda p, g, k=k: float(k) if g == "rain" else 0.0,
+                   extra=[{"image": "z_rain_s0", "group": "rain", "photo": "z", "seed": 0, "psnr": 50.0}] * (k > 0))
+            for k in range(3)]
+    assert tool.main([a, ",".join(runs)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: 1 input(s) not scored by every run of {','.join(runs)} are left out" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split() and line[0] != "n"}
+    assert float(rows["rain"][4]) == pytest.approx(1.0) and rows["rain"][1] == "4"
+    assert float(rows["haze"][4]) == pytest.approx(0.0)
+    assert tool.main([a, ","]) == 2 and "no metrics.json named" in capsys.readouterr().err
