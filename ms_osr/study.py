@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -124,6 +124,21 @@ def save_scores(path: str, images: Sequence[str], scores: Dict) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, __images__=np.array(list(images)), **{"|".join(k): v for k, v in scores.items()})
+
+
+def write_report(out: str, name: str, markdown: str, data: Optional[Dict] = None) -> str:
+    """Write a study's ``<name>.md`` (and ``<name>.json`` from ``data``) into ``out`` atomically, print the
+    markdown and return it."""
+    import json
+
+    from .fileio import atomic_write_text
+
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, f"{name}.md"), markdown)
+    if data is not None:
+        atomic_write_text(os.path.join(out, f"{name}.json"), json.dumps(data, indent=1))
+    print(markdown)
+    return markdown
 
 
 def mean_psnr(scores: Dict, model: str, degradations: Sequence[str]) -> np.ndarray:

@@ -73,3 +73,19 @@ def test_seeds_are_averaged_per_photo_before_the_intervals():
     assert rows[1]["model"] == "net" and rows[1]["rain"].startswith("24.50 [")
     pairs = pair_rows(pooled, [("net", "degraded"), ("net", "absent")], ["rain"])
     assert len(pairs) == 1 and pairs[0]["rain"].startswith("+13.50 [") and "won 2, lost 0" in pairs[0]["rain"]
+
+
+def test_a_report_is_written_whole_and_printed(tmp_path, capsys):
+    """The studies write <name>.md (and .json) through one atomic writer: no temporary file is left behind."""
+    import json
+
+    from ms_osr.study import write_report
+
+    out = tmp_path / "new" / "folder"
+    assert write_report(str(out), "osr_study", "# table\n", {"table": [1, 2]}) == "# table\n"
+    assert (out / "osr_study.md").read_text() == "# table\n"
+    assert json.loads((out / "osr_study.json").read_text()) == {"table": [1, 2]}
+    assert sorted(p.name for p in out.iterdir()) == ["osr_study.json", "osr_study.md"]
+    assert capsys.readouterr().out == "# table\n\n"
+    write_report(str(out), "hair_study", "x")
+    assert not (out / "hair_study.json").exists()

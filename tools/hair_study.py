@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, load_scores,  # noqa: E402
-                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing)
+                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing, write_report)
 
 CONFIG = "configs/res_hair_small_photos.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -120,11 +120,7 @@ def evaluate(seeds, runs: str, size: int, out: str, names, max_images: int = 0) 
             "GIV R² and leave-one-out accuracy over noise σ25 / rain / haze (chance 1/3)\n\n"
           + markdown_table(diag_rows, ["model", "hsn_entropy", "kernel_spread", "giv_r2", "giv_accuracy", "seeds"],
                            digits=4))
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "hair_study.md"), "w", encoding="utf-8") as fh:
-        fh.write(md)
-    print(md)
-    return md
+    return write_report(out, "hair_study", md)
 
 
 def main(argv=None) -> int:

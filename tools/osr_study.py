@@ -28,7 +28,6 @@ live under ``--runs`` (outside git).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Dict, List
@@ -39,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, corpus_test_crops, load_scores, pool_seeds,  # noqa: E402
-                          save_scores, set_eval_threads, train_argv, train_missing)
+                          save_scores, set_eval_threads, train_argv, train_missing, write_report)
 
 STAGE1 = "configs/osr_restorer_rain_photos.yaml"
 STAGE2 = "configs/osr_small_rain_photos.yaml"
@@ -124,7 +123,8 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
                 row[f"{part}: full - off"] = paired_difference(pooled[wrapper][part],
                                                                 pooled[f"{wrapper} ({label})"][part]).text()
             ablation.append(row)
-    by_deg = [dict(model=m, **{d: float(np.mean(v)) for d, v in by.items()}) for m, by in per_deg.items() if "(" not in m]
+    by_deg = [dict(model=m, **{d: float(np.mean(v)) for d, v in by.items()})
+              for m, by in per_deg.items() if "(" not in m]
     cols = ["model", "known", "OOS", "known - plain", "OOS - plain", "known - degraded", "OOS - degraded"]
     md = (f"OSR study: {len(images)} test photos ({size}px centre crops) x {len(degs)} degradations (known: rain; "
           f"OOS: the other {len(parts['OOS'])}), seeds {', '.join(map(str, seeds))} averaged per photo; PSNR (dB), "
@@ -134,13 +134,7 @@ def evaluate(seeds, runs: str, size: int, out: str, max_images: int = 0) -> str:
             "paired-bootstrap CI (photos won/lost)\n\n"
           + markdown_table(ablation, ["model", "switched off", "known: full - off", "OOS: full - off"])
           + "\nPer degradation: PSNR (dB), mean over photos and seeds\n\n" + markdown_table(by_deg, ["model"] + degs))
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "osr_study.md"), "w", encoding="utf-8") as fh:
-        fh.write(md)
-    with open(os.path.join(out, "osr_study.json"), "w", encoding="utf-8") as fh:
-        json.dump({"table": table, "ablation": ablation, "per_degradation": by_deg}, fh, indent=1)
-    print(md)
-    return md
+    return write_report(out, "osr_study", md, {"table": table, "ablation": ablation, "per_degradation": by_deg})
 
 
 def main(argv=None) -> int:

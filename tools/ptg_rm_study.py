@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ms_osr.study import (Run, add_study_arguments, ci_rows, corpus_test_crops, finished, load_scores,  # noqa: E402
-                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing)
+                          pair_rows, pool_seeds, save_scores, set_eval_threads, train_argv, train_missing, write_report)
 
 BASE_CONFIG, PTG_CONFIG = "configs/ptg_rm_study_base.yaml", "configs/ptg_rm_study.yaml"
 DEGRADATIONS = ["noise_15", "noise_25", "noise_50", "rain", "haze"]
@@ -192,11 +192,7 @@ def evaluate(bases: List[str], seeds: List[int], runs: str, size: int, out: str,
         md += [f"\n### Base {base}\n\n", markdown_table(table, ["model", *columns, "params"]), "\n",
                markdown_table(pair_rows(pooled, PAIRS, list(columns)), ["model", *columns])]
     text = "".join(md)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "ptg_rm_study.md"), "w", encoding="utf-8") as fh:
-        fh.write(text)
-    print(text)
-    return text
+    return write_report(out, "ptg_rm_study", text)
 
 
 def main(argv=None) -> int:
