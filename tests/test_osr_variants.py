@@ -123,3 +123,4 @@ def test_osr_resnet_global_skip():
     x = _x()
     assert float(ops.abs(skip(x) - (x + plain(x))).max()) < 1e-5
     assert sum(p.size for p in create_model("osr_resnet_half_skip").get_parameters()) == 185091
+    assert sum(p.size for p in create_model("osr_resnet_skip").get_parameters()) == 738819

@@ -41,7 +41,7 @@ class ResidualBlock(nn.Cell):
 
 
 # (name of the channel-changing conv before the group, its in/out channels, residual blocks after it)
-_STAGES = (("conv_input_3", 3, 16, 2), ("conv_up_1", 16, 64, 2), ("conv_up_2", 64, 64, 4),
+STAGES = (("conv_input_3", 3, 16, 2), ("conv_up_1", 16, 64, 2), ("conv_up_2", 64, 64, 4),
            ("conv_down_1", 64, 64, 2), ("conv_down_2", 64, 32, 2))
 
 
@@ -60,7 +60,7 @@ class Net(nn.Cell):
         block = 0
         last = 3
         # Attributes are created in the official order, so the ckpt lists names in the same order.
-        for conv_name, _, cout, n_blocks in _STAGES:
+        for conv_name, _, cout, n_blocks in STAGES:
             cout = max(1, int(round(cout * width)))
             setattr(self, conv_name, conv2d(last, cout, 3))
             for _ in range(n_blocks):
@@ -101,3 +101,6 @@ register_config("osr_resnet_small", "osr_resnet",
 register_config("osr_resnet_half_skip", "osr_resnet",
                 "Net at half width (8/32/32/16 channels) with a global skip, 185k parameters; the restorer of "
                 "the shipped osr_small_rain (trained from scratch on the photo corpus)", width=0.5, global_skip=True)
+register_config("osr_resnet_skip", "osr_resnet",
+                "Net at the official width (16/64/64/64/32 channels) with a global skip, 739k parameters; "
+                "tools/widen_osr_resnet.py grows osr_resnet_half_skip's weights into it", global_skip=True)
