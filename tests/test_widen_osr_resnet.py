@@ -44,3 +44,16 @@ def test_cli_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert read_ckpt_arrays(dst)["conv_up_2.weight"].shape == (32, 32, 3, 3)
     assert tool.main(["--src", src, "--width", "0.1", "--dst", str(tmp_path / "x.ckpt")]) == 1
     assert "narrower than the source" in capsys.readouterr().err and not (tmp_path / "x.ckpt").exists()
+
+
+def test_a_source_whose_width_rounds_unevenly_is_rebuilt_for_the_check(tmp_path):
+    """At width 0.6 the groups have 10/38/38/38/19 channels: no single ratio of the first group rebuilds it, so the
+    source width is searched among the groups' ratios (what Net rounds to), and the widening passes its check."""
+    src, dst = str(tmp_path / "w06.ckpt"), str(tmp_path / "wide.ckpt")
+    save_checkpoint(create_model("osr_resnet", width=0.6, global_skip=True), src)
+    arrays = read_ckpt_arrays(src)
+    assert tool.group_widths(arrays) == [10, 38, 38, 38, 19]
+    assert tool.stage_channels(tool.source_width(arrays)) == [10, 38, 38, 38, 19]
+    assert tool.widen(src, dst, 1.0, noise=0.0) > 100.0  # identical outputs: PSNR at the 1e-20 floor
+    with pytest.raises(UsageError, match=r"no osr_resnet width gives the checkpoint's channels per group \[3, "):
+        tool.source_width({k: (v[:3] if k == "conv_input_3.weight" else v) for k, v in arrays.items()})

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ms_osr  # noqa: E402,F401  (oneDNN cap before mindspore)
 from ms_osr.cli import run_cli  # noqa: E402
 from ms_osr.errors import UsageError  # noqa: E402
-from ms_osr.models.osr_resnet import STAGES  # noqa: E402
+from ms_osr.models.osr_resnet import STAGES, stage_channels  # noqa: E402
 
 
 def _layers() -> List[tuple]:
@@ -51,11 +51,20 @@ def group_widths(arrays: Dict[str, np.ndarray]) -> List[int]:
     return [int(arrays[f"{conv}.weight"].shape[0]) for conv, _, _, _ in STAGES]
 
 
+def source_width(arrays: Dict[str, np.ndarray]) -> float:
+    """A width at which :class:`Net` has the checkpoint's channel counts (to rebuild the source for the check)."""
+    old = group_widths(arrays)
+    for width in sorted({o / cout for o, (_, _, cout, _) in zip(old, STAGES)}):
+        if stage_channels(width) == old:
+            return width
+    raise UsageError(f"no osr_resnet width gives the checkpoint's channels per group {old}")
+
+
 def widen_arrays(arrays: Dict[str, np.ndarray], width: float, noise: float = 0.0,
                  seed: int = 0) -> Dict[str, np.ndarray]:
     """The arrays of an ``osr_resnet`` at ``width`` computing what ``arrays`` compute (plus ``noise``)."""
     old = group_widths(arrays)
-    new = [max(1, int(round(cout * width))) for _, _, cout, _ in STAGES]
+    new = stage_channels(width)
     shrunk = [s for s, (o, n) in enumerate(zip(old, new)) if n < o]
     if shrunk:
         raise UsageError(f"--width {width} is narrower than the source ({old} channels per group); it only widens")
@@ -94,7 +103,7 @@ def widen(src: str, dst: str, width: float, namespace: str = "", noise: float = 
     from ms_osr.checkpoint import read_ckpt_arrays, save_arrays
 
     arrays = read_ckpt_arrays(src, namespace=namespace)
-    old_width = group_widths(arrays)[0] / STAGES[0][2]
+    old_width = source_width(arrays)
     image = np.random.default_rng(seed).random((1, 3, 64, 64), dtype=np.float32)
     before = _output(arrays, old_width, global_skip, image)
     exact = _output(widen_arrays(arrays, width), width, global_skip, image)

@@ -18,6 +18,8 @@ normalisation).  Fully convolutional at full resolution: ``size_multiple`` is 1.
 """
 from __future__ import annotations
 
+from typing import List
+
 import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
@@ -42,7 +44,12 @@ class ResidualBlock(nn.Cell):
 
 # (name of the channel-changing conv before the group, its in/out channels, residual blocks after it)
 STAGES = (("conv_input_3", 3, 16, 2), ("conv_up_1", 16, 64, 2), ("conv_up_2", 64, 64, 4),
-           ("conv_down_1", 64, 64, 2), ("conv_down_2", 64, 32, 2))
+          ("conv_down_1", 64, 64, 2), ("conv_down_2", 64, 32, 2))
+
+
+def stage_channels(width: float = 1.0) -> List[int]:
+    """The output channels of each stage at ``width``, rounded as :class:`Net` builds them."""
+    return [max(1, int(round(cout * width))) for _, _, cout, _ in STAGES]
 
 
 class Net(nn.Cell):
@@ -60,8 +67,7 @@ class Net(nn.Cell):
         block = 0
         last = 3
         # Attributes are created in the official order, so the ckpt lists names in the same order.
-        for conv_name, _, cout, n_blocks in STAGES:
-            cout = max(1, int(round(cout * width)))
+        for (conv_name, _, _, n_blocks), cout in zip(STAGES, stage_channels(width)):
             setattr(self, conv_name, conv2d(last, cout, 3))
             for _ in range(n_blocks):
                 block += 1
