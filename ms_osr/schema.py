@@ -116,7 +116,7 @@ SCHEMA = Section({
                          "lambda1": Field("float", nullable=True),
                          # Res-HAIR: weight of the GIV separation term (ms_osr.losses.giv_separation_loss)
                          "giv_separation": Field("float", nullable=True),
-                         # OSR with harm_gate: weight of the gate's label loss (ms_osr.losses.gate_supervision_loss)
+                         # osr or osr_resnet with harm_gate: weight of the gate's label loss (ms_osr.losses.gate_supervision_loss)
                          "gate_supervision": Field("float", nullable=True),
                          # Res-HAIR with affine_skip or dark_channel_skip: weight of the pixel loss on the skip image
                          "skip_supervision": Field("float", nullable=True)}),

@@ -177,6 +177,21 @@ class AffineSkip(nn.Cell):
         return (m * img.reshape(n, 1, 3, h, w)).sum(axis=2) + coef[:, 9:]
 
 
+def zero_init(conv: nn.Cell) -> nn.Cell:
+    """Zero weight and bias: the branch ending in ``conv`` starts as an exact no-op."""
+    conv.weight.set_data(ops.zeros(conv.weight.shape, conv.weight.dtype))
+    if conv.bias is not None:
+        conv.bias.set_data(ops.zeros(conv.bias.shape, conv.bias.dtype))
+    return conv
+
+
+def pooled_logit(feat: ms.Tensor, fc1: nn.Cell, fc2: nn.Cell) -> ms.Tensor:
+    """One logit per image, (B, 1, 1, 1): ``fc2(ReLU(fc1([mean, max] of feat over the image))``, both 1x1
+    convs.  Mean and max: a degradation such as rain is sparse, so its strongest response counts."""
+    pooled = ops.cat((feat.mean(axis=(2, 3), keep_dims=True), ops.amax(feat, (2, 3), True)), 1)
+    return fc2(ops.relu(fc1(pooled)))
+
+
 def layer_norm(dim: int, eps: float = 1e-5) -> nn.LayerNorm:
     """``torch.nn.LayerNorm(dim)`` over the last axis (MindSpore's default epsilon is 1e-7)."""
     return nn.LayerNorm((dim,), epsilon=eps)

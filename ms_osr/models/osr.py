@@ -45,7 +45,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import SubModel, create_model, register_config, register_model
-from .layers import conv2d, freeze, gelu
+from .layers import conv2d, freeze, gelu, pooled_logit, zero_init
 
 
 def wave_magnitude(re: ms.Tensor, im: ms.Tensor) -> ms.Tensor:
@@ -78,14 +78,6 @@ def wave_angle(re: ms.Tensor, im: ms.Tensor, eps: float = 1e-3) -> ms.Tensor:
     return ops.stop_gradient(value) + carrier
 
 
-def _zero_init(conv: nn.Cell) -> nn.Cell:
-    """Zero weight and bias: the branch ending in ``conv`` starts as an exact no-op."""
-    conv.weight.set_data(ops.zeros(conv.weight.shape, conv.weight.dtype))
-    if conv.bias is not None:
-        conv.bias.set_data(ops.zeros(conv.bias.shape, conv.bias.dtype))
-    return conv
-
-
 def _identity_init(conv: nn.Cell) -> nn.Cell:
     """Identity weight of a square 1x1 conv without bias: it starts by passing its input through."""
     c = conv.weight.shape[0]
@@ -105,7 +97,7 @@ class PhaseAdapter(nn.Cell):
         self.conv1 = conv2d(in_channels, channels, 3)
         self.conv2 = conv2d(channels, channels, 3)
         self.context = conv2d(channels, channels, 1, padding=0)
-        self.conv_out = _zero_init(conv2d(channels, in_channels, 3))
+        self.conv_out = zero_init(conv2d(channels, in_channels, 3))
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         h = ops.relu(self.conv2(ops.relu(self.conv1(x))))
@@ -120,7 +112,7 @@ class AmplitudeEnhancer(nn.Cell):
         super().__init__()
         self.conv1 = conv2d(in_channels, channels, 3)
         self.conv2 = conv2d(channels, channels, 3)
-        self.conv_out = _zero_init(conv2d(channels, in_channels, 3))
+        self.conv_out = zero_init(conv2d(channels, in_channels, 3))
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         return self.conv_out(ops.relu(self.conv2(ops.relu(self.conv1(x)))))
@@ -136,7 +128,7 @@ class WaveInputTransform(nn.Cell):
         self.use_phase, self.use_amplitude = use_phase, use_amplitude
         # Complex Channel-FC z = W_r x + i W_i x; W_r = identity, W_i = 0 gives |z| = x, angle(z) = 0.
         self.proj_real = _identity_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
-        self.proj_imag = _zero_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
+        self.proj_imag = zero_init(conv2d(in_channels, in_channels, 1, padding=0, bias=False))
         self.amplitude_enhancer = AmplitudeEnhancer(channels, in_channels)
         self.phase_adapter = PhaseAdapter(channels, in_channels)
 
@@ -188,7 +180,7 @@ class FusionHead(nn.Cell):
         self.reweight_fc1 = conv2d(channels, hidden, 1, padding=0)
         self.reweight_act = gelu()
         self.reweight_fc2 = conv2d(hidden, 2 * channels, 1, padding=0)
-        self.proj = _zero_init(conv2d(channels, in_channels, 3))
+        self.proj = zero_init(conv2d(channels, in_channels, 3))
 
     def fuse(self, wave_terms: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
         wave = self.fc_wave(wave_terms)
@@ -240,7 +232,7 @@ class SpectralAdapter(nn.Cell):
         self.context = conv2d(channels, channels, 1, padding=0)
         self.conv1 = conv2d(3 * in_channels + 3, channels, 1, padding=0)
         self.conv2 = conv2d(channels, channels, 1, padding=0)
-        self.conv_out = _zero_init(conv2d(channels, in_channels, 1, padding=0))
+        self.conv_out = zero_init(conv2d(channels, in_channels, 1, padding=0))
 
     def construct(self, spectral: ms.Tensor, x: ms.Tensor) -> ms.Tensor:
         g = self.context(ops.relu(self.image_conv(x)).mean(axis=(2, 3), keep_dims=True))
@@ -306,14 +298,13 @@ class HarmGate(nn.Cell):
         self.conv1 = conv2d(2 * in_channels, channels, 3)
         self.conv2 = conv2d(channels, channels, 3, stride=2)
         self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
-        self.fc2 = _zero_init(conv2d(channels, 1, 1, padding=0))
+        self.fc2 = zero_init(conv2d(channels, 1, 1, padding=0))
         self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
 
     def logit(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
         """The logit of ``g``, shape (B, 1, 1, 1)."""
         h = ops.relu(self.conv2(ops.relu(self.conv1(ops.cat((x, ops.stop_gradient(y - x)), 1)))))
-        pooled = ops.cat((h.mean(axis=(2, 3), keep_dims=True), ops.amax(h, (2, 3), True)), 1)
-        return self.fc2(ops.relu(self.fc1(pooled)))
+        return pooled_logit(h, self.fc1, self.fc2)
 
     def weight(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
         """``g`` of shape (B, 1, 1, 1)."""

@@ -18,14 +18,17 @@ normalisation).  Fully convolutional at full resolution: ``size_multiple`` is 1.
 """
 from __future__ import annotations
 
-from typing import List
+import math
+from typing import List, Tuple
+
+import numpy as np
 
 import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import register_config, register_model
-from .layers import conv2d
+from .layers import conv2d, pooled_logit, zero_init
 
 
 class ResidualBlock(nn.Cell):
@@ -52,13 +55,48 @@ def stage_channels(width: float = 1.0) -> List[int]:
     return [max(1, int(round(cout * width))) for _, _, cout, _ in STAGES]
 
 
+class CorrectionGate(nn.Cell):
+    """One weight per image for the correction a global-skip restorer adds to its input (our option,
+    ``harm_gate=True``): ``w = sigmoid(z) / sigmoid(start_logit)`` with ``z`` read from the last features by
+    :func:`ms_osr.models.layers.pooled_logit`, so ``w`` is 1 at the start (zero ``fc2`` weight, bias
+    ``start_logit``) and at most ``1 / sigmoid(start_logit)`` (1.018 at 4).
+
+    Why: the network's receptive field is 61 px, so nothing in it can tell an image without rain from one
+    with it; the gate pools the whole image.  Trained with clean pairs beside rain (and the label loss
+    ``train.loss.gate_supervision``), ``w -> 0`` leaves an image the gate reads as clean alone.  Unlike the
+    OSR wrapper's :class:`ms_osr.models.osr.HarmGate`, which reads the pixels through two convs of its own,
+    this one reads the restorer's own features and trains with them (docs/osr.md §10)."""
+
+    identity_at_init = True  # w = 1: a checkpoint without the gate restores the same image
+
+    def __init__(self, channels: int, start_logit: float = 4.0) -> None:
+        super().__init__()
+        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
+        self.fc2 = zero_init(conv2d(channels, 1, 1, padding=0))
+        self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
+        self.scale = 1.0 + math.exp(-start_logit)  # 1 / sigmoid(start_logit)
+
+    def logit(self, feat: ms.Tensor) -> ms.Tensor:
+        """The logit ``z``, shape (B, 1, 1, 1)."""
+        return pooled_logit(feat, self.fc1, self.fc2)
+
+    def weight_of(self, z: ms.Tensor) -> ms.Tensor:
+        """``w`` from the logit."""
+        return ops.sigmoid(z) * self.scale
+
+
 class Net(nn.Cell):
-    """Official OSR baseline restorer; see module docstring.  ``width`` scales every channel count."""
+    """Official OSR baseline restorer; see module docstring.  ``width`` scales every channel count;
+    ``harm_gate`` (with ``global_skip``) weighs the correction per image (:class:`CorrectionGate`)."""
 
     size_multiple = 1
 
-    def __init__(self, input_norm: bool = True, width: float = 1.0, global_skip: bool = False) -> None:
+    def __init__(self, input_norm: bool = True, width: float = 1.0, global_skip: bool = False,
+                 harm_gate: bool = False, gate_start_logit: float = 4.0) -> None:
         super().__init__()
+        if harm_gate and not global_skip:
+            raise ValueError("osr_resnet: harm_gate needs global_skip=True (the gate weighs the correction "
+                             "added to the input)")
         self.input_norm = input_norm
         # The official Net has no global skip (default).  Trained from scratch on a CPU budget, it must
         # rebuild absolute colours and shifted them by up to -80 grey levels on unseen photos
@@ -74,6 +112,9 @@ class Net(nn.Cell):
                 setattr(self, f"res_{block}", ResidualBlock(cout))
             last = cout
         self.conv_out_3 = conv2d(last, 3, 3)
+        self.use_gate = harm_gate
+        if harm_gate:
+            self.harm_gate = CorrectionGate(last, gate_start_logit)
 
     @staticmethod
     def upsample_input(x: ms.Tensor, size: tuple) -> ms.Tensor:
@@ -81,6 +122,19 @@ class Net(nn.Cell):
         return ops.interpolate(x, size=tuple(size), mode="nearest")
 
     def construct(self, inp: ms.Tensor) -> ms.Tensor:
+        if self.use_gate:
+            return self.restore_with_gate(inp)[0]
+        out = self.conv_out_3(self.features(inp))
+        return inp + out if self.global_skip else out
+
+    def restore_with_gate(self, inp: ms.Tensor) -> Tuple[ms.Tensor, ms.Tensor]:
+        """``(output, gate logit)``: for the gate's label loss (``train.loss.gate_supervision``)."""
+        feat = self.features(inp)
+        z = self.harm_gate.logit(feat)
+        return inp + self.harm_gate.weight_of(z) * self.conv_out_3(feat), z
+
+    def features(self, inp: ms.Tensor) -> ms.Tensor:
+        """The last stage's features, before ``conv_out_3``."""
         x = (inp - 0.5) / 0.5 if self.input_norm else inp
         x = self.conv_input_3(x)
         x = self.res_2(self.res_1(x))
@@ -91,9 +145,7 @@ class Net(nn.Cell):
         x = self.conv_down_1(x)
         x = self.res_10(self.res_9(x))
         x = self.conv_down_2(x)
-        x = self.res_12(self.res_11(x))
-        out = self.conv_out_3(x)
-        return inp + out if self.global_skip else out
+        return self.res_12(self.res_11(x))
 
 
 @register_model

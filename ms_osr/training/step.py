@@ -72,8 +72,8 @@ class LossNet(nn.Cell):
                              f"loss; got {type(net).__name__} with loss '{kind}'")
         if self.gated:
             if kind == "ptg_joint" or self.separate or not getattr(net, "use_gate", False):
-                raise ValueError(f"loss option gate_supervision needs an OSR model with harm_gate: true and a pixel "
-                                 f"loss; got {type(net).__name__} with loss '{kind}'")
+                raise ValueError(f"loss option gate_supervision needs a model with harm_gate: true (osr or "
+                                 f"osr_resnet) and a pixel loss; got {type(net).__name__} with loss '{kind}'")
             if not classes or "identity" not in classes:
                 raise ValueError(f"loss option gate_supervision needs clean pairs (identity) among "
                                  f"data.train.degradations; the degradation types are {list(classes or [])}")
