@@ -369,8 +369,9 @@ def load_model(ckpt: str, model: Optional[str] = None, config: Optional[str] = N
         raise ModelLoadError(f"{ckpt}: no config found beside the checkpoint ({os.path.splitext(ckpt)[0]}.yaml or "
                              f"config.yaml); pass --model NAME or --config FILE")
     kwargs.update(overrides or {})
-    # a fine-tune's config names the weights it started from (model.kwargs.ckpt): ``ckpt`` supersedes them
-    build_kwargs = {k: v for k, v in kwargs.items() if k != "ckpt"}
+    # a fine-tune's config names the weights it started from (model.kwargs.ckpt, and the namespace they sat
+    # under in that file): ``ckpt`` and ``namespace`` supersede them
+    build_kwargs = {k: v for k, v in kwargs.items() if k not in ("ckpt", "namespace")}
     try:
         net = create_model(name, ckpt=ckpt, namespace=namespace, **build_kwargs)
     except (UnknownNameError, ModelArgumentError) as exc:

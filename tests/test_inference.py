@@ -258,12 +258,13 @@ def test_load_model_reads_no_sub_model_weight_files(tmp_path):
 
 
 def test_load_model_of_a_fine_tune_ignores_its_start_weights(tmp_path):
-    """A fine-tune's run config names the weights it started from (model.kwargs.ckpt); loading the run's own
-    checkpoint reads that checkpoint, not the start file (which need not exist here)."""
+    """A fine-tune's run config names the weights it started from (model.kwargs.ckpt, and the namespace they
+    sat under there, e.g. an OSR restorer continued from a wrapper's ``restorer.`` weights); loading the run's
+    own checkpoint reads that checkpoint, not the start file (which need not exist here)."""
     net = toys.toy_convnet(width=8)
     save_checkpoint(net, str(tmp_path / "last.ckpt"))
-    save_config({"model": {"name": "toy_convnet", "kwargs": {"width": 8, "ckpt": "ckpt/gone.ckpt"}}},
-                str(tmp_path / "config.yaml"))
-    loaded = load_model(str(tmp_path / "last.ckpt"))
     x = ms.Tensor(_img(16, 16).transpose(2, 0, 1)[None].copy())
-    np.testing.assert_array_equal(loaded.net(x).asnumpy(), net(x).asnumpy())
+    for start in ({"ckpt": "ckpt/gone.ckpt"}, {"ckpt": "ckpt/gone.ckpt", "namespace": "restorer."}):
+        save_config({"model": {"name": "toy_convnet", "kwargs": {"width": 8, **start}}}, str(tmp_path / "config.yaml"))
+        loaded = load_model(str(tmp_path / "last.ckpt"))
+        np.testing.assert_array_equal(loaded.net(x).asnumpy(), net(x).asnumpy())
