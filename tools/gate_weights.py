@@ -17,7 +17,6 @@ sample is what decides the harm there.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Dict, List, Optional
@@ -53,24 +52,13 @@ def image_gates(net, x) -> Dict[str, np.ndarray]:
 def main(argv: Optional[List[str]] = None) -> int:
     import mindspore as ms
 
-    from ms_osr.build import load_model
-    from ms_osr.errors import MsOsrError
-    from ms_osr.samples import photo_samples
+    from ms_osr.probe import parse_probe, probe_parser
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", required=True, help="checkpoint (its config beside it)")
-    p.add_argument("--root", default="data/photos")
-    p.add_argument("--degradations", nargs="+", default=list(DEFAULT_DEGRADATIONS))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--crop", type=int, default=128)
-    args = p.parse_args(argv)
-    try:
-        net = load_model(args.ckpt).net
-        samples = photo_samples(args.root, args.degradations, args.seeds, crop=args.crop)
-    except MsOsrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    p = probe_parser(__doc__, DEFAULT_DEGRADATIONS)
+    probe = parse_probe(p, argv)
+    if probe is None:
         return 2
-    net.set_train(False)
+    args, net, samples = probe
     weights: Dict[str, Dict[str, Dict[str, List[float]]]] = {}  # gate -> degradation -> photo -> weights
     for s in samples:
         lq, _ = s.load()

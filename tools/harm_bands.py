@@ -19,7 +19,6 @@ structure stays low in every column.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -47,28 +46,17 @@ def band_swaps(out: np.ndarray, lq: np.ndarray, sigmas: Sequence[float] = (2, 4,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from ms_osr.build import load_model
-    from ms_osr.errors import MsOsrError
     from ms_osr.forward import restore_array
     from ms_osr.metrics import calculate_psnr
-    from ms_osr.samples import photo_samples
+    from ms_osr.probe import parse_probe, probe_parser
     from ms_osr.statistics import cap_psnr
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", required=True, help="checkpoint (its config beside it)")
-    p.add_argument("--root", default="data/photos")
-    p.add_argument("--degradations", nargs="+", default=list(DEFAULT_DEGRADATIONS))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--crop", type=int, default=128)
+    p = probe_parser(__doc__, DEFAULT_DEGRADATIONS)
     p.add_argument("--sigmas", type=float, nargs="+", default=[2, 4, 8])
-    args = p.parse_args(argv)
-    try:
-        net = load_model(args.ckpt).net
-        samples = photo_samples(args.root, args.degradations, args.seeds, crop=args.crop)
-    except MsOsrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    probe = parse_probe(p, argv)
+    if probe is None:
         return 2
-    net.set_train(False)
+    args, net, samples = probe
     scores: Dict[str, Dict[str, Dict[str, List[float]]]] = {}  # degradation -> photo -> column -> values
     for s in samples:
         lq, clean = s.load()
