@@ -116,9 +116,9 @@ SCHEMA = Section({
                          "lambda1": Field("float", nullable=True),
                          # Res-HAIR: weight of the GIV separation term (ms_osr.losses.giv_separation_loss)
                          "giv_separation": Field("float", nullable=True),
-                         # osr or osr_resnet with harm_gate: weight of the gate's label loss (ms_osr.losses.gate_supervision_loss)
+                         # osr/osr_resnet with harm_gate: weight of the gate label loss (losses.gate_supervision_loss)
                          "gate_supervision": Field("float", nullable=True),
-                         # Res-HAIR with affine_skip or dark_channel_skip: weight of the pixel loss on the skip image
+                         # Res-HAIR with a skip transform (affine/dark-channel/scattering): loss on the skip image
                          "skip_supervision": Field("float", nullable=True)}),
         "clip_grad_norm": Field("float", None, nullable=True),
         "ema": Section({"decay": Field("float", 0.999)}, nullable=True),

@@ -83,8 +83,37 @@ def test_dark_channel_skip_starts_as_the_input_and_blends_towards_the_prior(tmp_
     net.dark_channel_skip.gate.bias.set_data(ms.Tensor(np.ones(1, np.float32)))  # weight 1 everywhere
     skip = net.restore_parts(x)[2].asnumpy()
     np.testing.assert_allclose(skip, DarkChannelDehaze()(x).asnumpy(), atol=1e-6)
-    with pytest.raises(ValueError, match="choose one of affine_skip and dark_channel_skip"):
+    with pytest.raises(ValueError, match="choose one of affine_skip, dark_channel_skip and scattering_skip"):
         create_model("res_hair_tiny", affine_skip=True, dark_channel_skip=True)
+
+
+def test_scattering_skip_starts_as_the_input_and_inverts_the_haze_it_is_given(tmp_path):
+    """scattering_skip=True: (I - A) / t + A with t and A from the latent; t = 1 at the start, so a checkpoint
+    without the cell restores the same image; given the synthesis' own uniform t and A it returns the clean
+    image; the exclusive options are refused together."""
+    from ms_osr.checkpoint import load_checkpoint, save_checkpoint
+    from ms_osr.data.degradations import haze_model
+
+    ms.set_seed(0)
+    plain = create_model("res_hair_tiny")
+    plain.set_train(False)
+    path = str(tmp_path / "plain.ckpt")
+    save_checkpoint(plain, path)
+    net = create_model("res_hair_tiny", scattering_skip=True)
+    net.set_train(False)
+    load_checkpoint(net, path)
+    clean = _hazy()[0]
+    t, a = 0.4, np.array([0.9, 0.85, 0.8])
+    hazy = haze_model(clean, np.full(clean.shape[:2], t), a)
+    x = _nchw(hazy)
+    np.testing.assert_array_equal(net(x).asnumpy(), plain(x).asnumpy())
+    cell = net.scattering_skip
+    cell.depth.bias.set_data(ms.Tensor(np.array([-np.log(t)], np.float32)))  # d = -log t everywhere
+    cell.fc2.bias.set_data(ms.Tensor(np.arctanh((a - 0.85) / 0.15).astype(np.float32)))
+    skip = net.restore_parts(x)[2].asnumpy()[0].transpose(1, 2, 0)
+    np.testing.assert_allclose(skip, clean, atol=1e-5)
+    with pytest.raises(ValueError, match="choose one of affine_skip, dark_channel_skip and scattering_skip"):
+        create_model("res_hair_tiny", dark_channel_skip=True, scattering_skip=True)
 
 
 def test_the_prior_stays_float32_under_amp():

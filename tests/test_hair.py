@@ -289,5 +289,5 @@ def test_skip_supervision_adds_the_pixel_loss_of_the_skip_image(images):
     _, (g_with,) = nn.ForwardValueAndGrad(loss_net, weights=weights, get_by_list=True)(x, y)
     _, (g_without,) = nn.ForwardValueAndGrad(LossNet(net, {"type": "l1"}), weights=weights, get_by_list=True)(x, y)
     assert np.abs(g_with.asnumpy() - g_without.asnumpy()).max() > 1e-3  # the term reaches the transform
-    with pytest.raises(ValueError, match="skip_supervision needs a Res-HAIR model with affine_skip or dark_channel_skip"):
+    with pytest.raises(ValueError, match="skip_supervision needs a Res-HAIR model with affine_skip, dark_channel_skip or scattering_skip"):
         LossNet(create_model("res_hair_tiny"), {"type": "l1", "skip_supervision": 0.5})

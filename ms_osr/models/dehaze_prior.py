@@ -9,6 +9,10 @@ training it removes 5.3 dB of the photo benchmark's haze where the shipped Res-H
 :class:`DarkChannelSkip` lets a network use it without trusting it: ``skip = I + g (J - I)`` with a per-pixel
 weight ``g`` predicted from coarse features, zero at the start.  The prior is wrong on bright regions (sky) and
 on images without haze, so ``g`` has to learn where it holds.
+
+:class:`ScatteringSkip` inverts the scattering model with a transmission and an airlight that the network
+predicts instead of the prior: one smooth scalar field and one colour per image, so unlike a field of colour
+maps it cannot tint a region or carry colour across an edge.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from .layers import channel_mean
+from .layers import channel_mean, conv2d, pooled_logit, zero_init
 
 
 def box_mean(x: ms.Tensor, radius: int) -> ms.Tensor:
@@ -95,3 +99,37 @@ class DarkChannelSkip(nn.Cell):
                             align_corners=False)
         prior = ops.stop_gradient(self.dehaze(img))  # a fixed function of the input: nothing to learn in it
         return img + g * (prior - img)
+
+
+class ScatteringSkip(nn.Cell):
+    """``(I - A) / t + A``: the scattering model inverted with a transmission field ``t`` and an airlight ``A``
+    predicted from coarse features ``feat`` (e.g. a U-Net's 1/8-resolution latent).
+
+    ``t = clamp(exp(-d), t_min, t_max)`` with the optical depth ``d`` from a 3x3 conv, upsampled bilinearly
+    (the synthetic haze's transmission is smooth, so a coarse field loses little); ``A`` (B, 3, 1, 1) =
+    ``0.85 + 0.15 tanh(head)`` from the features pooled over the image (``pooled_logit``), the 0.7-1.0 range of
+    the corpus' airlight.  ``t_max > 1`` lets it add a veil back where the rest of the network removes too much.
+    Zero weights at the start give ``d = 0``, ``t = 1`` and the input itself, so a checkpoint without this cell
+    restores the same image (``identity_at_init``)."""
+
+    identity_at_init = True
+
+    def __init__(self, channels: int, t_min: float = 0.1, t_max: float = 2.0):
+        super().__init__()
+        self.depth = zero_init(conv2d(channels, 1, 3))
+        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
+        self.fc2 = zero_init(conv2d(channels, 3, 1, padding=0))
+        self.t_min, self.t_max = t_min, t_max
+
+    def transmission(self, feat: ms.Tensor, size: tuple) -> ms.Tensor:
+        """``t`` (B, 1, H, W) at the image's ``size``."""
+        d = ops.interpolate(self.depth(feat), size=size, mode="bilinear", align_corners=False)
+        return ops.clamp(ops.exp(-d), self.t_min, self.t_max)
+
+    def airlight(self, feat: ms.Tensor) -> ms.Tensor:
+        """``A`` (B, 3, 1, 1)."""
+        return 0.85 + 0.15 * ops.tanh(pooled_logit(feat, self.fc1, self.fc2))
+
+    def construct(self, feat: ms.Tensor, img: ms.Tensor) -> ms.Tensor:
+        a = self.airlight(feat)
+        return (img - a) / self.transmission(feat, (img.shape[2], img.shape[3])) + a

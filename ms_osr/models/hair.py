@@ -29,7 +29,7 @@ from mindspore import Parameter, Tensor
 from ..kernels import Depthwise3x3
 from ..precision import cast_like
 from ..registry import register_config, register_model
-from .dehaze_prior import DarkChannelSkip
+from .dehaze_prior import DarkChannelSkip, ScatteringSkip
 from .layers import AffineSkip, conv2d, crop, gelu
 from .restormer import LayerNorm, RestormerUNet, Upsample, channel_attention, GatedGELU, pad_input
 
@@ -315,6 +315,9 @@ class ResHAIR(RestormerUNet):
     ``dark_channel_skip=True`` (ours) makes it start instead from the input moved towards its dark-channel
     dehazing by a per-pixel weight predicted from the latent (:class:`~ms_osr.models.dehaze_prior.DarkChannelSkip`;
     weight 0 at initialisation, so again weights without it load and restore as before).
+    ``scattering_skip=True`` (ours) makes it start from the input with the scattering model inverted by a
+    transmission field and an airlight predicted from the latent (:class:`~ms_osr.models.dehaze_prior.ScatteringSkip`;
+    transmission 1 at initialisation, the same guarantee).  The three skips are exclusive.
     """
 
     min_size = MIN_SIZE  # smaller inputs are padded to it inside construct
@@ -325,14 +328,15 @@ class ResHAIR(RestormerUNet):
                  LayerNorm_type: str = "WithBias", num_boxes: Optional[Sequence[int]] = None,
                  dac_ch: Optional[int] = None, dac_groups: Optional[int] = None, giv_dim: Optional[int] = None,
                  hsn_depth: int = 3, seed: Optional[int] = None, hsn_temperature: float = 1.0,
-                 affine_skip: Union[bool, str] = False, dark_channel_skip: bool = False):
+                 affine_skip: Union[bool, str] = False, dark_channel_skip: bool = False,
+                 scattering_skip: bool = False):
         super().__init__()
         if affine_skip not in AFFINE_SKIP_KINDS:
             raise ValueError(f"ResHAIR: affine_skip={affine_skip!r} unknown: choose false, true (a field of colour "
                              "maps) or 'global' (one per image)")
-        if affine_skip and dark_channel_skip:
-            raise ValueError("ResHAIR: choose one of affine_skip and dark_channel_skip (each replaces the input "
-                             "in the global residual)")
+        if sum(map(bool, (affine_skip, dark_channel_skip, scattering_skip))) > 1:
+            raise ValueError("ResHAIR: choose one of affine_skip, dark_channel_skip and scattering_skip (each "
+                             "replaces the input in the global residual)")
         self.check_levels(num_blocks, heads, inp_channels, out_channels)
         # Official sizes: DAC width 72 = 1.5*dim with 24 GroupNorm groups, GIV 96 = 2*dim.
         dac_ch = dac_ch or int(dim * 1.5)
@@ -370,12 +374,13 @@ class ResHAIR(RestormerUNet):
         # the input predicted from the latent (layers.AffineSkip) instead of the input itself.
         self.affine_skip = AffineSkip(dim * 4, per_image=affine_skip == "global") if affine_skip else None
         self.dark_channel_skip = DarkChannelSkip(dim * 4) if dark_channel_skip else None
+        self.scattering_skip = ScatteringSkip(dim * 4) if scattering_skip else None
 
     @property
     def has_skip_transform(self) -> bool:
-        """Whether the global residual starts from a transform of the input (``affine_skip`` or
-        ``dark_channel_skip``) rather than the input itself."""
-        return self.affine_skip is not None or self.dark_channel_skip is not None
+        """Whether the global residual starts from a transform of the input (``affine_skip``,
+        ``dark_channel_skip`` or ``scattering_skip``) rather than the input itself."""
+        return any(t is not None for t in (self.affine_skip, self.dark_channel_skip, self.scattering_skip))
 
     def _giv(self, bottleneck: Tensor) -> Tensor:
         return self.feature(bottleneck).mean(axis=(2, 3))
@@ -392,8 +397,8 @@ class ResHAIR(RestormerUNet):
 
     def restore_parts(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """``(restored, giv, skip)``: :meth:`restore_with_giv` plus the image the global residual adds the
-        output to (the input, or its transform with ``affine_skip`` or ``dark_channel_skip``), cropped like the
-        output."""
+        output to (the input, or its transform with ``affine_skip``, ``dark_channel_skip`` or
+        ``scattering_skip``), cropped like the output."""
         h, w = inp_img.shape[-2], inp_img.shape[-1]
         x = pad_input(inp_img, self.size_multiple, MIN_SIZE)
         enc1, enc2, enc3, bottleneck = self.encode(x)
@@ -407,6 +412,8 @@ class ResHAIR(RestormerUNet):
             skip = self.affine_skip(lat, x)
         if self.dark_channel_skip is not None:
             skip = self.dark_channel_skip(lat, x)
+        if self.scattering_skip is not None:
+            skip = self.scattering_skip(lat, x)
         return crop(self.decode(lat, enc1, enc2, enc3, skip, giv), 0, 0, h, w), giv, crop(skip, 0, 0, h, w)
 
     def construct(self, inp_img: Tensor, giv: Optional[Tensor] = None) -> Tensor:

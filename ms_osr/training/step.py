@@ -48,8 +48,9 @@ class LossNet(nn.Cell):
 
     ``giv_separation: w`` (Res-HAIR, our option) adds ``w *`` :func:`~ms_osr.losses.giv_separation_loss` of
     the net's GIV against the batch's one-hot degradation labels, the third input of ``construct``.
-    ``skip_supervision: w`` (Res-HAIR with ``affine_skip`` or ``dark_channel_skip``, our option) adds ``w *`` the
-    same pixel loss between the skip image and the target, so the skip's transform itself must undo what it can."""
+    ``skip_supervision: w`` (Res-HAIR with ``affine_skip``, ``dark_channel_skip`` or ``scattering_skip``, our
+    option) adds ``w *`` the same pixel loss between the skip image and the target, so the skip's transform
+    itself must undo what it can."""
 
     def __init__(self, net: nn.Cell, loss_cfg: Dict, classes: Optional[Sequence[str]] = None):
         super().__init__(auto_prefix=False)
@@ -64,8 +65,8 @@ class LossNet(nn.Cell):
         kind = loss_cfg.get("type", "l1")
         has_skip = getattr(net, "has_skip_transform", False)
         if self.skip_supervised and (kind == "ptg_joint" or self.separate or self.gated or not has_skip):
-            raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip or "
-                             f"dark_channel_skip: true, a pixel loss and no other loss option; got "
+            raise ValueError(f"loss option skip_supervision needs a Res-HAIR model with affine_skip, "
+                             f"dark_channel_skip or scattering_skip, a pixel loss and no other loss option; got "
                              f"{type(net).__name__} with loss '{kind}'")
         if self.separate and (kind == "ptg_joint" or not hasattr(net, "restore_with_giv")):
             raise ValueError(f"loss option giv_separation needs a Res-HAIR model (restore_with_giv) and a pixel "
