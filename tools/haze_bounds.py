@@ -30,9 +30,10 @@ statistics by a ridge regression fitted on random crops of those corpus splits, 
 clean crops (:class:`ChannelMapEstimator`): how well the veil's strength can be read from image-wide statistics
 learnt on the training photos, with no network.
 
-``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip`` or ``dark_channel_skip``) prints instead, per
-input, how far the skip moves the image (mean over pixels and channels, grey levels), how far the whole output
-does, and how far the ground truth lies: how much of the haze correction the skip's transform carries.
+``--skip-ckpt`` (a Res-HAIR checkpoint with ``affine_skip``, ``dark_channel_skip`` or ``scattering_skip``)
+prints instead, per input, how far the skip moves the image (mean over pixels and channels, grey levels), how
+far the whole output does, and how far the ground truth lies: how much of the haze correction the skip's
+transform carries.
 """
 from __future__ import annotations
 
@@ -184,7 +185,8 @@ def skip_shares(ckpt: str, samples) -> None:
 
     net = load_model(ckpt).net
     if not getattr(net, "has_skip_transform", False):
-        raise SystemExit(f"{ckpt}: the model's skip is the input itself (needs affine_skip or dark_channel_skip)")
+        raise SystemExit(f"{ckpt}: the model's skip is the input itself (needs a skip transform: affine_skip, "
+                         f"dark_channel_skip or scattering_skip)")
     net.set_train(False)
     shifts = []
     for s in samples:
@@ -213,7 +215,7 @@ def main(argv: List[str] | None = None) -> None:
                    help="add a colour map estimated from image statistics (ChannelMapEstimator), fitted on random "
                         "crops of these corpus splits (e.g. train, or train extra)")
     p.add_argument("--estimate-crops", type=int, default=12, help="crops per training photo for --estimate")
-    p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with affine_skip or dark_channel_skip: how much "
+    p.add_argument("--skip-ckpt", help="a Res-HAIR checkpoint with a skip transform: how much "
                                             "of the shift its skip carries")
     args = p.parse_args(argv)
     if args.skip_ckpt:
