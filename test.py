@@ -36,6 +36,7 @@ from ms_osr.reports import finish, report  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
     from ms_osr.cli import add_debug_arg
+    from ms_osr.data.corpus import SPLITS
     from ms_osr.evaluation import BENCHMARKS
     from ms_osr.runtime import add_runtime_args
 
@@ -107,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(photos default: noise_15 noise_25 noise_50 rain haze)")
     g.add_argument("--photo-crop", type=int, default=0, metavar="SIZE",
                    help="--benchmark photos: evaluate the centre SIZE x SIZE of each test photo (0: whole photo)")
+    g.add_argument("--photo-split", choices=SPLITS, default="test",
+                   help="--benchmark photos: the corpus split (default test); another one, e.g. photos a model "
+                        "never trained on, chooses between candidates without touching the test split; its "
+                        "photos are scaled like the test split's first (long side 1024 px)")
     g.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="--benchmark photos: degradation seeds; each photo is degraded once per seed and the seeds "
                         "are averaged per photo before the confidence interval")
@@ -208,7 +213,7 @@ def run_benchmark(args) -> int:
         from ms_osr.data.corpus import DEFAULT_ROOT
 
         samples, errors = photo_samples(args.data_root or DEFAULT_ROOT, args.degradations or PHOTO_DEGRADATIONS,
-                                        args.seeds, crop=args.photo_crop), []
+                                        args.seeds, split=args.photo_split, crop=args.photo_crop), []
     elif not args.data_root:
         raise UsageError("--benchmark needs --data-root")
     else:
@@ -221,11 +226,13 @@ def run_benchmark(args) -> int:
     check_output_safe(out_dir, samples)
     loaded = load(args)
     restorer = make_restorer(loaded.net, args)
-    print(f"model {loaded.name} on {args.benchmark} ({len(samples)} images) -> {out_dir}", flush=True)
+    where = args.benchmark + (f" ({args.photo_split} split)" if args.benchmark == "photos" and
+                              args.photo_split != "test" else "")
+    print(f"model {loaded.name} on {where} ({len(samples)} images) -> {out_dir}", flush=True)
     result = evaluate_samples(restorer, samples, out_dir, conventions, args.crop_border, args.y_channel)
     result.errors = errors + result.errors
     by = "group" if any(s.group for s in samples) else ""
-    report(result, out_dir, f"{loaded.name} on {args.benchmark}", by=by, settings=_settings(args, loaded))
+    report(result, out_dir, f"{loaded.name} on {where}", by=by, settings=_settings(args, loaded))
     if args.compare:
         compare(args, samples, result, out_dir, conventions, by)
     return finish(result.errors)

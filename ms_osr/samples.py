@@ -204,8 +204,10 @@ def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, s
     same inputs.  Degradations with a random sampler (rain, haze, ``gaussian_noise``) draw their
     parameters from that generator too: each photograph gets its own kind of rain or haze, as a
     user's photos would.  Records carry ``photo`` and ``seed`` (seeds are averaged per photograph).
-    ``crop`` > 0 takes the centre ``crop`` x ``crop`` of each clean photo first (a cheaper evaluation)."""
-    from .data.corpus import CorpusError, split_paths
+    ``crop`` > 0 takes the centre ``crop`` x ``crop`` of each clean photo first (a cheaper evaluation).
+    Photos of the other splits, stored at full resolution for training crops, are first scaled like the
+    test split (long side at most 1024 px), so that every split is evaluated at the same scale."""
+    from .data.corpus import CorpusError, fit_test_scale, split_paths
     from .data.degradations import apply_spec, get_degradation
     from .data.io import read_image
     from .data.transforms import center_crop
@@ -224,6 +226,8 @@ def photo_samples(root: str, degradations: Sequence[str] = PHOTO_DEGRADATIONS, s
             for seed in seeds:
                 def load(path=path, deg=deg, photo=photo, seed=seed, spec=spec):
                     clean = read_image(path)
+                    if split != "test":
+                        clean = np.clip(fit_test_scale(clean), 0, 1)
                     if crop:
                         clean = np.ascontiguousarray(center_crop(clean, crop))
                     lq = apply_spec(clean, spec, sample_rng(int(seed), deg, photo))

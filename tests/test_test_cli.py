@@ -410,6 +410,28 @@ def test_cli_photo_benchmark_intervals_seeds_and_compare(toy_ckpt, tmp_path, cap
     assert sizes == {(16, 16)}
 
 
+def test_cli_photo_benchmark_on_another_split_at_the_test_scale(toy_ckpt, tmp_path, capsys):
+    """--photo-split extra: the extra photos (stored at full resolution for training crops) are evaluated,
+    each first scaled like the test split (long side at most 1024 px; smaller ones unchanged)."""
+    from ms_osr.data.corpus import TEST_LONG_SIDE, read_manifest, stored_name
+
+    root = tmp_path / "photos"
+    (root / "extra").mkdir(parents=True)
+    rows = [r for r in read_manifest() if r["split"] == "extra"]
+    names = [os.path.splitext(os.path.basename(stored_name(r)))[0] for r in rows]
+    for i, row in enumerate(rows):
+        write_image(str(root / stored_name(row)), _img(20, 1280 if i == 0 else 40, seed=i))
+    out = tmp_path / "bench"
+    rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(root), "--photo-split", "extra",
+                   "--degradations", "noise_25", "--metric-convention", "aio", "--output", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "(extra split)" in cap.out
+    sizes = {r["photo"]: (r["width"], r["height"]) for r in json.loads((out / "metrics.json").read_text())["images"]}
+    assert set(sizes) == set(names)
+    assert sizes[names[0]] == (TEST_LONG_SIDE, 16) and sizes[names[1]] == (40, 20)
+
+
 def test_cli_photo_benchmark_without_corpus(toy_ckpt, tmp_path, capsys):
     rc = CLI.main(["--ckpt", toy_ckpt, "--benchmark", "photos", "--data-root", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip().splitlines()

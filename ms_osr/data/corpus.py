@@ -174,6 +174,18 @@ def skimage_source(row: Dict[str, str]) -> str:
 
 
 # ---------------------------------------------------------------------------------- build
+def fit_test_scale(img):
+    """``img`` (H x W [x C]) area-resampled so that its long side is at most :data:`TEST_LONG_SIDE`: the scale
+    the test photos are stored at (and other splits are evaluated at, ``test.py --photo-split``)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = TEST_LONG_SIDE / max(h, w)
+    if scale >= 1:
+        return img
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def _store(row: Dict[str, str], src: str, dst: str) -> None:
     if row["split"] != "test":
         with atomic_path(dst) as tmp:
@@ -184,10 +196,7 @@ def _store(row: Dict[str, str], src: str, dst: str) -> None:
     img = cv2.imread(src, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise CorpusError(f"{src}: cannot be decoded as an image")
-    h, w = img.shape[:2]
-    scale = TEST_LONG_SIDE / max(h, w)
-    if scale < 1:
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    img = fit_test_scale(img)
     with atomic_path(dst) as tmp:
         if not cv2.imwrite(tmp, img):
             raise CorpusError(f"{dst}: cannot write")
