@@ -1,4 +1,6 @@
 """tools/widen_osr_resnet.py: a wider osr_resnet that computes what the trained one computes."""
+import os
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,14 @@ def test_it_refuses_to_narrow_or_to_read_another_network(tmp_path):
         tool.widen_arrays(arrays, 0.25)
     with pytest.raises(UsageError, match="not an osr_resnet checkpoint: no conv_input_3.weight"):
         tool.widen_arrays({"restorer." + k: v for k, v in arrays.items()}, 1.0)
+    gated = _arrays(create_model("osr_resnet", width=0.5, global_skip=True, harm_gate=True))
+    with pytest.raises(UsageError, match="outside the plain osr_resnet .harm_gate"):
+        tool.widen_arrays(gated, 1.0)
+    src = str(tmp_path / "gated.ckpt")
+    save_checkpoint(create_model("osr_resnet", width=0.5, global_skip=True, harm_gate=True), src)
+    with pytest.raises(UsageError, match=f"^{src}: holds parameters outside"):
+        tool.widen(src, str(tmp_path / "wide.ckpt"), 1.0)
+    assert not os.path.exists(tmp_path / "wide.ckpt")
 
 
 def test_cli_writes_a_loadable_checkpoint(tmp_path, capsys):

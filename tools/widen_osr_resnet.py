@@ -48,6 +48,10 @@ def group_widths(arrays: Dict[str, np.ndarray]) -> List[int]:
     if missing:
         raise UsageError(f"not an osr_resnet checkpoint: no {', '.join(missing[:3])}"
                          f"{' ...' if len(missing) > 3 else ''} (wrapped restorers need --namespace restorer.)")
+    extra = sorted(n for n in arrays if n.split(".")[0] not in {c.split(".")[0] for c, _, _ in _layers()})
+    if extra:
+        raise UsageError(f"holds parameters outside the plain osr_resnet ({', '.join(extra[:2])}"
+                         f"{' ...' if len(extra) > 2 else ''}, e.g. a correction gate): only the plain network widens")
     return [int(arrays[f"{conv}.weight"].shape[0]) for conv, _, _, _ in STAGES]
 
 
@@ -103,7 +107,10 @@ def widen(src: str, dst: str, width: float, namespace: str = "", noise: float = 
     from ms_osr.checkpoint import read_ckpt_arrays, save_arrays
 
     arrays = read_ckpt_arrays(src, namespace=namespace)
-    old_width = source_width(arrays)
+    try:
+        old_width = source_width(arrays)
+    except UsageError as exc:  # name the file
+        raise UsageError(f"{src}: {exc}") from None
     image = np.random.default_rng(seed).random((1, 3, 64, 64), dtype=np.float32)
     before = _output(arrays, old_width, global_skip, image)
     exact = _output(widen_arrays(arrays, width), width, global_skip, image)
