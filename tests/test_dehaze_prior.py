@@ -66,18 +66,25 @@ def test_flat_images_give_a_finite_prior(colour):
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
-def test_dark_channel_skip_starts_as_the_input_and_blends_towards_the_prior(tmp_path):
+def _plain_and_loaded_into(tmp_path, **skip):
+    """(a plain res_hair_tiny, the same with ``skip`` loaded from the plain one's checkpoint), both in eval mode:
+    the skip's parameters are absent from the file and keep their identity initialisation."""
     from ms_osr.checkpoint import load_checkpoint, save_checkpoint
 
-    clean, hazy = _hazy()
     ms.set_seed(0)
     plain = create_model("res_hair_tiny")
     plain.set_train(False)
     path = str(tmp_path / "plain.ckpt")
     save_checkpoint(plain, path)
-    net = create_model("res_hair_tiny", dark_channel_skip=True)
+    net = create_model("res_hair_tiny", **skip)
     net.set_train(False)
-    load_checkpoint(net, path)  # the gate's two parameters are absent from the file: weight 0 at the start
+    load_checkpoint(net, path)
+    return plain, net
+
+
+def test_dark_channel_skip_starts_as_the_input_and_blends_towards_the_prior(tmp_path):
+    clean, hazy = _hazy()
+    plain, net = _plain_and_loaded_into(tmp_path, dark_channel_skip=True)  # the gate's parameters: weight 0
     x = _nchw(hazy)
     np.testing.assert_array_equal(net(x).asnumpy(), plain(x).asnumpy())
     net.dark_channel_skip.gate.bias.set_data(ms.Tensor(np.ones(1, np.float32)))  # weight 1 everywhere
@@ -91,17 +98,9 @@ def test_scattering_skip_starts_as_the_input_and_inverts_the_haze_it_is_given(tm
     """scattering_skip=True: (I - A) / t + A with t and A from the latent; t = 1 at the start, so a checkpoint
     without the cell restores the same image; given the synthesis' own uniform t and A it returns the clean
     image; the exclusive options are refused together."""
-    from ms_osr.checkpoint import load_checkpoint, save_checkpoint
     from ms_osr.data.degradations import haze_model
 
-    ms.set_seed(0)
-    plain = create_model("res_hair_tiny")
-    plain.set_train(False)
-    path = str(tmp_path / "plain.ckpt")
-    save_checkpoint(plain, path)
-    net = create_model("res_hair_tiny", scattering_skip=True)
-    net.set_train(False)
-    load_checkpoint(net, path)
+    plain, net = _plain_and_loaded_into(tmp_path, scattering_skip=True)
     clean = _hazy()[0]
     t, a = 0.4, np.array([0.9, 0.85, 0.8])
     hazy = haze_model(clean, np.full(clean.shape[:2], t), a)
