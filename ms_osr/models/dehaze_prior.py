@@ -20,7 +20,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from .layers import channel_mean, conv2d, pooled_logit, zero_init
+from .layers import channel_mean, conv2d, pooled_head, pooled_logit, zero_init
 
 
 def box_mean(x: ms.Tensor, radius: int) -> ms.Tensor:
@@ -117,8 +117,7 @@ class ScatteringSkip(nn.Cell):
     def __init__(self, channels: int, t_min: float = 0.1, t_max: float = 2.0):
         super().__init__()
         self.depth = zero_init(conv2d(channels, 1, 3))
-        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
-        self.fc2 = zero_init(conv2d(channels, 3, 1, padding=0))
+        self.fc1, self.fc2 = pooled_head(channels, 3)
         self.t_min, self.t_max = t_min, t_max
 
     def transmission(self, feat: ms.Tensor, size: tuple) -> ms.Tensor:

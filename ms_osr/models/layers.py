@@ -185,6 +185,15 @@ def zero_init(conv: nn.Cell) -> nn.Cell:
     return conv
 
 
+def pooled_head(channels: int, outputs: int, start: float = 0.0) -> Tuple[nn.Cell, nn.Cell]:
+    """``(fc1, fc2)`` for :func:`pooled_logit` on ``channels`` features: 1x1 convs ``2C -> C`` and ``C ->
+    outputs``, the second with zero weights and every bias at ``start``, so the head starts as that constant."""
+    fc1 = conv2d(2 * channels, channels, 1, padding=0)
+    fc2 = zero_init(conv2d(channels, outputs, 1, padding=0))
+    fc2.bias.set_data(ops.full(fc2.bias.shape, start, dtype=fc2.bias.dtype))
+    return fc1, fc2
+
+
 def pooled_logit(feat: ms.Tensor, fc1: nn.Cell, fc2: nn.Cell) -> ms.Tensor:
     """One logit per image, (B, 1, 1, 1): ``fc2(ReLU(fc1([mean, max] of feat over the image))``, both 1x1
     convs.  Mean and max: a degradation such as rain is sparse, so its strongest response counts."""

@@ -45,7 +45,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import SubModel, create_model, register_config, register_model
-from .layers import conv2d, freeze, gelu, pooled_logit, zero_init
+from .layers import conv2d, freeze, gelu, pooled_head, pooled_logit, zero_init
 
 
 def wave_magnitude(re: ms.Tensor, im: ms.Tensor) -> ms.Tensor:
@@ -297,9 +297,7 @@ class HarmGate(nn.Cell):
         super().__init__()
         self.conv1 = conv2d(2 * in_channels, channels, 3)
         self.conv2 = conv2d(channels, channels, 3, stride=2)
-        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
-        self.fc2 = zero_init(conv2d(channels, 1, 1, padding=0))
-        self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
+        self.fc1, self.fc2 = pooled_head(channels, 1, start_logit)
 
     def logit(self, x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
         """The logit of ``g``, shape (B, 1, 1, 1)."""

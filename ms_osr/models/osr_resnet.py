@@ -21,14 +21,12 @@ from __future__ import annotations
 import math
 from typing import List, Tuple
 
-import numpy as np
-
 import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..registry import register_config, register_model
-from .layers import conv2d, pooled_logit, zero_init
+from .layers import conv2d, pooled_head, pooled_logit
 
 
 class ResidualBlock(nn.Cell):
@@ -71,9 +69,7 @@ class CorrectionGate(nn.Cell):
 
     def __init__(self, channels: int, start_logit: float = 4.0) -> None:
         super().__init__()
-        self.fc1 = conv2d(2 * channels, channels, 1, padding=0)
-        self.fc2 = zero_init(conv2d(channels, 1, 1, padding=0))
-        self.fc2.bias.set_data(ms.Tensor(np.full((1,), start_logit, np.float32)))
+        self.fc1, self.fc2 = pooled_head(channels, 1, start_logit)
         self.scale = 1.0 + math.exp(-start_logit)  # 1 / sigmoid(start_logit)
 
     def logit(self, feat: ms.Tensor) -> ms.Tensor:
