@@ -195,7 +195,8 @@ class Trainer:
                 resumed = self.step
                 self._say(f"resumed from {self.last_path} at step {self.step}/{self.total_steps}")
             else:
-                self._say(f"--resume: no {self.last_path} yet, starting from scratch")
+                self._say(f"--resume: no {self.last_path} yet, starting at step 0 "
+                          "(from the weights model.kwargs names, if any)")
         if self.main:
             os.makedirs(self.out_dir, exist_ok=True)
             for stale in os.listdir(self.out_dir):  # temp files of a write cut short by a kill
