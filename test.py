@@ -24,6 +24,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
@@ -145,11 +146,25 @@ def make_restorer(net, args):
                     notify=lambda msg: print(f"note: {msg}", flush=True))
 
 
-def _settings(args, loaded) -> dict:
+def _settings(args, loaded, inputs: Optional[dict] = None) -> dict:
+    """What metrics.json needs to say how it was made: the model, how it ran, and (``inputs``) which inputs."""
     return {"model": loaded.name, "kwargs": loaded.kwargs, "ckpt": loaded.ckpt, "config": loaded.config_path,
-            "tile": args.tile, "tile_overlap": args.tile_overlap, "self_ensemble": args.self_ensemble,
-            "metric_convention": args.metric_convention, "crop_border": args.crop_border,
-            "y_channel": args.y_channel, "seed": args.seed}
+            "tile": args.tile, "tile_overlap": args.tile_overlap, "global_max_side": args.global_max_side,
+            "self_ensemble": args.self_ensemble, "metric_convention": args.metric_convention,
+            "crop_border": args.crop_border, "y_channel": args.y_channel, "seed": args.seed,
+            **({"inputs": inputs} if inputs else {})}
+
+
+def _benchmark_inputs(args) -> dict:
+    """The arguments that choose a benchmark's inputs (for the photo corpus: split, crop, seeds, degradations)."""
+    if args.benchmark == "photos":
+        from ms_osr.evaluation import PHOTO_DEGRADATIONS
+
+        return {"benchmark": "photos", "data_root": args.data_root, "photo_split": args.photo_split,
+                "photo_crop": args.photo_crop, "seeds": list(args.seeds),
+                "degradations": list(args.degradations or PHOTO_DEGRADATIONS), "limit": args.limit}
+    return {"benchmark": args.benchmark, "data_root": args.data_root, "split": args.split, "sigma": args.sigma,
+            "crop_multiple": args.crop_multiple, "limit": args.limit}
 
 
 # --------------------------------------------------------------------------------------
@@ -232,7 +247,8 @@ def run_benchmark(args) -> int:
     result = evaluate_samples(restorer, samples, out_dir, conventions, args.crop_border, args.y_channel)
     result.errors = errors + result.errors
     by = "group" if any(s.group for s in samples) else ""
-    report(result, out_dir, f"{loaded.name} on {where}", by=by, settings=_settings(args, loaded))
+    report(result, out_dir, f"{loaded.name} on {where}", by=by,
+           settings=_settings(args, loaded, _benchmark_inputs(args)))
     if args.compare:
         compare(args, samples, result, out_dir, conventions, by)
     return finish(result.errors)

@@ -430,6 +430,9 @@ def test_cli_photo_benchmark_on_another_split_at_the_test_scale(toy_ckpt, tmp_pa
     sizes = {r["photo"]: (r["width"], r["height"]) for r in json.loads((out / "metrics.json").read_text())["images"]}
     assert set(sizes) == set(names)
     assert sizes[names[0]] == (TEST_LONG_SIDE, 16) and sizes[names[1]] == (40, 20)
+    inputs = json.loads((out / "metrics.json").read_text())["settings"]["inputs"]  # how to make it again
+    assert inputs == {"benchmark": "photos", "data_root": str(root), "photo_split": "extra", "photo_crop": 0,
+                      "seeds": [0], "degradations": ["noise_25"], "limit": None}
 
 
 def test_cli_photo_benchmark_without_corpus(toy_ckpt, tmp_path, capsys):
