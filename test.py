@@ -156,11 +156,13 @@ def _settings(args, loaded, inputs: Optional[dict] = None) -> dict:
 
 
 def _benchmark_inputs(args) -> dict:
-    """The arguments that choose a benchmark's inputs (for the photo corpus: split, crop, seeds, degradations)."""
+    """The arguments that choose a benchmark's inputs (for the photo corpus: root, split, crop, seeds,
+    degradations), for metrics.json; the other modes record their --input/--gt/--data-config the same way."""
     if args.benchmark == "photos":
+        from ms_osr.data.corpus import DEFAULT_ROOT
         from ms_osr.evaluation import PHOTO_DEGRADATIONS
 
-        return {"benchmark": "photos", "data_root": args.data_root, "photo_split": args.photo_split,
+        return {"benchmark": "photos", "data_root": args.data_root or DEFAULT_ROOT, "photo_split": args.photo_split,
                 "photo_crop": args.photo_crop, "seeds": list(args.seeds),
                 "degradations": list(args.degradations or PHOTO_DEGRADATIONS), "limit": args.limit}
     return {"benchmark": args.benchmark, "data_root": args.data_root, "split": args.split, "sigma": args.sigma,
@@ -211,7 +213,7 @@ def run_files(args) -> int:
                               output_file=output_file, on_record=progress)
     result.errors = errors + result.errors
     report(result, out_dir if not output_file else None, f"{loaded.name} on {args.input}",
-           settings=_settings(args, loaded))
+           settings=_settings(args, loaded, {"input": args.input, "gt": args.gt, "limit": args.limit}))
     if output_file and any("output" in r for r in result.records):
         print(f"\nwrote {output_file}")
     if args.export:
@@ -304,7 +306,9 @@ def run_dataset(args) -> int:
     result = evaluate_samples(make_restorer(loaded.net, args), samples, out_dir,
                               resolve_conventions(args.metric_convention), args.crop_border, args.y_channel)
     by = "group" if any(s.group for s in samples) else ""
-    report(result, out_dir, f"{loaded.name} on {label}", by=by, settings=_settings(args, loaded))
+    inputs = {"data_config": args.data_config, "input": args.input, "gt": args.gt, "data_root": args.data_root,
+              "limit": args.limit}
+    report(result, out_dir, f"{loaded.name} on {label}", by=by, settings=_settings(args, loaded, inputs))
     return finish(result.errors)
 
 

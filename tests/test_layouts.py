@@ -65,6 +65,8 @@ def _train_and_evaluate(config, root, tmp_path, capsys):
     assert _evaluate(config, root, run / "last.ckpt", tmp_path / "eval") == 0, capsys.readouterr().err
     metrics = json.load(open(tmp_path / "eval" / "metrics.json"))
     assert all(np.isfinite(r["psnr"]) for r in metrics["images"])
+    assert metrics["settings"]["inputs"] == {"data_config": os.path.join(CONFIGS, config), "input": None, "gt": None,
+                                             "data_root": str(root), "limit": None}
     return sorted(r["image"] for r in metrics["images"])
 
 

@@ -240,6 +240,7 @@ def test_cli_folder_run(folders, toy_ckpt, tmp_path, capsys):
     assert "4 problem(s)" in cap.err and "readme.txt: ignored" in cap.out
     data = json.loads((out / "metrics.json").read_text())
     assert data["settings"]["metric_convention"] == "basicsr" and data["settings"]["tile"] == 16
+    assert data["settings"]["inputs"] == {"input": str(inp), "gt": str(gt), "limit": None}
     assert len(data["images"]) == 5 and data["average"][0]["images"] == 3 and "psnr" in data["images"][0]
     assert "average" in cap.out
 
