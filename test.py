@@ -24,7 +24,6 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Optional
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
@@ -146,13 +145,12 @@ def make_restorer(net, args):
                     notify=lambda msg: print(f"note: {msg}", flush=True))
 
 
-def _settings(args, loaded, inputs: Optional[dict] = None) -> dict:
-    """What metrics.json needs to say how it was made: the model, how it ran, and (``inputs``) which inputs."""
+def _settings(args, loaded, inputs: dict) -> dict:
+    """What metrics.json needs to say how it was made: the model, how it ran, and which inputs."""
     return {"model": loaded.name, "kwargs": loaded.kwargs, "ckpt": loaded.ckpt, "config": loaded.config_path,
             "tile": args.tile, "tile_overlap": args.tile_overlap, "global_max_side": args.global_max_side,
             "self_ensemble": args.self_ensemble, "metric_convention": args.metric_convention,
-            "crop_border": args.crop_border, "y_channel": args.y_channel, "seed": args.seed,
-            **({"inputs": inputs} if inputs else {})}
+            "crop_border": args.crop_border, "y_channel": args.y_channel, "seed": args.seed, "inputs": inputs}
 
 
 def _benchmark_inputs(args) -> dict:
