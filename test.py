@@ -154,8 +154,9 @@ def _settings(args, loaded, inputs: dict) -> dict:
 
 
 def _benchmark_inputs(args) -> dict:
-    """The arguments that choose a benchmark's inputs (for the photo corpus: root, split, crop, seeds,
-    degradations), for metrics.json; the other modes record their --input/--gt/--data-config the same way."""
+    """The arguments that choose a benchmark's inputs, defaults resolved (for the photo corpus: root, split, crop,
+    seeds, degradations): what :func:`run_benchmark` runs and records in metrics.json; the other modes record their
+    --input/--gt/--data-config the same way."""
     if args.benchmark == "photos":
         from ms_osr.data.corpus import DEFAULT_ROOT
         from ms_osr.evaluation import PHOTO_DEGRADATIONS
@@ -220,15 +221,14 @@ def run_files(args) -> int:
 
 
 def run_benchmark(args) -> int:
-    from ms_osr.evaluation import (PHOTO_DEGRADATIONS, benchmark_samples, check_output_safe, evaluate_samples,
-                                   photo_samples, resolve_conventions)
+    from ms_osr.evaluation import (benchmark_samples, check_output_safe, evaluate_samples, photo_samples,
+                                   resolve_conventions)
 
     conventions = resolve_conventions(args.metric_convention)
+    inputs = _benchmark_inputs(args)  # the defaults resolved once: what runs is what metrics.json records
     if args.benchmark == "photos":
-        from ms_osr.data.corpus import DEFAULT_ROOT
-
-        samples, errors = photo_samples(args.data_root or DEFAULT_ROOT, args.degradations or PHOTO_DEGRADATIONS,
-                                        args.seeds, split=args.photo_split, crop=args.photo_crop), []
+        samples, errors = photo_samples(inputs["data_root"], inputs["degradations"], args.seeds,
+                                        split=args.photo_split, crop=args.photo_crop), []
     elif not args.data_root:
         raise UsageError("--benchmark needs --data-root")
     else:
@@ -248,7 +248,7 @@ def run_benchmark(args) -> int:
     result.errors = errors + result.errors
     by = "group" if any(s.group for s in samples) else ""
     report(result, out_dir, f"{loaded.name} on {where}", by=by,
-           settings=_settings(args, loaded, _benchmark_inputs(args)))
+           settings=_settings(args, loaded, inputs))
     if args.compare:
         compare(args, samples, result, out_dir, conventions, by)
     return finish(result.errors)
