@@ -243,6 +243,26 @@ def test_texture_crops_prefer_fine_structure_in_training_only():
             DS.SyntheticPairs([("half", img)], ["identity"], texture_crops=bad)
 
 
+def test_smooth_crop_spec_keeps_the_flattest_crop_for_that_spec_only():
+    """``{name: identity, crop: smooth}`` keeps the least textured of the ``texture_crops`` candidates for that
+    spec while the other specs keep the most textured; the key never reaches the degradation, its name is
+    the degradation's, and a value other than textured/smooth is refused with one line naming it."""
+    img = np.full((96, 192, 3), 0.5, np.float32)
+    img[:, 96:] = _img(7, 96, 96)
+    src = DS.SyntheticPairs([("half", img)], ["identity", {"name": "identity", "crop": "smooth"},
+                                              {"name": "identity", "crop": "textured"}], texture_crops=4)
+    assert [src.degradation(i) for i in range(3)] == ["identity"] * 3
+
+    def share_textured(index):
+        return np.mean([src.load(index, np.random.default_rng(seed), crop=32)[1].std() > 0.05
+                        for seed in range(60)])
+
+    assert share_textured(0) > 0.95 and share_textured(2) > 0.95
+    assert share_textured(1) < 0.2  # one random crop: about 0.6
+    with pytest.raises(DS.DatasetError, match="'identity': crop must be 'textured' or 'smooth', got 'flat'"):
+        DS.SyntheticPairs([("half", img)], [{"name": "identity", "crop": "flat"}])
+
+
 def test_recolour_varies_the_palette_of_training_crops_only():
     """``recolour`` permutes channels and scales saturation of the clean crop before it is degraded: the pair
     stays aligned (identity gives lq == gt), luminance structure is kept, the palettes vary (some grey), and

@@ -181,7 +181,10 @@ class SyntheticPairs(Source):
     across a test image, instead of spanning its whole range inside every crop.  ``texture_crops`` k > 1
     (training only) keeps the most textured of k random crops: fine structure is where a restorer mistakes
     content for a degradation (grass edges and wood grain for rain streaks), and most random crops of a
-    photograph are smooth.  It applies to every degradation alike, so texture never tells the degradation."""
+    photograph are smooth.  It applies to every degradation alike, so texture never tells the degradation.
+    A spec with ``crop: smooth`` (e.g. ``{name: identity, crop: smooth}``) keeps the *least* textured of the k
+    crops instead: pale, flat clean content (a sky, a blurred background) that textured crops never show and a
+    restorer otherwise takes for haze."""
 
     synthetic = True
 
@@ -194,9 +197,16 @@ class SyntheticPairs(Source):
         if not specs:
             raise DatasetError(f"{label}: no degradations given")
         self.clean = list(clean)
-        self.specs = [s if isinstance(s, (str, dict)) else dict(s) for s in specs]
-        for s in self.specs:  # fail early on a typo
+        self.specs = [s if isinstance(s, str) else dict(s) for s in specs]
+        self.smooth_crop = [False] * len(self.specs)  # per spec: keep the least textured crop
+        for i, s in enumerate(self.specs):  # fail early on a typo
             deg.get_degradation(s if isinstance(s, str) else s["name"])
+            if isinstance(s, dict) and "crop" in s:
+                choice = s.pop("crop")
+                if choice not in ("textured", "smooth"):
+                    raise DatasetError(f"{label}: degradation {s['name']!r}: crop must be 'textured' or 'smooth', "
+                                       f"got {choice!r}")
+                self.smooth_crop[i] = choice == "smooth"
         self.label = label
         self.fixed_seed = fixed_seed
         self.cache = cache
@@ -251,7 +261,7 @@ class SyntheticPairs(Source):
         gt = self.clean_image(ci)
         if crop:
             candidates = self.texture_crops if self.fixed_seed is None else 1
-            gt = most_textured_crop(gt, crop * self.context, rng, self.crop_scale, candidates)
+            gt = most_textured_crop(gt, crop * self.context, rng, self.crop_scale, candidates, self.smooth_crop[si])
         if self.fixed_seed is None:  # training only: validation keeps the photo as is
             if self.recolour > 0:
                 gt = random_recolour(gt, rng, self.recolour)

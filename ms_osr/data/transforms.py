@@ -70,11 +70,12 @@ def texture_energy(img: np.ndarray) -> float:
 
 
 def most_textured_crop(img: np.ndarray, size: int, rng: np.random.Generator, scale: Tuple[float, float],
-                       candidates: int) -> np.ndarray:
+                       candidates: int, smoothest: bool = False) -> np.ndarray:
     """The :func:`random_scaled_crop` with the most fine structure (:func:`texture_energy`) of ``candidates``
-    drawn; one candidate draws exactly what :func:`random_scaled_crop` would."""
+    drawn, or with the least when ``smoothest``; one candidate draws exactly what :func:`random_scaled_crop`
+    would."""
     crops = [random_scaled_crop(img, size, rng, scale) for _ in range(candidates)]
-    return max(crops, key=texture_energy)
+    return (min if smoothest else max)(crops, key=texture_energy)
 
 
 def random_photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
