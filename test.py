@@ -227,8 +227,8 @@ def run_benchmark(args) -> int:
     conventions = resolve_conventions(args.metric_convention)
     inputs = _benchmark_inputs(args)  # the defaults resolved once: what runs is what metrics.json records
     if args.benchmark == "photos":
-        samples, errors = photo_samples(inputs["data_root"], inputs["degradations"], args.seeds,
-                                        split=args.photo_split, crop=args.photo_crop), []
+        samples, errors = photo_samples(inputs["data_root"], inputs["degradations"], inputs["seeds"],
+                                        split=inputs["photo_split"], crop=inputs["photo_crop"]), []
     elif not args.data_root:
         raise UsageError("--benchmark needs --data-root")
     else:

@@ -24,8 +24,8 @@ import numpy as np
 
 from . import degradations as deg
 from .io import IMAGE_EXTENSIONS, ImageReadError, read_image
-from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_to_multiple,
-                         most_textured_crop, random_crop_pair, random_dihedral_pair, random_photometric,
+from .transforms import (SizeMismatchError, center_crop, check_same_size, crop_by_texture,
+                         crop_to_multiple, random_crop_pair, random_dihedral_pair, random_photometric,
                          random_recolour, to_chw)
 from ..errors import DatasetError, suggest  # noqa: E402,F401  (re-exported: DS.DatasetError)
 
@@ -261,7 +261,7 @@ class SyntheticPairs(Source):
         gt = self.clean_image(ci)
         if crop:
             candidates = self.texture_crops if self.fixed_seed is None else 1
-            gt = most_textured_crop(gt, crop * self.context, rng, self.crop_scale, candidates, self.smooth_crop[si])
+            gt = crop_by_texture(gt, crop * self.context, rng, self.crop_scale, candidates, self.smooth_crop[si])
         if self.fixed_seed is None:  # training only: validation keeps the photo as is
             if self.recolour > 0:
                 gt = random_recolour(gt, rng, self.recolour)

@@ -69,8 +69,8 @@ def texture_energy(img: np.ndarray) -> float:
     return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
 
 
-def most_textured_crop(img: np.ndarray, size: int, rng: np.random.Generator, scale: Tuple[float, float],
-                       candidates: int, smoothest: bool = False) -> np.ndarray:
+def crop_by_texture(img: np.ndarray, size: int, rng: np.random.Generator, scale: Tuple[float, float],
+                    candidates: int, smoothest: bool = False) -> np.ndarray:
     """The :func:`random_scaled_crop` with the most fine structure (:func:`texture_energy`) of ``candidates``
     drawn, or with the least when ``smoothest``; one candidate draws exactly what :func:`random_scaled_crop`
     would."""
